@@ -1,0 +1,98 @@
+// Package storage defines what the VSS service needs from a database: four operations
+// on versioned keys, the errors they return, and nothing about SQL or drivers.
+//
+// The service validates every request before it reaches a Store, so implementations may
+// assume well-formed input: store ids and keys within their length limits, keys distinct
+// within one Put, versions of at least -1.
+package storage
+
+import (
+	"context"
+	"errors"
+	"math"
+)
+
+// GlobalVersionKey is the reserved key under which a store's global version is kept. It
+// is stored as an ordinary row, as the reference VSS server does, so that databases can
+// be shared with it; List never returns it as a key.
+const GlobalVersionKey = "global_version"
+
+// ListStart is the cursor of a listing's first page: every stored sort order is below it.
+const ListStart int64 = math.MaxInt64
+
+// Sentinel errors returned by every Store. Implementations wrap driver errors into them
+// in one place; anything else they return is an internal failure.
+var (
+	// ErrNotFound means the key does not exist.
+	ErrNotFound = errors.New("storage: no such key")
+	// ErrConflict means a version condition failed; nothing was written.
+	ErrConflict = errors.New("storage: version conflict")
+	// ErrUnavailable means the database could not be reached; the request may be retried.
+	ErrUnavailable = errors.New("storage: database unavailable")
+)
+
+// KeyValue is one stored entry, or one item of a write with the version it expects.
+type KeyValue struct {
+	Key     string
+	Version int64
+	Value   []byte
+}
+
+// KeyVersion is one entry of a listing: a key and its version, without the value.
+type KeyVersion struct {
+	Key     string
+	Version int64
+	// SortOrder is the entry's position in creation order (larger is newer); it is the
+	// cursor for the next page.
+	SortOrder int64
+}
+
+// PutRequest is one atomic write. Version rules for Puts: 0 creates a key that must not
+// exist, N > 0 replaces version N with N+1, -1 writes unconditionally and stores version
+// 1. Deletes must exist and, unless their version is -1, match it. Any failed condition
+// fails the whole request with ErrConflict and writes nothing. The store's global
+// version is an ordinary Put item under GlobalVersionKey.
+type PutRequest struct {
+	StoreID string
+	Puts    []KeyValue
+	Deletes []KeyValue
+}
+
+// ListRequest asks for one page of keys in creation order, newest first.
+type ListRequest struct {
+	StoreID string
+	// Prefix keeps keys starting with it, compared literally.
+	Prefix string
+	// Before returns only entries with a smaller sort order; ListStart for the first page.
+	Before int64
+	// Limit is the maximum number of keys to return; it is at least 0.
+	Limit int
+	// WithGlobalVersion asks for the store's global version, read in the same snapshot
+	// as the keys.
+	WithGlobalVersion bool
+}
+
+// ListPage is one page of a listing.
+type ListPage struct {
+	Keys []KeyVersion
+	// GlobalVersion is the store's global version (0 if never set), filled only when the
+	// request asked for it.
+	GlobalVersion int64
+}
+
+// Store is a VSS database. All methods are safe for concurrent use.
+type Store interface {
+	// Get returns the entry stored under key, or ErrNotFound.
+	Get(ctx context.Context, user, storeID, key string) (KeyValue, error)
+	// Put applies a PutRequest atomically, or returns ErrConflict and changes nothing.
+	Put(ctx context.Context, user string, req PutRequest) error
+	// Delete removes key if it exists and version is -1 or equals its version; otherwise
+	// it changes nothing. Either way it succeeds.
+	Delete(ctx context.Context, user, storeID, key string, version int64) error
+	// List returns up to req.Limit keys, excluding GlobalVersionKey.
+	List(ctx context.Context, user string, req ListRequest) (ListPage, error)
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
