@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"net/http"
+)
+
+// Authorizer turns the headers of a request into the identity of the user whose data
+// the request touches. It runs before the request body is read.
+//
+// Authorize returns the user identity (a non-empty string of at most 120 characters,
+// the limit of the reference schema's user_token column), or an error. Errors made with
+// AuthError reach the client as AUTH_EXCEPTION (HTTP 401, Connect unauthenticated) with
+// their message; any other error is an internal failure.
+type Authorizer interface {
+	Authorize(ctx context.Context, header http.Header) (string, error)
+}
+
+// AuthorizerFunc adapts a function to the Authorizer interface.
+type AuthorizerFunc func(ctx context.Context, header http.Header) (string, error)
+
+// Authorize calls f.
+func (f AuthorizerFunc) Authorize(ctx context.Context, header http.Header) (string, error) {
+	return f(ctx, header)
+}
+
+// NoAuthUser is the single user every request acts as when authentication is off. It is
+// the identity the reference server's no-op authorizer uses, so a development database
+// moves between the two servers unchanged.
+const NoAuthUser = "unauthenticated"
+
+// NoAuth returns an Authorizer that accepts every request as NoAuthUser. Every client
+// shares one user's data: use it only for local development and tests.
+func NoAuth() Authorizer {
+	return AuthorizerFunc(func(context.Context, http.Header) (string, error) { return NoAuthUser, nil })
+}
+
+type userKey struct{}
+
+// authorize runs the authorizer and validates what it returned; the error is already
+// classified for the client.
+func (h *handler) authorize(r *http.Request) (context.Context, *Error) {
+	ctx := r.Context()
+	user, err := h.auth.Authorize(ctx, r.Header)
+	if err != nil {
+		return ctx, h.svc.classify(ctx, err)
+	}
+	if user == "" || len([]rune(user)) > MaxStoreIDLength {
+		h.svc.log.ErrorContext(ctx, "authorizer returned an unusable user identity", "request_id", RequestID(ctx), "length", len(user))
+		return ctx, h.svc.classify(ctx, authError("authenticated identity is not usable"))
+	}
+	return context.WithValue(ctx, userKey{}, user), nil
+}
+
+// userFrom returns the user that authorize stored in ctx.
+func userFrom(ctx context.Context) string {
+	user, _ := ctx.Value(userKey{}).(string)
+	return user
+}

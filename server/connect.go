@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"net/http"
+
+	"connectrpc.com/connect"
+
+	vssv1 "github.com/govss/vss/gen/vss/v1"
+	"github.com/govss/vss/gen/vss/v1/vssv1connect"
+)
+
+// connectService adapts Service to the generated Connect handler interface. The
+// handler serves the Connect protocol (binary and JSON), gRPC and gRPC-Web.
+type connectService struct{ h *handler }
+
+var _ vssv1connect.VssServiceHandler = connectService{}
+
+func (c connectService) GetObject(ctx context.Context, req *connect.Request[vssv1.GetObjectRequest]) (*connect.Response[vssv1.GetObjectResponse], error) {
+	return unary(c.h, ctx, req.Msg, c.h.svc.GetObject)
+}
+
+func (c connectService) PutObjects(ctx context.Context, req *connect.Request[vssv1.PutObjectRequest]) (*connect.Response[vssv1.PutObjectResponse], error) {
+	return unary(c.h, ctx, req.Msg, c.h.svc.PutObjects)
+}
+
+func (c connectService) DeleteObject(ctx context.Context, req *connect.Request[vssv1.DeleteObjectRequest]) (*connect.Response[vssv1.DeleteObjectResponse], error) {
+	return unary(c.h, ctx, req.Msg, c.h.svc.DeleteObject)
+}
+
+func (c connectService) ListKeyVersions(ctx context.Context, req *connect.Request[vssv1.ListKeyVersionsRequest]) (*connect.Response[vssv1.ListKeyVersionsResponse], error) {
+	return unary(c.h, ctx, req.Msg, c.h.svc.ListKeyVersions)
+}
+
+func unary[Req, Resp any](h *handler, ctx context.Context, req *Req, call func(context.Context, string, *Req) (*Resp, error)) (*connect.Response[Resp], error) {
+	resp, err := call(ctx, userFrom(ctx), req)
+	if err != nil {
+		return nil, connectError(h.svc.classify(ctx, err))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// connectHandler returns the Connect, gRPC and gRPC-Web handler with authentication in
+// front of it, so that unauthenticated requests are refused before their body is read.
+func (h *handler) connectHandler() (string, http.Handler) {
+	path, svc := vssv1connect.NewVssServiceHandler(connectService{h},
+		connect.WithReadMaxBytes(int(min(h.maxBody, int64(^uint(0)>>1)))),
+		connect.WithRecover(func(ctx context.Context, _ connect.Spec, _ http.Header, p any) error {
+			h.svc.log.ErrorContext(ctx, "panic while serving a request", "request_id", RequestID(ctx), "panic", p)
+			return connectError(h.svc.classify(ctx, errInternal))
+		}),
+	)
+	errs := connect.NewErrorWriter()
+	return path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, aerr := h.authorize(r)
+		if aerr != nil {
+			_ = errs.Write(w, r, connectError(aerr))
+			return
+		}
+		svc.ServeHTTP(w, r.WithContext(ctx))
+	})
+}

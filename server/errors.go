@@ -1,0 +1,104 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"connectrpc.com/connect"
+
+	vssv1 "github.com/govss/vss/gen/vss/v1"
+	"github.com/govss/vss/storage"
+)
+
+// Error is a failure the service reports to a client: a VSS error code and a message
+// that is safe to show. Both bindings translate it, each in one function (connectError
+// and legacyStatus).
+type Error struct {
+	Code    vssv1.ErrorCode
+	Message string
+	// Unavailable marks internal failures caused by an unreachable database; Connect
+	// reports them as unavailable so that clients retry.
+	Unavailable bool
+}
+
+func (e *Error) Error() string { return e.Code.String() + ": " + e.Message }
+
+func invalidf(format string, args ...any) *Error {
+	return &Error{Code: vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, Message: fmt.Sprintf(format, args...)}
+}
+
+func authError(msg string) *Error {
+	return &Error{Code: vssv1.ErrorCode_AUTH_EXCEPTION, Message: msg}
+}
+
+// AuthError returns the error an Authorizer reports for a request it rejects; msg tells
+// the client what is wrong with its credentials.
+func AuthError(msg string) error { return authError(msg) }
+
+// classify turns any error returned while serving a request into the Error the client
+// sees. Storage sentinels map to their VSS codes; everything unexpected becomes a generic
+// internal error that names only the request id, and its cause is logged.
+func (s *Service) classify(ctx context.Context, err error) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, storage.ErrNotFound):
+		return &Error{Code: vssv1.ErrorCode_NO_SUCH_KEY_EXCEPTION, Message: "no such key"}
+	case errors.Is(err, storage.ErrConflict):
+		return &Error{Code: vssv1.ErrorCode_CONFLICT_EXCEPTION, Message: "version conflict: the request was not applied"}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		s.log.DebugContext(ctx, "request ended before it completed", "request_id", RequestID(ctx), "err", err)
+		return &Error{Code: vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION, Message: "request canceled or timed out (request id " + RequestID(ctx) + ")", Unavailable: true}
+	}
+	unavailable := errors.Is(err, storage.ErrUnavailable)
+	s.log.ErrorContext(ctx, "request failed", "request_id", RequestID(ctx), "err", err, "unavailable", unavailable)
+	msg := "internal server error (request id " + RequestID(ctx) + ")"
+	if unavailable {
+		msg = "storage temporarily unavailable, retry later (request id " + RequestID(ctx) + ")"
+	}
+	return &Error{Code: vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION, Message: msg, Unavailable: unavailable}
+}
+
+// connectError translates a classified error into a Connect error carrying the
+// ErrorResponse as a detail.
+func connectError(e *Error) *connect.Error {
+	code := connect.CodeInternal
+	switch e.Code {
+	case vssv1.ErrorCode_NO_SUCH_KEY_EXCEPTION:
+		code = connect.CodeNotFound
+	case vssv1.ErrorCode_CONFLICT_EXCEPTION:
+		code = connect.CodeAborted
+	case vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION:
+		code = connect.CodeInvalidArgument
+	case vssv1.ErrorCode_AUTH_EXCEPTION:
+		code = connect.CodeUnauthenticated
+	case vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION:
+		if e.Unavailable {
+			code = connect.CodeUnavailable
+		}
+	}
+	ce := connect.NewError(code, errors.New(e.Message))
+	if detail, err := connect.NewErrorDetail(&vssv1.ErrorResponse{ErrorCode: e.Code, Message: e.Message}); err == nil {
+		ce.AddDetail(detail)
+	}
+	return ce
+}
+
+// legacyStatus is the HTTP status the existing VSS HTTP API uses for each error code.
+func legacyStatus(code vssv1.ErrorCode) int {
+	switch code {
+	case vssv1.ErrorCode_CONFLICT_EXCEPTION:
+		return http.StatusConflict
+	case vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION:
+		return http.StatusBadRequest
+	case vssv1.ErrorCode_NO_SUCH_KEY_EXCEPTION:
+		return http.StatusNotFound
+	case vssv1.ErrorCode_AUTH_EXCEPTION:
+		return http.StatusUnauthorized
+	default:
+		return http.StatusInternalServerError
+	}
+}

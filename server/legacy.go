@@ -1,0 +1,111 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+
+	vssv1 "github.com/govss/vss/gen/vss/v1"
+)
+
+// LegacyPathPrefix is where the existing VSS HTTP API lives; clients are configured with
+// the base URL http(s)://host:port/vss.
+const LegacyPathPrefix = "/vss/"
+
+// legacyRoutes serves the existing VSS HTTP API: a binary protobuf request in the body
+// of a POST, a binary protobuf response with status 200, or an ErrorResponse with the
+// status of its code.
+func (h *handler) legacyRoutes(mux *http.ServeMux) {
+	mux.Handle(LegacyPathPrefix+"getObject", legacy(h, func() *vssv1.GetObjectRequest { return new(vssv1.GetObjectRequest) }, h.svc.GetObject))
+	mux.Handle(LegacyPathPrefix+"putObjects", legacy(h, func() *vssv1.PutObjectRequest { return new(vssv1.PutObjectRequest) }, h.svc.PutObjects))
+	mux.Handle(LegacyPathPrefix+"deleteObject", legacy(h, func() *vssv1.DeleteObjectRequest { return new(vssv1.DeleteObjectRequest) }, h.svc.DeleteObject))
+	mux.Handle(LegacyPathPrefix+"listKeyVersions", legacy(h, func() *vssv1.ListKeyVersionsRequest { return new(vssv1.ListKeyVersionsRequest) }, h.svc.ListKeyVersions))
+	mux.HandleFunc(LegacyPathPrefix, func(w http.ResponseWriter, r *http.Request) {
+		writeLegacyError(w, http.StatusNotFound, &Error{Code: vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, Message: "no such VSS operation: " + r.URL.Path})
+	})
+}
+
+// legacy adapts one Service method to the existing VSS HTTP API. Authentication runs
+// before the body is read.
+func legacy[Req, Resp proto.Message](h *handler, newReq func() Req, call func(context.Context, string, Req) (Resp, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, aerr := h.authorize(r)
+		if aerr != nil {
+			writeLegacyError(w, legacyStatus(aerr.Code), aerr)
+			return
+		}
+		body, status, berr := readBody(w, r, h.maxBody)
+		if berr != nil {
+			writeLegacyError(w, status, berr)
+			return
+		}
+		req := newReq()
+		if err := proto.Unmarshal(body, req); err != nil {
+			writeLegacyError(w, http.StatusBadRequest, invalidf("request body is not a valid %s: %v", req.ProtoReflect().Descriptor().Name(), err))
+			return
+		}
+		resp, err := call(ctx, userFrom(ctx), req)
+		if err != nil {
+			e := h.svc.classify(ctx, err)
+			writeLegacyError(w, legacyStatus(e.Code), e)
+			return
+		}
+		out, err := proto.Marshal(resp)
+		if err != nil {
+			e := h.svc.classify(ctx, err)
+			writeLegacyError(w, legacyStatus(e.Code), e)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(out)
+	})
+}
+
+// readBody reads a request body of at most limit bytes. An over-limit body is refused
+// with 413 before it is read when its length is declared, and as soon as it passes the
+// limit otherwise.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, *Error) {
+	tooLarge := func() ([]byte, int, *Error) {
+		return nil, http.StatusRequestEntityTooLarge, invalidf("request body is larger than the server's limit of %d bytes", limit)
+	}
+	if r.ContentLength > limit {
+		return tooLarge()
+	}
+	size := r.ContentLength
+	if size < 0 {
+		size = 512
+	}
+	buf := make([]byte, 0, size+1) // one spare byte so a body of exactly size bytes needs no regrowth to see EOF
+	body := http.MaxBytesReader(w, r.Body, limit)
+	for {
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, 0, nil
+		}
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return tooLarge()
+		}
+		if err != nil {
+			return nil, http.StatusBadRequest, invalidf("reading the request body failed: %v", err)
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+}
+
+func writeLegacyError(w http.ResponseWriter, status int, e *Error) {
+	out, _ := proto.Marshal(&vssv1.ErrorResponse{ErrorCode: e.Code, Message: e.Message})
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(status)
+	_, _ = w.Write(out)
+}

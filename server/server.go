@@ -1,0 +1,172 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+
+	"github.com/govss/vss/gen/vss/v1/vssv1connect"
+	"github.com/govss/vss/storage"
+)
+
+// ProtocolVersionHeader is sent with every response, errors included: deployed VSS
+// clients refuse responses without it.
+const ProtocolVersionHeader = "Vss-Protocol-Version"
+
+// ProtocolVersion is the VSS protocol version this server speaks.
+const ProtocolVersion = "0"
+
+// DefaultMaxBodyBytes is the default request body limit: far above the largest values
+// wallets store (a few MiB), far below what would let one client exhaust memory.
+const DefaultMaxBodyBytes = 64 << 20
+
+var errInternal = errors.New("internal error")
+
+// Options configure the HTTP handler returned by New.
+type Options struct {
+	// Store keeps the data. Required.
+	Store storage.Store
+	// Authorizer identifies the user of each request. Required: use NoAuth explicitly
+	// to turn authentication off.
+	Authorizer Authorizer
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+type handler struct {
+	svc     *Service
+	auth    Authorizer
+	maxBody int64
+}
+
+// New returns the server's HTTP handler: the existing VSS HTTP API under /vss/, the
+// Connect, gRPC and gRPC-Web service under /vss.v1.VssService/, the gRPC health and
+// reflection services, and /healthz and /readyz.
+func New(opts Options) (http.Handler, error) {
+	if opts.Store == nil {
+		return nil, errors.New("server: Options.Store is required")
+	}
+	if opts.Authorizer == nil {
+		return nil, errors.New("server: Options.Authorizer is required (use NoAuth to turn authentication off)")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{
+		svc:     NewService(opts.Store, log),
+		auth:    opts.Authorizer,
+		maxBody: opts.MaxBodyBytes,
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+
+	mux := http.NewServeMux()
+	h.legacyRoutes(mux)
+	mux.Handle(h.connectHandler())
+	mux.Handle(grpchealth.NewHandler(storeChecker{opts.Store}))
+	reflector := grpcreflect.NewStaticReflector(vssv1connect.VssServiceName, grpchealth.HealthV1ServiceName)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := opts.Store.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "readiness check failed", "request_id", RequestID(ctx), "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("database unreachable\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return withRequestContext(mux, log), nil
+}
+
+// storeChecker reports the VSS service as serving while its database answers.
+type storeChecker struct{ store storage.Store }
+
+func (c storeChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
+	switch req.Service {
+	case "", vssv1connect.VssServiceName:
+	default:
+		return nil, connect.NewError(connect.CodeNotFound, errors.New("unknown service "+req.Service))
+	}
+	if err := c.store.Ping(ctx); err != nil {
+		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
+	}
+	return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
+}
+
+type requestIDKey struct{}
+
+// RequestID returns the id of the request being served, as logged with its errors and
+// returned in the X-Request-Id response header.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// withRequestContext gives every request an id, sends the protocol version header on
+// every response, and logs one line per request at debug level.
+func withRequestContext(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := newRequestID()
+		h := w.Header()
+		h.Set(ProtocolVersionHeader, ProtocolVersion)
+		h.Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		r = r.WithContext(ctx)
+		if !log.Enabled(ctx, slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		log.DebugContext(ctx, "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			"proto", r.Proto, "status", sw.status, "bytes_in", r.ContentLength, "duration", time.Since(start))
+	})
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter records the status code of a response for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Flush lets streaming protocols (gRPC trailers) work through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap exposes the underlying writer to http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
