@@ -1,0 +1,61 @@
+-- name: GetObject :one
+-- GetObject reads one entry with its value.
+SELECT key, version, value
+FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND key = sqlc.arg(key);
+
+-- name: GetVersion :one
+-- GetVersion reads the version of one entry without its value.
+SELECT version
+FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND key = sqlc.arg(key);
+
+-- name: CreateObject :exec
+-- CreateObject inserts a key at version 1; it fails with a UNIQUE constraint error if
+-- the key exists.
+INSERT INTO vss_db (user_token, store_id, key, value, version)
+VALUES (sqlc.arg(user_token), sqlc.arg(store_id), sqlc.arg(key), sqlc.arg(value), 1);
+
+-- name: UpdateObject :execrows
+-- UpdateObject replaces the value of a key at the given version and bumps
+-- the version; it affects no row when the key is missing or at another version.
+UPDATE vss_db
+SET value = sqlc.arg(value),
+    version = version + 1,
+    last_updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND key = sqlc.arg(key)
+  AND version = sqlc.arg(version);
+
+-- name: UpsertObject :exec
+-- UpsertObject writes a key unconditionally at version 1. An existing row is updated in
+-- place, keeping its sort_order (REPLACE would delete it and insert a new one).
+INSERT INTO vss_db (user_token, store_id, key, value, version)
+VALUES (sqlc.arg(user_token), sqlc.arg(store_id), sqlc.arg(key), sqlc.arg(value), 1)
+ON CONFLICT (user_token, store_id, key) DO UPDATE
+SET value = excluded.value,
+    version = 1,
+    last_updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now');
+
+-- name: DeleteObject :execrows
+-- DeleteObject removes a key whatever its version.
+DELETE FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND key = sqlc.arg(key);
+
+-- name: DeleteObjectVersion :execrows
+-- DeleteObjectVersion removes a key only if it is at the given version.
+DELETE FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND key = sqlc.arg(key)
+  AND version = sqlc.arg(version);
+
+-- name: ListKeyVersions :many
+-- ListKeyVersions pages through a store's keys newest first. The prefix is compared
+-- literally and case-sensitively with substr, not LIKE (whose '%' and '_' are wildcards
+-- and which ignores ASCII case); substr and length both count characters.
+SELECT key, version, sort_order
+FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id)
+  AND sort_order < sqlc.arg(before)
+  AND key <> sqlc.arg(excluded_key)
+  AND substr(key, 1, length(CAST(sqlc.arg(prefix) AS TEXT))) = CAST(sqlc.arg(prefix) AS TEXT)
+ORDER BY sort_order DESC
+LIMIT sqlc.arg(page_size);
