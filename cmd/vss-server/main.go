@@ -1,0 +1,100 @@
+// Command vss-server serves the Versioned Storage Service: the existing VSS HTTP API
+// that deployed wallets call, and the same service over Connect, gRPC and gRPC-Web.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/govss/vss/internal/app"
+	"github.com/govss/vss/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, log, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vss-server:", err)
+		os.Exit(2)
+	}
+	if err := app.Run(ctx, cfg, log); err != nil {
+		log.Error("vss-server failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// parseConfig reads the configuration from flags, falling back to VSS_ environment
+// variables and then to defaults.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (app.Config, *slog.Logger, error) {
+	fs := flag.NewFlagSet("vss-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var cfg app.Config
+	fs.StringVar(&cfg.Listen, "listen", env("VSS_LISTEN", "127.0.0.1:8080"),
+		"`address` to serve HTTP/1.1 and cleartext HTTP/2 on (env VSS_LISTEN)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", env("VSS_DATABASE_URL", ""),
+		"`URL` of the database: postgres://user:pass@host:5432/db for PostgreSQL, "+app.MemoryURL+
+			" for an in-memory store (tests only), empty for the embedded store in --data-dir (env VSS_DATABASE_URL)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("VSS_DATA_DIR", "data"),
+		"`directory` of the embedded store, used when --database-url is empty (env VSS_DATA_DIR)")
+	fs.StringVar(&cfg.Auth, "auth", env("VSS_AUTH", ""),
+		"authentication `scheme`: none (no authentication, one shared user; development only) (env VSS_AUTH)")
+	maxBody := fs.String("max-body-bytes", env("VSS_MAX_BODY_BYTES", strconv.Itoa(server.DefaultMaxBodyBytes)),
+		"largest request body in `bytes`; larger bodies get 413 (env VSS_MAX_BODY_BYTES)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second,
+		"how long in-flight requests may take to finish after SIGTERM or SIGINT")
+	level := fs.String("log-level", env("VSS_LOG_LEVEL", "info"),
+		"log `level`: debug (one line per request), info, warn or error (env VSS_LOG_LEVEL)")
+	format := fs.String("log-format", env("VSS_LOG_FORMAT", "text"),
+		"log `format`: text or json (env VSS_LOG_FORMAT)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: vss-server [flags]\n\n"+
+			"Serves the VSS HTTP API at /vss/ and the Connect/gRPC/gRPC-Web service vss.v1.VssService\n"+
+			"on one port. Flags override the VSS_ environment variables named below.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, nil, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var err error
+	if cfg.MaxBodyBytes, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || cfg.MaxBodyBytes <= 0 {
+		return cfg, nil, fmt.Errorf("--max-body-bytes: want a positive number of bytes, got %q", *maxBody)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return cfg, nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	switch *format {
+	case "text":
+		h = slog.NewTextHandler(stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(stderr, opts)
+	default:
+		return cfg, nil, fmt.Errorf("--log-format: want text or json, got %q", *format)
+	}
+	return cfg, slog.New(h), nil
+}

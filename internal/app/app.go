@@ -1,0 +1,162 @@
+// Package app wires the VSS server together: it opens the configured store, builds the
+// HTTP handler and serves it until its context ends, then shuts down gracefully.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/govss/vss/server"
+	"github.com/govss/vss/storage"
+	"github.com/govss/vss/storage/postgres"
+	"github.com/govss/vss/storage/sqlite"
+)
+
+// MemoryURL selects the in-memory store: nothing is written to disk and everything is
+// gone when the server stops. It is meant for other projects' tests.
+const MemoryURL = "memory:"
+
+// Config is the server's configuration. The zero value is not usable: cmd/vss-server
+// fills it from flags and VSS_ environment variables.
+type Config struct {
+	// Listen is the TCP address to serve on, e.g. 127.0.0.1:8080.
+	Listen string
+	// DatabaseURL selects the store: postgres:// or postgresql:// for PostgreSQL,
+	// MemoryURL for the in-memory store, empty for the embedded store in DataDir.
+	DatabaseURL string
+	// DataDir holds the embedded store's files when DatabaseURL is empty.
+	DataDir string
+	// Auth names the authentication scheme: "none" turns authentication off.
+	Auth string
+	// MaxBodyBytes limits request bodies.
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds how long in-flight requests may take to finish at shutdown.
+	ShutdownTimeout time.Duration
+	// Ready, if set, is called with the listening address once the server accepts
+	// connections.
+	Ready func(net.Addr)
+}
+
+// Run serves VSS according to cfg until ctx is canceled, then stops accepting
+// connections, lets in-flight requests finish and closes the store.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	auth, err := authorizer(cfg.Auth, log)
+	if err != nil {
+		return err
+	}
+	store, desc, err := OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	log.Info("store opened", "store", desc)
+
+	handler, err := server.New(server.Options{Store: store, Authorizer: auth, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := newHTTPServer(handler, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving VSS", "addr", ln.Addr().String(),
+		"vss_http_api", "http://"+ln.Addr().String()+"/vss",
+		"connect", "http://"+ln.Addr().String()+"/vss.v1.VssService/")
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr())
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newHTTPServer returns the HTTP server for handler: HTTP/1.1 and cleartext HTTP/2
+// (for gRPC) on one port, with timeouts that drop idle and stalled clients but leave a
+// slow mobile link minutes to upload a multi-megabyte value.
+func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Handler:           handler,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// OpenStore opens the store that databaseURL selects and describes it for the log.
+func OpenStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (storage.Store, string, error) {
+	switch {
+	case databaseURL == MemoryURL:
+		s, err := sqlite.OpenMemory(ctx)
+		return s, "in-memory (data is lost when the server stops)", err
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		s, err := postgres.Open(ctx, databaseURL, postgres.WithLogger(log))
+		if err != nil {
+			return nil, "", fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		return s, "postgresql", nil
+	case databaseURL == "":
+		if dataDir == "" {
+			return nil, "", errors.New("no database URL and no data directory: set --database-url or --data-dir")
+		}
+		path := filepath.Join(dataDir, "vss.db")
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, "", fmt.Errorf("open embedded store %s: %w", path, err)
+		}
+		return s, "embedded " + path, nil
+	default:
+		return nil, "", fmt.Errorf("unsupported database URL %q: use postgres://…, %s, or leave it empty for the embedded store", redact(databaseURL), MemoryURL)
+	}
+}
+
+// redact hides everything after the scheme of a URL that may carry a password.
+func redact(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		return u[:i+3] + "…"
+	}
+	return u
+}
+
+func authorizer(scheme string, log *slog.Logger) (server.Authorizer, error) {
+	switch scheme {
+	case "none":
+		log.Warn("AUTHENTICATION IS OFF (--auth none): every client shares one user's data. " +
+			"Use this only for local development and tests, never in production.")
+		return server.NoAuth(), nil
+	case "":
+		return nil, errors.New("no authentication scheme configured: pass --auth none (or VSS_AUTH=none) to run without authentication")
+	default:
+		return nil, fmt.Errorf("unknown authentication scheme %q (supported: none)", scheme)
+	}
+}

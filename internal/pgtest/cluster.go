@@ -1,0 +1,225 @@
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// cluster is a PostgreSQL server started for one test binary.
+type cluster struct {
+	dir  string        // temporary directory: data/, the socket and the log
+	url  string        // administrative URL
+	proc *os.Process   // the postmaster
+	done chan struct{} // closed when the postmaster has exited
+}
+
+// startCluster initialises a cluster in a new temporary directory and starts it.
+func startCluster() (*cluster, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "vss-pgtest-")
+	if err != nil {
+		return nil, err
+	}
+	cred, err := credential(dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+
+	initdb := exec.Command(filepath.Join(bin, "initdb"),
+		"-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust",
+		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	initdb.SysProcAttr = sysProcAttr(cred)
+	if out, err := initdb.CombinedOutput(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+	}
+
+	// A free port can be taken by someone else before the server binds it; try again.
+	var errs []error
+	for range 5 {
+		c, err := startServer(bin, dir, cred)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	_ = os.RemoveAll(dir)
+	return nil, errors.Join(errs...)
+}
+
+// startServer starts the postmaster of the cluster in dir on a free port and waits until
+// it accepts connections.
+func startServer(bin, dir string, cred *syscall.Credential) (*cluster, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "postgres.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+
+	cmd := exec.Command(filepath.Join(bin, "postgres"),
+		"-D", filepath.Join(dir, "data"),
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "port="+strconv.Itoa(port),
+		"-c", "unix_socket_directories="+dir,
+		"-c", "max_connections=300",
+		// Durability is worthless for a throwaway cluster.
+		"-c", "fsync=off",
+		"-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off",
+	)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = sysProcAttr(cred)
+
+	// The postmaster is this process's child (not daemonised by pg_ctl) so that it dies
+	// with the test binary even when the binary crashes: sysProcAttr asks Linux for a
+	// signal when the parent thread exits. That thread must live as long as the
+	// server, so start and wait for it on a goroutine locked to its thread.
+	started := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait()
+		close(done)
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+
+	c := &cluster{
+		dir:  dir,
+		url:  fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
+		proc: cmd.Process,
+		done: done,
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-done:
+			out, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("postgres exited at start-up:\n%s", out)
+		default:
+		}
+		if err := ping(c.url); err == nil {
+			return c, nil
+		} else if time.Now().After(deadline) {
+			c.stop()
+			return nil, fmt.Errorf("postgres did not accept connections within 30s: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop shuts the server down at once, like pg_ctl stop -m immediate, and removes the
+// cluster's directory.
+func (c *cluster) stop() {
+	_ = c.proc.Signal(syscall.SIGQUIT)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = c.proc.Kill()
+		<-c.done
+	}
+	_ = os.RemoveAll(c.dir)
+}
+
+// ping reports whether the server at url accepts a connection.
+func ping(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
+}
+
+// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// binDir finds the directory of initdb and postgres.
+func binDir() (string, error) {
+	if dir := os.Getenv(EnvBin); dir != "" {
+		return dir, nil
+	}
+	// Debian and Ubuntu install each major version under /usr/lib/postgresql; take the
+	// newest.
+	versions, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	slices.SortFunc(versions, func(a, b string) int { return majorOf(b) - majorOf(a) })
+	if len(versions) > 0 {
+		return filepath.Dir(versions[0]), nil
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("no PostgreSQL server binaries: initdb is neither under /usr/lib/postgresql/*/bin nor in PATH")
+}
+
+// majorOf extracts the major version from /usr/lib/postgresql/<major>/bin/initdb.
+func majorOf(initdb string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return v
+}
+
+// credential returns the identity to run the server binaries with: none normally, the
+// "postgres" user when running as root (which initdb and postgres refuse), in which
+// case dir is handed to that user.
+func credential(dir string) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root and %w: PostgreSQL refuses to run as root", err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("user postgres: %w", err)
+	}
+	if err := os.Chown(dir, int(uid), int(gid)); err != nil {
+		return nil, err
+	}
+	// The server must reach dir through its parents.
+	for p := filepath.Dir(dir); p != "/" && p != "."; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			return nil, fmt.Errorf("the postgres user cannot enter %s (set TMPDIR to a directory it can reach)",
+				strings.TrimSuffix(p, "/"))
+		}
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}

@@ -1,0 +1,54 @@
+package postgres
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/govss/vss/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// quiet keeps migration logs out of test output.
+var quiet = WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+// openStore opens a Store on url and closes it when t ends.
+func openStore(t testing.TB, url string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), url, append([]Option{quiet}, opts...)...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// newStore opens a Store on a fresh database.
+func newStore(t testing.TB, opts ...Option) *Store {
+	t.Helper()
+	return openStore(t, pgtest.NewDatabase(t), opts...)
+}
+
+// connect opens a plain connection to url for a test to look at the database directly.
+func connect(t testing.TB, url string) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	return conn
+}
+
+// execSQL runs SQL text (several statements allowed) on url.
+func execSQL(t testing.TB, url, sql string) {
+	t.Helper()
+	if _, err := connect(t, url).Exec(context.Background(), sql); err != nil {
+		t.Fatalf("exec: %v", err)
+	}
+}

@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/govss/vss/internal/pgtest"
+	"github.com/govss/vss/storage"
+)
+
+// countingTracer counts what pgx does: queries (Query, QueryRow, Exec), batches, and
+// statements actually prepared (not found in the connection's cache).
+type countingTracer struct {
+	queries, batches, prepares atomic.Int64
+}
+
+func (c *countingTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.queries.Add(1)
+	return ctx
+}
+
+func (c *countingTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *countingTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.batches.Add(1)
+	return ctx
+}
+
+func (c *countingTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (c *countingTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (c *countingTracer) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	return ctx
+}
+
+func (c *countingTracer) TracePrepareEnd(_ context.Context, _ *pgx.Conn, data pgx.TracePrepareEndData) {
+	if !data.AlreadyPrepared {
+		c.prepares.Add(1)
+	}
+}
+
+// countingConn counts the writes to a database connection. pgx writes each request
+// (a query, a prepare, a batch, a ping) in one write and then waits for the answer, so
+// writes are round trips, including any pgx would make without tracing them.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// withOneConn limits the pool of a store opened on dbURL to one connection.
+func withOneConn(t *testing.T, dbURL string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "1")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestRoundTrips checks that each Store call is one round trip, whatever the size of a
+// Put, once the statement is prepared on the connection (pgx's statement cache does
+// that once per connection).
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	// One connection, so every call reuses the statements prepared on it.
+
+	tracer := &countingTracer{}
+	var writes atomic.Int64
+	countWrites := func(o *options) {
+		o.configure = func(cfg *pgxpool.Config) {
+			var d net.Dialer
+			cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := d.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return countingConn{Conn: conn, writes: &writes}, nil
+			}
+		}
+	}
+	s := openStore(t, withOneConn(t, pgtest.NewDatabase(t)), WithTracer(tracer), countWrites)
+
+	items := func(n int, version int64) []storage.KeyValue {
+		out := make([]storage.KeyValue, n)
+		for i := range out {
+			out[i] = kv(fmt.Sprintf("key-%04d", i), version, "value")
+		}
+		return out
+	}
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"Put 1 item", func() error {
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "one", Puts: []storage.KeyValue{kv("k", -1, "v")}})
+		}},
+		{"Put 1000 creates", func() error {
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: items(1000, 0)})
+		}},
+		{"Put 1000 updates", func() error {
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: items(1000, 1)})
+		}},
+		{"Put 1000 deletes", func() error {
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Deletes: items(1000, 2)})
+		}},
+		{"Put conflict", func() error {
+			err := s.Put(ctx, "u", storage.PutRequest{StoreID: "one", Puts: []storage.KeyValue{kv("k", 0, "v")}})
+			if err != storage.ErrConflict {
+				return fmt.Errorf("err = %v, want ErrConflict", err)
+			}
+			return nil
+		}},
+		{"Get", func() error { _, err := s.Get(ctx, "u", "one", "k"); return err }},
+		{"Get missing", func() error {
+			if _, err := s.Get(ctx, "u", "one", "missing"); err != storage.ErrNotFound {
+				return fmt.Errorf("err = %v, want ErrNotFound", err)
+			}
+			return nil
+		}},
+		{"List with global version", func() error {
+			_, err := s.List(ctx, "u", storage.ListRequest{StoreID: "one", Before: storage.ListStart, Limit: 100, WithGlobalVersion: true})
+			return err
+		}},
+		{"List later page", func() error {
+			_, err := s.List(ctx, "u", storage.ListRequest{StoreID: "one", Before: 1 << 40, Limit: 100})
+			return err
+		}},
+		{"Delete", func() error { return s.Delete(ctx, "u", "one", "k", -1) }},
+	}
+
+	// Prepare every statement on the connection.
+	for _, o := range ops[:1] {
+		_ = o.op()
+	}
+	_ = s.Delete(ctx, "u", "one", "none", -1)
+	_, _ = s.Get(ctx, "u", "one", "k")
+	_, _ = s.List(ctx, "u", storage.ListRequest{StoreID: "one", Before: storage.ListStart, Limit: 1})
+
+	// Let the connection idle past the second after which pgxpool would ping it before
+	// handing it out by default.
+	time.Sleep(1100 * time.Millisecond)
+
+	for _, o := range ops {
+		tracer.queries.Store(0)
+		tracer.batches.Store(0)
+		tracer.prepares.Store(0)
+		writes.Store(0)
+		if err := o.op(); err != nil {
+			t.Fatalf("%s: %v", o.name, err)
+		}
+		q, b, p, w := tracer.queries.Load(), tracer.batches.Load(), tracer.prepares.Load(), writes.Load()
+		if q != 1 || b != 0 || p != 0 || w != 1 {
+			t.Errorf("%s: %d queries, %d batches, %d prepares, %d round trips; want 1 query and 1 round trip",
+				o.name, q, b, p, w)
+		}
+	}
+}
