@@ -17,6 +17,8 @@ import (
 
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 	"github.com/govss/vss/internal/conformance"
+	"github.com/govss/vss/internal/pgtest"
+	"github.com/govss/vss/storage/postgres"
 	"github.com/govss/vss/storage/sqlite"
 )
 
@@ -277,5 +279,41 @@ func TestHealthAndReflection(t *testing.T) {
 	files, err := stream.FileContainingSymbol("vss.v1.VssService")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("reflection cannot describe the service: %v", err)
+	}
+}
+
+// TestDatabaseUnavailable checks what clients see when the database cannot be reached:
+// a retryable error without internal details (Connect unavailable; the VSS HTTP API's
+// 500 INTERNAL_SERVER_EXCEPTION, which its clients retry), and /readyz failing.
+func TestDatabaseUnavailable(t *testing.T) {
+	t.Parallel()
+	store, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, store, 0)
+	_ = store.Close() // the pool is gone: every query fails as the database being unreachable
+
+	get, _ := proto.Marshal(&vssv1.GetObjectRequest{StoreId: "s", Key: "k"})
+	resp, body := do(t, http.MethodPost, base+"/vss/getObject", "application/octet-stream", bytes.NewReader(get), user("u"))
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("VSS HTTP API: status %d", resp.StatusCode)
+	}
+	wantErrorResponse(t, body, vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION)
+	var e vssv1.ErrorResponse
+	_ = proto.Unmarshal(body, &e)
+	if !strings.Contains(e.GetMessage(), resp.Header.Get("X-Request-Id")) || strings.Contains(strings.ToLower(e.GetMessage()), "pool") {
+		t.Fatalf("message %q should name the request id and nothing internal", e.GetMessage())
+	}
+
+	resp, body = do(t, http.MethodPost, base+"/vss.v1.VssService/GetObject", "application/json", strings.NewReader(`{"key":"k"}`), user("u"))
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"code":"unavailable"`) || !strings.Contains(string(body), "vss.v1.ErrorResponse") {
+		t.Fatalf("Connect: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, http.MethodGet, base+"/readyz", "", nil, nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz: %d", resp.StatusCode)
+	}
+	if resp, _ := do(t, http.MethodGet, base+"/healthz", "", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz: %d", resp.StatusCode)
 	}
 }
