@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"unicode/utf8"
 )
 
 // Authorizer turns the headers of a request into the identity of the user whose data
@@ -45,7 +46,7 @@ func (h *handler) authorize(r *http.Request) (context.Context, *Error) {
 	if err != nil {
 		return ctx, h.svc.classify(ctx, err)
 	}
-	if user == "" || len([]rune(user)) > MaxStoreIDLength {
+	if user == "" || utf8.RuneCountInString(user) > MaxUserLength {
 		h.svc.log.ErrorContext(ctx, "authorizer returned an unusable user identity", "request_id", RequestID(ctx), "length", len(user))
 		return ctx, h.svc.classify(ctx, authError("authenticated identity is not usable"))
 	}

@@ -30,6 +30,8 @@ const (
 	MaxItemsPerPut = 1000
 	// MaxPageSize is the largest number of keys in one ListKeyVersions page.
 	MaxPageSize = 100
+	// MaxUserLength is the longest user identity an Authorizer may return, in characters.
+	MaxUserLength = 120
 )
 
 // Service implements the VSS operations for authenticated users on top of a
