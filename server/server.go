@@ -41,6 +41,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Routes, if set, adds more routes to the server's mux (for example the built-in
+	// LNURL-auth issuer); they share the request ids and the request log.
+	Routes func(mux *http.ServeMux)
 }
 
 type handler struct {
@@ -79,6 +82,9 @@ func New(opts Options) (http.Handler, error) {
 	reflector := grpcreflect.NewStaticReflector(vssv1connect.VssServiceName, grpchealth.HealthV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	if opts.Routes != nil {
+		opts.Routes(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

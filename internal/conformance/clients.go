@@ -46,14 +46,33 @@ type Binding struct {
 	New  func(baseURL string) Client
 }
 
-// Bindings are every binding the server offers.
-func Bindings() []Binding {
+// Credentials turns the user a test acts as into the headers that authenticate it. An
+// empty user must yield no credentials.
+type Credentials func(user string) http.Header
+
+// TestUser authenticates as user through UserHeader, for servers running a test
+// authorizer that trusts it.
+func TestUser(user string) http.Header {
+	if user == "" {
+		return nil
+	}
+	return http.Header{UserHeader: {user}}
+}
+
+// Bindings are every binding the server offers, authenticating with creds.
+func Bindings(creds Credentials) []Binding {
 	return []Binding{
-		{"vss-http", func(u string) Client { return &LegacyClient{BaseURL: u + "/vss", HTTP: http.DefaultClient} }},
-		{"connect-proto", func(u string) Client { return newConnectClient(u, http.DefaultClient) }},
-		{"connect-json", func(u string) Client { return newConnectClient(u, http.DefaultClient, connect.WithProtoJSON()) }},
-		{"grpc", func(u string) Client { return newConnectClient(u, H2CClient(), connect.WithGRPC()) }},
-		{"grpc-web", func(u string) Client { return newConnectClient(u, http.DefaultClient, connect.WithGRPCWeb()) }},
+		{"vss-http", func(u string) Client { return &LegacyClient{BaseURL: u + "/vss", HTTP: http.DefaultClient, Creds: creds} }},
+		{"connect-proto", func(u string) Client { return newConnectClient(u, creds, http.DefaultClient) }},
+		{"connect-json", func(u string) Client { return newConnectClient(u, creds, http.DefaultClient, connect.WithProtoJSON()) }},
+		{"grpc", func(u string) Client { return newConnectClient(u, creds, H2CClient(), connect.WithGRPC()) }},
+		{"grpc-web", func(u string) Client { return newConnectClient(u, creds, http.DefaultClient, connect.WithGRPCWeb()) }},
+	}
+}
+
+func setCredentials(h http.Header, creds Credentials, user string) {
+	for k, v := range creds(user) {
+		h[k] = v
 	}
 }
 
@@ -69,6 +88,7 @@ func H2CClient() *http.Client {
 type LegacyClient struct {
 	BaseURL string
 	HTTP    *http.Client
+	Creds   Credentials
 }
 
 func (c *LegacyClient) GetObject(ctx context.Context, user string, req *vssv1.GetObjectRequest) (*vssv1.GetObjectResponse, error) {
@@ -107,9 +127,7 @@ func legacyCall[Resp proto.Message](ctx context.Context, c *LegacyClient, user, 
 		return zero, err
 	}
 	hreq.Header.Set("Content-Type", "application/octet-stream")
-	if user != "" {
-		hreq.Header.Set(UserHeader, user)
-	}
+	setCredentials(hreq.Header, c.Creds, user)
 	hresp, err := c.HTTP.Do(hreq)
 	if err != nil {
 		return zero, err
@@ -139,26 +157,29 @@ func legacyCall[Resp proto.Message](ctx context.Context, c *LegacyClient, user, 
 }
 
 // connectClient calls the Connect service with the generated client.
-type connectClient struct{ c vssv1connect.VssServiceClient }
+type connectClient struct {
+	c     vssv1connect.VssServiceClient
+	creds Credentials
+}
 
-func newConnectClient(baseURL string, hc *http.Client, opts ...connect.ClientOption) *connectClient {
-	return &connectClient{vssv1connect.NewVssServiceClient(hc, baseURL, opts...)}
+func newConnectClient(baseURL string, creds Credentials, hc *http.Client, opts ...connect.ClientOption) *connectClient {
+	return &connectClient{vssv1connect.NewVssServiceClient(hc, baseURL, opts...), creds}
 }
 
 func (c *connectClient) GetObject(ctx context.Context, user string, req *vssv1.GetObjectRequest) (*vssv1.GetObjectResponse, error) {
-	return connectCall(ctx, user, req, c.c.GetObject)
+	return connectCall(ctx, c.creds, user, req, c.c.GetObject)
 }
 
 func (c *connectClient) PutObjects(ctx context.Context, user string, req *vssv1.PutObjectRequest) (*vssv1.PutObjectResponse, error) {
-	return connectCall(ctx, user, req, c.c.PutObjects)
+	return connectCall(ctx, c.creds, user, req, c.c.PutObjects)
 }
 
 func (c *connectClient) DeleteObject(ctx context.Context, user string, req *vssv1.DeleteObjectRequest) (*vssv1.DeleteObjectResponse, error) {
-	return connectCall(ctx, user, req, c.c.DeleteObject)
+	return connectCall(ctx, c.creds, user, req, c.c.DeleteObject)
 }
 
 func (c *connectClient) ListKeyVersions(ctx context.Context, user string, req *vssv1.ListKeyVersionsRequest) (*vssv1.ListKeyVersionsResponse, error) {
-	return connectCall(ctx, user, req, c.c.ListKeyVersions)
+	return connectCall(ctx, c.creds, user, req, c.c.ListKeyVersions)
 }
 
 // connectCodes is the Connect code the server uses for each VSS error code.
@@ -170,11 +191,9 @@ var connectCodes = map[vssv1.ErrorCode][]connect.Code{
 	vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION: {connect.CodeInternal, connect.CodeUnavailable},
 }
 
-func connectCall[Req, Resp any](ctx context.Context, user string, msg *Req, call func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (*Resp, error) {
+func connectCall[Req, Resp any](ctx context.Context, creds Credentials, user string, msg *Req, call func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (*Resp, error) {
 	req := connect.NewRequest(msg)
-	if user != "" {
-		req.Header().Set(UserHeader, user)
-	}
+	setCredentials(req.Header(), creds, user)
 	resp, err := call(ctx, req)
 	if err != nil {
 		var ce *connect.Error

@@ -89,7 +89,7 @@ func TestConformance(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
 			base := serve(t, st.open(t), 0)
-			for _, b := range conformance.Bindings() {
+			for _, b := range conformance.Bindings(conformance.TestUser) {
 				t.Run(b.Name, func(t *testing.T) {
 					conformance.Run(t, b.New(base))
 				})

@@ -688,7 +688,7 @@ func RunRace(t *testing.T, c Client, user, store string, workers, rounds int) {
 // one binding is read, listed, updated and deleted through the others, and a race of
 // writers spread over all bindings still lets each version be won exactly once.
 func RunCrossBinding(t *testing.T, baseURL string) {
-	bindings := Bindings()
+	bindings := Bindings(TestUser)
 	user, store := newUser(), "cross-"+newUser()
 	for i, b := range bindings {
 		c := b.New(baseURL)
