@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"time"
 )
 
 // GlobalVersionKey is the reserved key under which a store's global version is kept. It
@@ -95,4 +96,16 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the database.
 	Close() error
+}
+
+// AuthStore keeps the state of the built-in LNURL-auth issuer that several server
+// instances on one database share. All methods are safe for concurrent use.
+type AuthStore interface {
+	// UseChallenge records that the challenge k1 was answered. It returns ErrConflict if
+	// k1 was used before. The store may forget k1 after expiresAt.
+	UseChallenge(ctx context.Context, k1 []byte, expiresAt time.Time) error
+	// Secret returns the secret stored under name; if there is none it stores
+	// generate()'s result first. When several instances race, all of them get the first
+	// stored value.
+	Secret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error)
 }

@@ -48,6 +48,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		}
 		return def
 	}
+	envDuration := func(name string, def time.Duration) time.Duration {
+		if d, err := time.ParseDuration(getenv(name)); err == nil {
+			return d
+		}
+		return def
+	}
 	var cfg app.Config
 	fs.StringVar(&cfg.Listen, "listen", env("VSS_LISTEN", "127.0.0.1:8080"),
 		"`address` to serve HTTP/1.1 and cleartext HTTP/2 on (env VSS_LISTEN)")
@@ -56,8 +62,23 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 			" for an in-memory store (tests only), empty for the embedded store in --data-dir (env VSS_DATABASE_URL)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("VSS_DATA_DIR", "data"),
 		"`directory` of the embedded store, used when --database-url is empty (env VSS_DATA_DIR)")
-	fs.StringVar(&cfg.Auth, "auth", env("VSS_AUTH", ""),
-		"authentication `scheme`: none (no authentication, one shared user; development only) (env VSS_AUTH)")
+	fs.StringVar(&cfg.Auth.Schemes, "auth", env("VSS_AUTH", ""),
+		"authentication `schemes`, comma-separated: signature (per-request secp256k1 signatures), jwt (bearer tokens), "+
+			"or none (one shared user; development only). Default: jwt when JWT keys or --lnurl-auth are configured, "+
+			"signature otherwise (env VSS_AUTH)")
+	fs.StringVar(&cfg.Auth.JWTPublicKeyFile, "jwt-public-key-file", env("VSS_JWT_PUBLIC_KEY_FILE", ""),
+		"PEM `file` of public keys (RSA >= 2048 bits for RS256, P-256 for ES256, Ed25519 for EdDSA) whose JWTs are accepted; "+
+			"PEM text can also come from env VSS_JWT_PUBLIC_KEY_PEM or VSS_JWT_RSA_PEM (env VSS_JWT_PUBLIC_KEY_FILE)")
+	fs.StringVar(&cfg.Auth.JWKS, "jwks", env("VSS_JWKS", ""),
+		"JWKS `file or URL` of an identity provider whose JWTs are accepted; URLs are refreshed periodically (env VSS_JWKS)")
+	fs.DurationVar(&cfg.Auth.JWTLeeway, "jwt-leeway", envDuration("VSS_JWT_LEEWAY", 30*time.Second),
+		"clock skew allowed when checking a JWT's exp, nbf and iat (env VSS_JWT_LEEWAY)")
+	fs.BoolVar(&cfg.Auth.LNURLAuth, "lnurl-auth", env("VSS_LNURL_AUTH", "") == "true" || env("VSS_LNURL_AUTH", "") == "1",
+		"serve the built-in LNURL-auth issuer of JWTs at /auth/lnurl (needs --public-url) (env VSS_LNURL_AUTH=true)")
+	fs.StringVar(&cfg.Auth.PublicURL, "public-url", env("VSS_PUBLIC_URL", ""),
+		"public base `URL` of this server as wallets reach it, e.g. https://vss.example.com; LNURLs are built from it (env VSS_PUBLIC_URL)")
+	fs.DurationVar(&cfg.Auth.LNURLTokenTTL, "lnurl-token-ttl", envDuration("VSS_LNURL_TOKEN_TTL", 24*time.Hour),
+		"lifetime of the JWTs the LNURL-auth issuer hands out (env VSS_LNURL_TOKEN_TTL)")
 	maxBody := fs.String("max-body-bytes", env("VSS_MAX_BODY_BYTES", strconv.Itoa(server.DefaultMaxBodyBytes)),
 		"largest request body in `bytes`; larger bodies get 413 (env VSS_MAX_BODY_BYTES)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second,
@@ -78,6 +99,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	if fs.NArg() > 0 {
 		return cfg, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	cfg.Auth.JWTPublicKeyPEM = env("VSS_JWT_PUBLIC_KEY_PEM", getenv("VSS_JWT_RSA_PEM"))
 	var err error
 	if cfg.MaxBodyBytes, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || cfg.MaxBodyBytes <= 0 {
 		return cfg, nil, fmt.Errorf("--max-body-bytes: want a positive number of bytes, got %q", *maxBody)

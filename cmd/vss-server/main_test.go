@@ -27,7 +27,7 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "127.0.0.1:8080" || cfg.DatabaseURL != "" || cfg.DataDir != "data" || cfg.Auth != "" || cfg.MaxBodyBytes != 64<<20 {
+	if cfg.Listen != "127.0.0.1:8080" || cfg.DatabaseURL != "" || cfg.DataDir != "data" || cfg.Auth != (app.AuthConfig{JWTLeeway: 30 * time.Second, LNURLTokenTTL: 24 * time.Hour}) || cfg.MaxBodyBytes != 64<<20 {
 		t.Fatalf("defaults = %+v", cfg)
 	}
 	cfg, _, err = parseConfig(nil, env(map[string]string{
@@ -36,7 +36,7 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "0.0.0.0:9" || cfg.DatabaseURL != "memory:" || cfg.Auth != "none" || cfg.MaxBodyBytes != 10 || cfg.DataDir != "/d" {
+	if cfg.Listen != "0.0.0.0:9" || cfg.DatabaseURL != "memory:" || cfg.Auth.Schemes != "none" || cfg.MaxBodyBytes != 10 || cfg.DataDir != "/d" {
 		t.Fatalf("from the environment = %+v", cfg)
 	}
 	cfg, _, err = parseConfig([]string{"--listen", "127.0.0.1:1", "--auth", "none"}, env(map[string]string{"VSS_LISTEN": "0.0.0.0:9"}), io.Discard)
@@ -86,15 +86,21 @@ func start(t *testing.T, cfg app.Config) (string, func() error) {
 	return "", nil
 }
 
+var none = app.AuthConfig{Schemes: "none"}
+
 func TestRunRefusesUnsafeOrUnknownConfig(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, cfg := range []app.Config{
-		{Listen: "127.0.0.1:0", DatabaseURL: "memory:"},                                // no auth scheme chosen
-		{Listen: "127.0.0.1:0", DatabaseURL: "memory:", Auth: "magic"},                 // unknown scheme
-		{Listen: "127.0.0.1:0", DatabaseURL: "mysql://x", Auth: "none"},                // unknown database
-		{Listen: "127.0.0.1:0", DatabaseURL: "", DataDir: "", Auth: "none"},            // nowhere to store
-		{Listen: "256.0.0.1:99999", DatabaseURL: "memory:", Auth: "none"},              // bad address
-		{Listen: "127.0.0.1:0", DatabaseURL: "postgres://127.0.0.1:1/x", Auth: "none"}, // unreachable
+		{Listen: "127.0.0.1:0", DatabaseURL: "memory:", Auth: app.AuthConfig{Schemes: "magic"}},                // unknown scheme
+		{Listen: "127.0.0.1:0", DatabaseURL: "memory:", Auth: app.AuthConfig{Schemes: "none,signature"}},       // none mixed in
+		{Listen: "127.0.0.1:0", DatabaseURL: "memory:", Auth: app.AuthConfig{Schemes: "jwt"}},                  // jwt without keys
+		{Listen: "127.0.0.1:0", DatabaseURL: "memory:", Auth: app.AuthConfig{LNURLAuth: true}},                 // LNURL without a public URL
+		{Listen: "127.0.0.1:0", DatabaseURL: "memory:", Auth: app.AuthConfig{JWTPublicKeyPEM: "not a key"}},    // bad key
+		{Listen: "127.0.0.1:0", DatabaseURL: "memory:", Auth: app.AuthConfig{Schemes: "signature", JWKS: "x"}}, // jwt configured, not enabled
+		{Listen: "127.0.0.1:0", DatabaseURL: "mysql://x", Auth: none},                                          // unknown database
+		{Listen: "127.0.0.1:0", DatabaseURL: "", DataDir: "", Auth: none},                                      // nowhere to store
+		{Listen: "256.0.0.1:99999", DatabaseURL: "memory:", Auth: none},                                        // bad address
+		{Listen: "127.0.0.1:0", DatabaseURL: "postgres://127.0.0.1:1/x", Auth: none},                           // unreachable
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := app.Run(ctx, cfg, log)
@@ -109,7 +115,7 @@ func TestRunRefusesUnsafeOrUnknownConfig(t *testing.T) {
 // the request completes, then Run returns cleanly and the data is on disk.
 func TestGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
-	addr, stop := start(t, app.Config{DataDir: dir, Auth: "none", MaxBodyBytes: 1 << 20})
+	addr, stop := start(t, app.Config{DataDir: dir, Auth: none, MaxBodyBytes: 1 << 20})
 	body, _ := proto.Marshal(&vssv1.PutObjectRequest{StoreId: "s", TransactionItems: []*vssv1.KeyValue{{Key: "k", Version: 0, Value: []byte("slow upload")}}})
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/vss/putObjects", pr)
@@ -137,7 +143,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("Run after shutdown: %v", err)
 	}
 	// The write is durable: a new server on the same directory reads it.
-	addr, stop = start(t, app.Config{DataDir: dir, Auth: "none"})
+	addr, stop = start(t, app.Config{DataDir: dir, Auth: none})
 	defer stop()
 	get, _ := proto.Marshal(&vssv1.GetObjectRequest{StoreId: "s", Key: "k"})
 	r, err := http.Post("http://"+addr+"/vss/getObject", "application/octet-stream", bytes.NewReader(get))
@@ -167,7 +173,7 @@ func TestREADMECurlExamples(t *testing.T) {
 	section = section[strings.Index(section, "```sh")+5:]
 	section = section[:strings.Index(section, "```")]
 
-	addr, stop := start(t, app.Config{DatabaseURL: "memory:", Auth: "none"})
+	addr, stop := start(t, app.Config{DatabaseURL: "memory:", Auth: none})
 	defer stop()
 
 	// Each command is a curl line with its continuations, optionally followed by the

@@ -8,6 +8,17 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type VssAuthChallenge struct {
+	K1        []byte
+	ExpiresAt pgtype.Timestamptz
+}
+
+type VssAuthSecret struct {
+	Name      string
+	Secret    []byte
+	CreatedAt pgtype.Timestamptz
+}
+
 type VssDb struct {
 	UserToken     string
 	StoreID       string

@@ -7,6 +7,8 @@ package pgdb
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const deleteObject = `-- name: DeleteObject :exec
@@ -285,5 +287,77 @@ func (q *Queries) PutObjects(ctx context.Context, arg PutObjectsParams) (PutObje
 	)
 	var i PutObjectsRow
 	err := row.Scan(&i.Ok, &i.Written)
+	return i, err
+}
+
+const secret = `-- name: Secret :one
+INSERT INTO vss_auth_secrets (name, secret)
+VALUES ($1, $2)
+ON CONFLICT (name) DO UPDATE SET secret = vss_auth_secrets.secret
+RETURNING secret
+`
+
+type SecretParams struct {
+	Name   string
+	Secret []byte
+}
+
+// Secret stores secret under name unless a secret is stored there already, and
+// returns the stored one. The no-op DO UPDATE locks and returns the newest committed
+// row even when a concurrent call inserted it after this statement's snapshot was
+// taken (where ON CONFLICT DO NOTHING with a SELECT would see no row), so one round
+// trip always yields the first stored secret.
+func (q *Queries) Secret(ctx context.Context, arg SecretParams) ([]byte, error) {
+	row := q.db.QueryRow(ctx, secret, arg.Name, arg.Secret)
+	var secret []byte
+	err := row.Scan(&secret)
+	return secret, err
+}
+
+const useChallenge = `-- name: UseChallenge :one
+WITH expired AS (
+    DELETE FROM vss_auth_challenges
+    WHERE k1 IN (
+        SELECT e.k1
+        FROM vss_auth_challenges e
+        WHERE e.expires_at < now() AND e.k1 <> $1::bytea
+        ORDER BY e.expires_at
+        LIMIT $2::bigint
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING 1
+),
+inserted AS (
+    INSERT INTO vss_auth_challenges (k1, expires_at)
+    VALUES ($1::bytea, $3::timestamptz)
+    ON CONFLICT (k1) DO NOTHING
+    RETURNING 1
+)
+SELECT
+    (SELECT count(*) FROM inserted)::bigint AS used,
+    (SELECT count(*) FROM expired)::bigint AS forgotten
+`
+
+type UseChallengeParams struct {
+	K1           []byte
+	CleanupLimit int64
+	ExpiresAt    pgtype.Timestamptz
+}
+
+type UseChallengeRow struct {
+	Used      int64
+	Forgotten int64
+}
+
+// UseChallenge records that the LNURL-auth challenge k1 was answered, and deletes up to
+// cleanup_limit challenges that expired by the database's clock, other than k1 itself,
+// so the table keeps only live challenges. used is 1 when k1 was recorded now and 0
+// when it had been used before (ON CONFLICT DO NOTHING waits for a concurrent insert of
+// the same k1 to commit, then does nothing: exactly one of them gets 1). Expired rows
+// locked by a concurrent call are skipped rather than waited for.
+func (q *Queries) UseChallenge(ctx context.Context, arg UseChallengeParams) (UseChallengeRow, error) {
+	row := q.db.QueryRow(ctx, useChallenge, arg.K1, arg.CleanupLimit, arg.ExpiresAt)
+	var i UseChallengeRow
+	err := row.Scan(&i.Used, &i.Forgotten)
 	return i, err
 }

@@ -4,6 +4,17 @@
 
 package sqlitedb
 
+type VssAuthChallenge struct {
+	K1        []byte
+	ExpiresAt int64
+}
+
+type VssAuthSecret struct {
+	Name      string
+	Secret    []byte
+	CreatedAt string
+}
+
 type VssDb struct {
 	SortOrder     int64
 	UserToken     string

@@ -33,6 +33,33 @@ func (q *Queries) CreateObject(ctx context.Context, arg CreateObjectParams) erro
 	return err
 }
 
+const deleteExpiredChallenges = `-- name: DeleteExpiredChallenges :execrows
+DELETE FROM vss_auth_challenges
+WHERE k1 IN (
+    SELECT e.k1
+    FROM vss_auth_challenges e
+    WHERE e.expires_at < ?1 AND e.k1 <> ?2
+    ORDER BY e.expires_at
+    LIMIT ?3
+)
+`
+
+type DeleteExpiredChallengesParams struct {
+	Now          int64
+	Kept         []byte
+	CleanupLimit int64
+}
+
+// DeleteExpiredChallenges deletes up to cleanup_limit challenges that expired before
+// now (Unix milliseconds), except kept, oldest first.
+func (q *Queries) DeleteExpiredChallenges(ctx context.Context, arg DeleteExpiredChallengesParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteExpiredChallenges, arg.Now, arg.Kept, arg.CleanupLimit)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const deleteObject = `-- name: DeleteObject :execrows
 DELETE FROM vss_db
 WHERE user_token = ?1 AND store_id = ?2 AND key = ?3
@@ -126,6 +153,27 @@ func (q *Queries) GetVersion(ctx context.Context, arg GetVersionParams) (int64, 
 	return version, err
 }
 
+const insertChallenge = `-- name: InsertChallenge :execrows
+INSERT INTO vss_auth_challenges (k1, expires_at)
+VALUES (?1, ?2)
+ON CONFLICT (k1) DO NOTHING
+`
+
+type InsertChallengeParams struct {
+	K1        []byte
+	ExpiresAt int64
+}
+
+// InsertChallenge records that the LNURL-auth challenge k1 was answered; it affects no
+// row when k1 was recorded before.
+func (q *Queries) InsertChallenge(ctx context.Context, arg InsertChallengeParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, insertChallenge, arg.K1, arg.ExpiresAt)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const listKeyVersions = `-- name: ListKeyVersions :many
 SELECT key, version, sort_order
 FROM vss_db
@@ -183,6 +231,27 @@ func (q *Queries) ListKeyVersions(ctx context.Context, arg ListKeyVersionsParams
 		return nil, err
 	}
 	return items, nil
+}
+
+const secret = `-- name: Secret :one
+INSERT INTO vss_auth_secrets (name, secret)
+VALUES (?1, ?2)
+ON CONFLICT (name) DO UPDATE SET secret = vss_auth_secrets.secret
+RETURNING secret
+`
+
+type SecretParams struct {
+	Name   string
+	Secret []byte
+}
+
+// Secret stores secret under name unless a secret is stored there already, and returns
+// the stored one. The no-op DO UPDATE makes RETURNING yield the existing row.
+func (q *Queries) Secret(ctx context.Context, arg SecretParams) ([]byte, error) {
+	row := q.db.QueryRowContext(ctx, secret, arg.Name, arg.Secret)
+	var secret []byte
+	err := row.Scan(&secret)
+	return secret, err
 }
 
 const updateObject = `-- name: UpdateObject :execrows

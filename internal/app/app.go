@@ -33,8 +33,8 @@ type Config struct {
 	DatabaseURL string
 	// DataDir holds the embedded store's files when DatabaseURL is empty.
 	DataDir string
-	// Auth names the authentication scheme: "none" turns authentication off.
-	Auth string
+	// Auth configures authentication.
+	Auth AuthConfig
 	// MaxBodyBytes limits request bodies.
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds how long in-flight requests may take to finish at shutdown.
@@ -47,18 +47,18 @@ type Config struct {
 // Run serves VSS according to cfg until ctx is canceled, then stops accepting
 // connections, lets in-flight requests finish and closes the store.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	auth, err := authorizer(cfg.Auth, log)
-	if err != nil {
-		return err
-	}
 	store, desc, err := OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	log.Info("store opened", "store", desc)
+	authorizer, routes, err := setUpAuth(ctx, cfg.Auth, store, log)
+	if err != nil {
+		return err
+	}
 
-	handler, err := server.New(server.Options{Store: store, Authorizer: auth, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes})
+	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Routes: routes})
 	if err != nil {
 		return err
 	}
@@ -146,17 +146,4 @@ func redact(u string) string {
 		return u[:i+3] + "…"
 	}
 	return u
-}
-
-func authorizer(scheme string, log *slog.Logger) (server.Authorizer, error) {
-	switch scheme {
-	case "none":
-		log.Warn("AUTHENTICATION IS OFF (--auth none): every client shares one user's data. " +
-			"Use this only for local development and tests, never in production.")
-		return server.NoAuth(), nil
-	case "":
-		return nil, errors.New("no authentication scheme configured: pass --auth none (or VSS_AUTH=none) to run without authentication")
-	default:
-		return nil, fmt.Errorf("unknown authentication scheme %q (supported: none)", scheme)
-	}
 }

@@ -60,8 +60,14 @@ var testAuth = server.AuthorizerFunc(func(_ context.Context, h http.Header) (str
 // and returns its base URL.
 func serve(t testing.TB, store storage.Store, maxBody int64) string {
 	t.Helper()
+	return serveAuth(t, store, testAuth, maxBody)
+}
+
+// serveAuth is serve with authorizer in front of the service.
+func serveAuth(t testing.TB, store storage.Store, authorizer server.Authorizer, maxBody int64) string {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h, err := server.New(server.Options{Store: store, Authorizer: testAuth, Logger: log, MaxBodyBytes: maxBody})
+	h, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: maxBody})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,3 +156,43 @@ SELECT
      + (SELECT count(*) FROM updated)
      + (SELECT count(*) FROM deleted))::bigint AS written
 FROM checked;
+
+-- name: UseChallenge :one
+-- UseChallenge records that the LNURL-auth challenge k1 was answered, and deletes up to
+-- cleanup_limit challenges that expired by the database's clock, other than k1 itself,
+-- so the table keeps only live challenges. used is 1 when k1 was recorded now and 0
+-- when it had been used before (ON CONFLICT DO NOTHING waits for a concurrent insert of
+-- the same k1 to commit, then does nothing: exactly one of them gets 1). Expired rows
+-- locked by a concurrent call are skipped rather than waited for.
+WITH expired AS (
+    DELETE FROM vss_auth_challenges
+    WHERE k1 IN (
+        SELECT e.k1
+        FROM vss_auth_challenges e
+        WHERE e.expires_at < now() AND e.k1 <> @k1::bytea
+        ORDER BY e.expires_at
+        LIMIT @cleanup_limit::bigint
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING 1
+),
+inserted AS (
+    INSERT INTO vss_auth_challenges (k1, expires_at)
+    VALUES (@k1::bytea, @expires_at::timestamptz)
+    ON CONFLICT (k1) DO NOTHING
+    RETURNING 1
+)
+SELECT
+    (SELECT count(*) FROM inserted)::bigint AS used,
+    (SELECT count(*) FROM expired)::bigint AS forgotten;
+
+-- name: Secret :one
+-- Secret stores secret under name unless a secret is stored there already, and
+-- returns the stored one. The no-op DO UPDATE locks and returns the newest committed
+-- row even when a concurrent call inserted it after this statement's snapshot was
+-- taken (where ON CONFLICT DO NOTHING with a SELECT would see no row), so one round
+-- trip always yields the first stored secret.
+INSERT INTO vss_auth_secrets (name, secret)
+VALUES (@name, @secret)
+ON CONFLICT (name) DO UPDATE SET secret = vss_auth_secrets.secret
+RETURNING secret;

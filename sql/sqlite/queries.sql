@@ -59,3 +59,30 @@ WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id)
   AND substr(key, 1, length(CAST(sqlc.arg(prefix) AS TEXT))) = CAST(sqlc.arg(prefix) AS TEXT)
 ORDER BY sort_order DESC
 LIMIT sqlc.arg(page_size);
+
+-- name: InsertChallenge :execrows
+-- InsertChallenge records that the LNURL-auth challenge k1 was answered; it affects no
+-- row when k1 was recorded before.
+INSERT INTO vss_auth_challenges (k1, expires_at)
+VALUES (sqlc.arg(k1), sqlc.arg(expires_at))
+ON CONFLICT (k1) DO NOTHING;
+
+-- name: DeleteExpiredChallenges :execrows
+-- DeleteExpiredChallenges deletes up to cleanup_limit challenges that expired before
+-- now (Unix milliseconds), except kept, oldest first.
+DELETE FROM vss_auth_challenges
+WHERE k1 IN (
+    SELECT e.k1
+    FROM vss_auth_challenges e
+    WHERE e.expires_at < sqlc.arg(now) AND e.k1 <> sqlc.arg(kept)
+    ORDER BY e.expires_at
+    LIMIT sqlc.arg(cleanup_limit)
+);
+
+-- name: Secret :one
+-- Secret stores secret under name unless a secret is stored there already, and returns
+-- the stored one. The no-op DO UPDATE makes RETURNING yield the existing row.
+INSERT INTO vss_auth_secrets (name, secret)
+VALUES (sqlc.arg(name), sqlc.arg(secret))
+ON CONFLICT (name) DO UPDATE SET secret = vss_auth_secrets.secret
+RETURNING secret;

@@ -145,6 +145,19 @@ func TestRoundTrips(t *testing.T) {
 			return err
 		}},
 		{"Delete", func() error { return s.Delete(ctx, "u", "one", "k", -1) }},
+		{"UseChallenge", func() error {
+			return s.UseChallenge(ctx, []byte("challenge-2"), time.Now().Add(time.Minute))
+		}},
+		{"UseChallenge replayed", func() error {
+			if err := s.UseChallenge(ctx, []byte("challenge-2"), time.Now().Add(time.Minute)); err != storage.ErrConflict {
+				return fmt.Errorf("err = %v, want ErrConflict", err)
+			}
+			return nil
+		}},
+		{"Secret", func() error {
+			_, err := s.Secret(ctx, "secret", func() ([]byte, error) { return []byte("new"), nil })
+			return err
+		}},
 	}
 
 	// Prepare every statement on the connection.
@@ -154,6 +167,8 @@ func TestRoundTrips(t *testing.T) {
 	_ = s.Delete(ctx, "u", "one", "none", -1)
 	_, _ = s.Get(ctx, "u", "one", "k")
 	_, _ = s.List(ctx, "u", storage.ListRequest{StoreID: "one", Before: storage.ListStart, Limit: 1})
+	_ = s.UseChallenge(ctx, []byte("challenge-1"), time.Now().Add(time.Minute))
+	_, _ = s.Secret(ctx, "secret", func() ([]byte, error) { return []byte("first"), nil })
 
 	// Let the connection idle past the second after which pgxpool would ping it before
 	// handing it out by default.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,21 @@ import (
 
 	"github.com/govss/vss/storage"
 )
+
+// latestMigration returns the number of the last embedded migration, the schema version
+// of an up-to-date database.
+func latestMigration(t *testing.T) int {
+	t.Helper()
+	fsys, err := migrationFS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := readMigrations(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms[len(ms)-1].version
+}
 
 // userVersion returns the schema version recorded in the database of s.
 func userVersion(t *testing.T, s *Store) int {
@@ -25,6 +41,7 @@ func TestReopenKeepsData(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "vss.db")
 	ctx := t.Context()
+	latest := latestMigration(t)
 
 	s, err := Open(ctx, path)
 	if err != nil {
@@ -36,8 +53,8 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := s.Delete(ctx, user, storeID, "b", 1); err != nil {
 		t.Fatal(err)
 	}
-	if v := userVersion(t, s); v != 1 {
-		t.Fatalf("user_version = %d, want 1", v)
+	if v := userVersion(t, s); v != latest {
+		t.Fatalf("user_version = %d, want %d", v, latest)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -45,8 +62,8 @@ func TestReopenKeepsData(t *testing.T) {
 
 	for range 2 {
 		s := openPath(t, path)
-		if v := userVersion(t, s); v != 1 {
-			t.Fatalf("after reopening, user_version = %d, want 1", v)
+		if v := userVersion(t, s); v != latest {
+			t.Fatalf("after reopening, user_version = %d, want %d", v, latest)
 		}
 		wantEntry(t, s, user, storeID, "a", 1, []byte("a"))
 		wantEntry(t, s, user, storeID, storage.GlobalVersionKey, 1, nil)
@@ -126,9 +143,10 @@ func TestApplyMigrationsUpgradesInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	next := embedded[len(embedded)-1].version + 1
 	fsys := fstest.MapFS{
-		"0002_extra.sql": {Data: []byte("CREATE TABLE extra (x INTEGER);\nINSERT INTO extra VALUES (42);")},
-		"README.txt":     {Data: []byte("not a migration")},
+		fmt.Sprintf("%04d_extra.sql", next): {Data: []byte("CREATE TABLE extra (x INTEGER);\nINSERT INTO extra VALUES (42);")},
+		"README.txt":                        {Data: []byte("not a migration")},
 	}
 	for _, m := range embedded {
 		fsys[m.name] = &fstest.MapFile{Data: []byte(m.sql)}
@@ -138,12 +156,12 @@ func TestApplyMigrationsUpgradesInPlace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if v := userVersion(t, s); v != 2 {
-		t.Fatalf("user_version = %d, want 2", v)
+	if v := userVersion(t, s); v != next {
+		t.Fatalf("user_version = %d, want %d", v, next)
 	}
 	var n int
 	if err := s.write.QueryRowContext(ctx, "SELECT count(*) FROM extra").Scan(&n); err != nil || n != 1 {
-		t.Fatalf("extra has %d rows (%v), want 1: migration 2 must run exactly once", n, err)
+		t.Fatalf("extra has %d rows (%v), want 1: migration %d must run exactly once", n, err, next)
 	}
 	wantEntry(t, s, user, storeID, "a", 1, []byte("a"))
 }
