@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -15,10 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/protobuf/proto"
 
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 	"github.com/govss/vss/internal/app"
+	"github.com/govss/vss/server/auth"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -218,4 +224,128 @@ func TestREADMECurlExamples(t *testing.T) {
 	if ran < 6 {
 		t.Fatalf("found %d curl examples in the README, want at least 6", ran)
 	}
+}
+
+// TestLNURLAuthEndToEnd runs what a wallet with vss-client-ng's LNURL-auth provider does
+// against a server started with --lnurl-auth: fetch the LNURL, sign k1 with a real
+// secp256k1 key, exchange it for a JWT, then use the JWT for VSS calls. A used k1 is
+// refused, and the token identifies the linking key as the user.
+func TestLNURLAuthEndToEnd(t *testing.T) {
+	const public = "https://vss.example.com"
+	addr, stop := start(t, app.Config{DatabaseURL: "memory:", Auth: app.AuthConfig{LNURLAuth: true, PublicURL: public, LNURLTokenTTL: time.Hour}})
+	defer stop()
+	base := "http://" + addr
+	get := func(url string) (int, []byte) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+
+	status, lnurl := get(base + "/auth/lnurl")
+	if status != http.StatusOK || !strings.HasPrefix(string(lnurl), public+"/auth/lnurl/verify?tag=login&k1=") {
+		t.Fatalf("GET /auth/lnurl: %d %s", status, lnurl)
+	}
+	u, err := url.Parse(string(lnurl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := hex.DecodeString(u.Query().Get("k1"))
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("k1 %q", u.Query().Get("k1"))
+	}
+	linking, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := ecdsa.Sign(linking, k1).Serialize()
+	pub := hex.EncodeToString(linking.PubKey().SerializeCompressed())
+	// The wallet calls the URL it was given; here the public base stands for our address.
+	signed := strings.Replace(string(lnurl), public, base, 1) + "&sig=" + hex.EncodeToString(sig) + "&key=" + pub
+	status, body := get(signed)
+	var answer struct{ Token, Status, Reason string }
+	if err := json.Unmarshal(body, &answer); err != nil || status != http.StatusOK || answer.Token == "" {
+		t.Fatalf("verify: %d %s", status, body)
+	}
+	if status, body := get(signed); status == http.StatusOK || !strings.Contains(string(body), `"status":"ERROR"`) {
+		t.Fatalf("replayed k1: %d %s", status, body)
+	}
+
+	// The token works for both bindings, and the user is the linking key.
+	bearer := http.Header{"Authorization": {"Bearer " + answer.Token}}
+	put, _ := proto.Marshal(&vssv1.PutObjectRequest{StoreId: "wallet", TransactionItems: []*vssv1.KeyValue{{Key: "k", Version: 0, Value: []byte("v")}}})
+	req, _ := http.NewRequest(http.MethodPost, base+"/vss/putObjects", bytes.NewReader(put))
+	req.Header = bearer.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("putObjects with the LNURL token: %d", resp.StatusCode)
+	}
+	req, _ = http.NewRequest(http.MethodPost, base+"/vss.v1.VssService/GetObject", strings.NewReader(`{"storeId":"wallet","key":"k"}`))
+	req.Header = bearer.Clone()
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(out), `"value":"dg=="`) {
+		t.Fatalf("GetObject with the LNURL token: %d %s", resp.StatusCode, out)
+	}
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(answer.Token, claims); err != nil || claims["sub"] != pub || claims["exp"] == nil {
+		t.Fatalf("token claims %v: %v", claims, err)
+	}
+	// Without a token, or with a forged one, VSS calls are refused.
+	req, _ = http.NewRequest(http.MethodPost, base+"/vss/putObjects", bytes.NewReader(put))
+	req.Header.Set("Authorization", "Bearer "+answer.Token[:len(answer.Token)-4]+"AAAA")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("forged token: %d", resp.StatusCode)
+	}
+}
+
+// TestSignatureAuthIsTheDefault starts the server with no authentication settings: it
+// must demand signatures, accept a valid one and refuse an anonymous request.
+func TestSignatureAuthIsTheDefault(t *testing.T) {
+	addr, stop := start(t, app.Config{DatabaseURL: "memory:"})
+	defer stop()
+	get, _ := proto.Marshal(&vssv1.GetObjectRequest{Key: "global_version"})
+	for _, tc := range []struct {
+		header string
+		want   int
+	}{{"", http.StatusUnauthorized}, {auth.SignatureHeader(mustKey(t), time.Now()), http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/vss/getObject", bytes.NewReader(get))
+		if tc.header != "" {
+			req.Header.Set("authorization", tc.header) // header names are case-insensitive
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("Authorization %q: status %d, want %d", tc.header, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+func mustKey(t *testing.T) *secp256k1.PrivateKey {
+	k, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
