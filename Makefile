@@ -24,11 +24,15 @@ run: build ## Run a local development server on $(LISTEN): embedded store in $(D
 	bin/vss-server --listen $(LISTEN) --data-dir $(DATA_DIR) --auth none
 
 .PHONY: test
-test: lint checkgenerate test-go ## Run everything: lint, generated-code freshness, and all Go tests (with PostgreSQL)
+test: lint checkgenerate test-go test-rust-client ## Run everything: lint, generated-code freshness, all Go tests (with PostgreSQL), the Rust client check
 
 .PHONY: test-go
 test-go: ## Run the Go tests with the race detector (starts a throwaway PostgreSQL unless VSS_TEST_POSTGRES_URL is set)
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
+
+.PHONY: test-rust-client
+test-rust-client: ## Run the real Rust client wallets use (vss-client-ng) against a fresh server, with each auth scheme
+	bash compat/rust-client/run.sh
 
 .PHONY: lint
 lint: tools/node_modules ## Vet, check formatting, lint the proto and check it for breaking changes
