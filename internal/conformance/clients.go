@@ -62,7 +62,9 @@ func TestUser(user string) http.Header {
 // Bindings are every binding the server offers, authenticating with creds.
 func Bindings(creds Credentials) []Binding {
 	return []Binding{
-		{"vss-http", func(u string) Client { return &LegacyClient{BaseURL: u + "/vss", HTTP: http.DefaultClient, Creds: creds} }},
+		{"vss-http", func(u string) Client {
+			return &LegacyClient{BaseURL: u + "/vss", HTTP: http.DefaultClient, Creds: creds}
+		}},
 		{"connect-proto", func(u string) Client { return newConnectClient(u, creds, http.DefaultClient) }},
 		{"connect-json", func(u string) Client { return newConnectClient(u, creds, http.DefaultClient, connect.WithProtoJSON()) }},
 		{"grpc", func(u string) Client { return newConnectClient(u, creds, H2CClient(), connect.WithGRPC()) }},
