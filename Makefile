@@ -13,7 +13,7 @@ GOTESTFLAGS ?=
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build bin/vss-server (static, no cgo)
@@ -23,8 +23,16 @@ build: ## Build bin/vss-server (static, no cgo)
 run: build ## Run a local development server on $(LISTEN): embedded store in $(DATA_DIR), no authentication
 	bin/vss-server --listen $(LISTEN) --data-dir $(DATA_DIR) --auth none
 
+# Each client and tool keeps its own targets in mk/<name>.mk and appends its test target to
+# CLIENT_TESTS, so `make test-clients` (and `make test`) run them all.
+CLIENT_TESTS :=
+include $(sort $(wildcard mk/*.mk))
+
 .PHONY: test
-test: lint checkgenerate test-go test-rust-client ## Run everything: lint, generated-code freshness, all Go tests (with PostgreSQL), the Rust client check
+test: lint checkgenerate test-go test-rust-client test-clients ## Run everything: lint, generated-code freshness, all Go tests (with PostgreSQL), the Rust client check, the clients
+
+.PHONY: test-clients
+test-clients: $(CLIENT_TESTS) ## Build and test every client (Go, TypeScript, Kotlin, explorer, vssctl) against live servers
 
 .PHONY: test-go
 test-go: ## Run the Go tests with the race detector (starts a throwaway PostgreSQL unless VSS_TEST_POSTGRES_URL is set)
