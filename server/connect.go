@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"math"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -45,6 +46,10 @@ func unary[Req, Resp any](h *handler, ctx context.Context, req *Req, call func(c
 func (h *handler) connectHandler() (string, http.Handler) {
 	path, svc := vssv1connect.NewVssServiceHandler(connectService{h},
 		connect.WithReadMaxBytes(int(min(h.maxBody, int64(^uint(0)>>1)))),
+		// Values are encrypted by the client and do not compress: gzip on a response costs
+		// CPU and saves nothing (Connect clients ask for it by default). Compressed
+		// requests are still accepted.
+		connect.WithCompressMinBytes(math.MaxInt32),
 		connect.WithRecover(func(ctx context.Context, _ connect.Spec, _ http.Header, p any) error {
 			h.svc.log.ErrorContext(ctx, "panic while serving a request", "request_id", RequestID(ctx), "panic", p)
 			return connectError(h.svc.classify(ctx, errInternal))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/govss/vss/server"
 )
@@ -32,9 +33,19 @@ const (
 	maxSignatureLen = pubKeyHexLen + sigHexLen + maxTimeLen
 )
 
+// verifiedHeaders is how many signature headers that verified are remembered. The
+// reference client signs each request with the current UNIX second, deterministically,
+// so every request a wallet makes within one second carries the same header; a wallet
+// starting up makes thousands. 16,384 headers take a few MiB.
+const verifiedHeaders = 16384
+
 // signatureAuth is the authorizer NewSignature returns.
 type signatureAuth struct {
 	now func() time.Time
+	// verified maps headers whose signature verified to their user. A signature that
+	// verified once always does, so a repeated header skips the curve arithmetic (the
+	// server's largest CPU cost per request otherwise); its time is checked every time.
+	verified *lru.Cache[string, string]
 }
 
 // NewSignature returns the reference server's default authorizer. The Authorization
@@ -55,7 +66,11 @@ func NewSignature(now func() time.Time) server.Authorizer {
 	if now == nil {
 		now = time.Now
 	}
-	return &signatureAuth{now: now}
+	verified, err := lru.New[string, string](verifiedHeaders)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return &signatureAuth{now: now, verified: verified}
 }
 
 // Authorize checks the signature header of a request and returns the signer's public
@@ -83,6 +98,12 @@ func (s *signatureAuth) Authorize(_ context.Context, header http.Header) (string
 		return "", server.AuthError("signature Authorization header is too long: want 66 hex characters of public key, 128 of signature, then the UNIX time (at most 19 digits)")
 	}
 	pubHex, sigHex, timeStr := value[:pubKeyHexLen], value[pubKeyHexLen:pubKeyHexLen+sigHexLen], value[pubKeyHexLen+sigHexLen:]
+	if user, ok := s.verified.Get(value); ok {
+		if err := checkSigningTime(timeStr, s.now()); err != nil {
+			return "", err
+		}
+		return user, nil
+	}
 
 	pubBytes, err := hex.DecodeString(pubHex)
 	if err != nil {
@@ -104,25 +125,36 @@ func (s *signatureAuth) Authorize(_ context.Context, header http.Header) (string
 		return "", err
 	}
 
-	for i := 0; i < len(timeStr); i++ {
-		if c := timeStr[i]; c < '0' || c > '9' {
-			return "", server.AuthError("signing time in the Authorization header is not a decimal number of UNIX seconds")
-		}
+	if err := checkSigningTime(timeStr, s.now()); err != nil {
+		return "", err
 	}
-	now := s.now().Unix()
-	maxSkew := int64(SignatureMaxSkew / time.Second)
-	signed, err := strconv.ParseInt(timeStr, 10, 64)
-	if err != nil || signed > now+maxSkew { // only a value beyond int64 fails to parse
-		return "", server.AuthError("signing time in the Authorization header is more than 24 hours in the future: check the client's clock")
-	}
-	if signed < now-maxSkew {
-		return "", server.AuthError("signing time in the Authorization header is more than 24 hours in the past: sign each request with the current time")
-	}
-
 	if !sig.Verify(signatureHash(pubBytes, timeStr), pub) {
 		return "", server.AuthError("signature in the Authorization header does not verify for its public key and time")
 	}
-	return hex.EncodeToString(pubBytes), nil
+	user := hex.EncodeToString(pubBytes)
+	s.verified.Add(value, user)
+	return user, nil
+}
+
+// checkSigningTime checks that the signing time of a header is a decimal number of UNIX
+// seconds within SignatureMaxSkew of now.
+func checkSigningTime(timeStr string, now time.Time) error {
+	for i := 0; i < len(timeStr); i++ {
+		if c := timeStr[i]; c < '0' || c > '9' {
+			return server.AuthError("signing time in the Authorization header is not a decimal number of UNIX seconds")
+		}
+	}
+	nowSec := now.Unix()
+	maxSkew := int64(SignatureMaxSkew / time.Second)
+	signed, err := strconv.ParseInt(timeStr, 10, 64)
+	if err != nil || signed > nowSec+maxSkew { // only a value beyond int64 fails to parse
+		return server.AuthError("signing time in the Authorization header is more than 24 hours in the future: check the client's clock")
+	}
+	if signed < nowSec-maxSkew {
+		return server.AuthError("signing time in the Authorization header is more than 24 hours in the past: sign each request with the current time")
+	}
+
+	return nil
 }
 
 // parseCompactSignature parses a 64-byte r || s signature, rejecting values outside

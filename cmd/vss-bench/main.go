@@ -1,0 +1,138 @@
+// Command vss-bench measures a VSS server under the load LDK Node wallets put on it, and
+// the same load straight against its database, to show how close the server gets to the
+// database's own limit. See BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/govss/vss/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "vss-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("vss-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg       = bench.Config{Out: stdout}
+		stores    = fs.String("stores", "postgres,sqlite", "stores to start the server on, comma-separated: postgres, sqlite")
+		bindings  = fs.String("bindings", "vss-http,connect", "bindings to load, comma-separated: vss-http, connect")
+		scenarios = fs.String("scenarios", "", "scenarios to run, comma-separated (default all): put-small, put-cas, get, put-batch, startup, ldk-mix, large")
+		conc      = fs.String("concurrency", "1,16,64,256", "concurrency levels (simulated wallets), comma-separated")
+		smoke     = fs.Bool("smoke", false, "quick check: every scenario at concurrency 1 and 4 for about 1 s, small sizes")
+		jsonOut   = fs.String("json", "", "save the raw results to this `file`")
+		plotDir   = fs.String("plot", "", "render PNG plots into this `directory` (from --json's file when given alone with --from)")
+		from      = fs.String("from", "", "with --plot: read the results from this JSON `file` instead of running")
+		serverLog = fs.String("server-log", "", "append the started servers' logs to this `file` (default: discarded)")
+		large     = fs.Int("large-bytes", 0, "value size of the large scenario and the memory probe (default 8 MiB, 1 MiB with --smoke)")
+	)
+	fs.StringVar(&cfg.Target, "target", "", "VSS HTTP base `URL` of an external server to load instead of starting one, e.g. http://127.0.0.1:8080/vss")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "with --target: the server's `pid`, to read its CPU and RSS from /proc")
+	fs.StringVar(&cfg.ServerBin, "server-bin", "bin/vss-server", "vss-server `binary` to start (make build)")
+	fs.BoolVar(&cfg.Direct, "direct", true, "also run every scenario directly against the store, for the efficiency column")
+	fs.BoolVar(&cfg.Memory, "memory", true, "measure the peak RSS of one large PutObjects and the RSS with --idle-conns idle connections")
+	fs.IntVar(&cfg.IdleConns, "idle-conns", 1000, "idle keep-alive connections for the memory probe")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "run the server inside vss-bench and write a CPU profile of its runs to `prefix`-<store>.pprof (go tool pprof)")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time per cell")
+	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured time before each cell")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: vss-bench [flags]\n\nRuns closed-loop VSS load (one simulated wallet per unit of concurrency) against a\n"+
+			"vss-server it starts (or --target), and the same load directly against the store.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *from != "" {
+		if *plotDir == "" {
+			return errors.New("--from needs --plot")
+		}
+		rep, err := bench.Load(*from)
+		if err != nil {
+			return err
+		}
+		return bench.Plot(rep, *plotDir)
+	}
+	cfg.Stores, cfg.Bindings, cfg.Scenarios = splitList(*stores), splitList(*bindings), splitList(*scenarios)
+	for _, s := range splitList(*conc) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("--concurrency: bad level %q", s)
+		}
+		cfg.Concurrency = append(cfg.Concurrency, n)
+	}
+	cfg.Sizes = bench.DefaultSizes
+	if *smoke {
+		cfg.Sizes = bench.SmokeSizes
+		cfg.Concurrency = []int{1, 4}
+		cfg.Warmup, cfg.Duration = 100*time.Millisecond, 400*time.Millisecond
+		cfg.IdleConns = min(cfg.IdleConns, 100)
+	}
+	if *large > 0 {
+		cfg.Sizes.Large = *large
+	}
+	if len(cfg.Concurrency) == 0 {
+		return errors.New("--concurrency: no levels")
+	}
+	if cfg.Target != "" {
+		cfg.Direct, cfg.Memory = false, false
+	}
+	if cfg.CPUProfile != "" {
+		cfg.Memory = false // the server shares this process: its memory is not its own
+	}
+	if *serverLog != "" {
+		f, err := os.OpenFile(*serverLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cfg.Log = f
+	}
+	rep, err := bench.Run(ctx, cfg)
+	if rep != nil {
+		rep.Args = args
+		if *jsonOut != "" {
+			if serr := bench.Save(*jsonOut, rep); serr != nil && err == nil {
+				err = serr
+			}
+		}
+		if *plotDir != "" && err == nil {
+			err = bench.Plot(rep, *plotDir)
+		}
+	}
+	return err
+}

@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Plot renders, into dir, for every scenario of rep: throughput-<scenario>.png (ops/s
+// against concurrency, one line per store and binding) and latency-<scenario>.png (the
+// latency distribution at concurrency 16, or the nearest level that ran).
+func Plot(rep *Report, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var scenarios []string
+	for _, r := range rep.Results {
+		if !slices.Contains(scenarios, r.Scenario) {
+			scenarios = append(scenarios, r.Scenario)
+		}
+	}
+	for _, sc := range scenarios {
+		var rs []Result
+		for _, r := range rep.Results {
+			if r.Scenario == sc {
+				rs = append(rs, r)
+			}
+		}
+		if err := plotThroughput(sc, rs, filepath.Join(dir, "throughput-"+sc+".png")); err != nil {
+			return err
+		}
+		if err := plotLatency(sc, rs, filepath.Join(dir, "latency-"+sc+".png")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// series groups results by store and binding, in first-seen order.
+func series(rs []Result) (names []string, by map[string][]Result) {
+	by = map[string][]Result{}
+	for _, r := range rs {
+		name := r.Store + " " + r.Binding
+		if _, ok := by[name]; !ok {
+			names = append(names, name)
+		}
+		by[name] = append(by[name], r)
+	}
+	return names, by
+}
+
+// style gives every line of a name the same color and dashes in every plot.
+func style(name string) (color.Color, []vg.Length) {
+	palette := map[string]int{"vss-http": 0, "connect": 1, "direct": 2}
+	i := 3
+	for b, j := range palette {
+		if len(name) >= len(b) && name[len(name)-len(b):] == b {
+			i = j
+		}
+	}
+	var dashes []vg.Length
+	if len(name) >= 6 && name[:6] == "sqlite" {
+		dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+	}
+	return plotutil.Color(i), dashes
+}
+
+func plotThroughput(sc string, rs []Result, path string) error {
+	p := plot.New()
+	p.Title.Text = sc + ": throughput against concurrency"
+	p.X.Label.Text = "concurrent wallets"
+	p.Y.Label.Text = "ops/s"
+	p.X.Scale = plot.LogScale{}
+	var ticks []plot.Tick
+	for _, r := range rs {
+		if !slices.ContainsFunc(ticks, func(t plot.Tick) bool { return t.Value == float64(r.Conc) }) {
+			ticks = append(ticks, plot.Tick{Value: float64(r.Conc), Label: fmt.Sprint(r.Conc)})
+		}
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.Y.Min = 0
+	p.Legend.Top = true
+	p.Legend.Left = true
+	names, by := series(rs)
+	for _, name := range names {
+		var pts plotter.XYs
+		for _, r := range by[name] {
+			pts = append(pts, plotter.XY{X: float64(r.Conc), Y: r.OpsPerSec})
+		}
+		slices.SortFunc(pts, func(a, b plotter.XY) int { return int(a.X - b.X) })
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return err
+		}
+		l.Color, l.Dashes = style(name)
+		s.Color = l.Color
+		p.Add(l, s)
+		p.Legend.Add(name, l, s)
+	}
+	p.Add(plotter.NewGrid())
+	return p.Save(16*vg.Centimeter, 10*vg.Centimeter, path)
+}
+
+// nines maps a quantile to how many nines it has: 0.9 -> 1, 0.99 -> 2, 0.5 -> 0.3.
+func nines(q float64) float64 { return -math.Log10(1 - q) }
+
+func plotLatency(sc string, rs []Result, path string) error {
+	levels := map[int]bool{}
+	for _, r := range rs {
+		levels[r.Conc] = true
+	}
+	conc := 0
+	for n := range levels {
+		if conc == 0 || math.Abs(math.Log(float64(n)/16)) < math.Abs(math.Log(float64(conc)/16)) {
+			conc = n
+		}
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: latency distribution at concurrency %d", sc, conc)
+	p.X.Label.Text = "percentile"
+	p.Y.Label.Text = "latency (ms, log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = plot.ConstantTicks([]plot.Tick{
+		{Value: nines(0.5), Label: "p50"}, {Value: nines(0.9), Label: "p90"}, {Value: nines(0.99), Label: "p99"},
+		{Value: nines(0.999), Label: "p99.9"}, {Value: nines(0.9999), Label: "p99.99"},
+	})
+	p.Legend.Top = true
+	p.Legend.Left = true
+	var at []Result
+	for _, r := range rs {
+		if r.Conc == conc {
+			at = append(at, r)
+		}
+	}
+	names, by := series(at)
+	for _, name := range names {
+		r := by[name][0]
+		var pts plotter.XYs
+		for i, q := range Quantiles {
+			if q < 0.5 || q >= 1 || i >= len(r.LatencyMS) || r.LatencyMS[i] <= 0 {
+				continue
+			}
+			pts = append(pts, plotter.XY{X: nines(q), Y: r.LatencyMS[i]})
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return err
+		}
+		l.Color, l.Dashes = style(name)
+		s.Color = l.Color
+		p.Add(l, s)
+		p.Legend.Add(name, l, s)
+	}
+	p.Add(plotter.NewGrid())
+	return p.Save(16*vg.Centimeter, 10*vg.Centimeter, path)
+}
