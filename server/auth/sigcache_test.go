@@ -39,4 +39,3 @@ func TestSignatureRepeatedHeader(t *testing.T) {
 		}
 	}
 }
-
