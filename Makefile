@@ -10,6 +10,8 @@ SQLC      := $(GO) tool -modfile=tools/go.mod sqlc
 LISTEN    ?= 127.0.0.1:8080
 DATA_DIR  ?= data
 GOTESTFLAGS ?=
+BENCH_DURATION ?= 5s
+BENCH_WARMUP ?= 1s
 
 .PHONY: help
 help: ## Show this help
@@ -42,6 +44,16 @@ test-go: ## Run the Go tests with the race detector (starts a throwaway PostgreS
 test-rust-client: ## Run the real Rust client wallets use (vss-client-ng) against a fresh server, with each auth scheme
 	bash compat/rust-client/run.sh
 
+.PHONY: bench
+bench: build ## Run the standard benchmark behind BENCHMARKS.md (about 20 minutes); results and plots go to docs/bench/
+	mkdir -p docs/bench
+	$(GO) run ./cmd/vss-bench --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) \
+		--json docs/bench/results.json --plot docs/bench | tee docs/bench/results.txt
+
+.PHONY: bench-smoke
+bench-smoke: build ## Run every benchmark scenario briefly on both stores (seconds; checks, does not measure)
+	$(GO) run ./cmd/vss-bench --smoke
+
 .PHONY: lint
 lint: tools/node_modules ## Vet, check formatting, lint the proto and check it for breaking changes
 	$(GO) vet ./...
@@ -52,15 +64,16 @@ lint: tools/node_modules ## Vet, check formatting, lint the proto and check it f
 		$(BUF) breaking --against '.git#branch=main'; fi
 
 .PHONY: generate
-generate: tools/node_modules ## Regenerate gen/ (Go, Connect, TypeScript) and db/ (sqlc)
+generate: tools/node_modules ## Regenerate gen/ (Go, Connect), clients/ts/src/gen/ (TypeScript) and db/ (sqlc)
 	$(BUF) generate
 	$(SQLC) generate
 
 .PHONY: checkgenerate
-checkgenerate: tools/node_modules ## Fail if gen/ or db/ differ from what the proto and SQL produce
+checkgenerate: tools/node_modules ## Fail if gen/, clients/ts/src/gen/ or db/ differ from what the proto and SQL produce
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BUF) generate -o "$$tmp"; \
-	if ! diff -r "$$tmp/gen" gen; then echo "gen/ is stale: run make generate"; exit 1; fi
+	if ! diff -r "$$tmp/gen" gen; then echo "gen/ is stale: run make generate"; exit 1; fi; \
+	if ! diff -r "$$tmp/clients/ts/src/gen" clients/ts/src/gen; then echo "clients/ts/src/gen/ is stale: run make generate"; exit 1; fi
 	$(SQLC) diff || { echo "db/ is stale: run make generate"; exit 1; }
 	$(SQLC) vet
 	@echo "generated code is fresh"
