@@ -81,6 +81,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		"lifetime of the JWTs the LNURL-auth issuer hands out (env VSS_LNURL_TOKEN_TTL)")
 	maxBody := fs.String("max-body-bytes", env("VSS_MAX_BODY_BYTES", strconv.Itoa(server.DefaultMaxBodyBytes)),
 		"largest request body in `bytes`; larger bodies get 413 (env VSS_MAX_BODY_BYTES)")
+	corsOrigins := fs.String("cors-origins", env("VSS_CORS_ORIGINS", ""),
+		"comma-separated web `origins` whose pages may call the server from the browser (Connect-Web), "+
+			"e.g. https://wallet.example.com,https://*.example.org, or * for any; empty turns CORS off (env VSS_CORS_ORIGINS)")
+	fs.BoolVar(&cfg.Explorer, "explorer", env("VSS_EXPLORER", "") == "true" || env("VSS_EXPLORER", "") == "1",
+		"serve the store explorer web app at /explorer/ (env VSS_EXPLORER=true)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second,
 		"how long in-flight requests may take to finish after SIGTERM or SIGINT")
 	level := fs.String("log-level", env("VSS_LOG_LEVEL", "info"),
@@ -100,6 +105,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		return cfg, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	cfg.Auth.JWTPublicKeyPEM = env("VSS_JWT_PUBLIC_KEY_PEM", getenv("VSS_JWT_RSA_PEM"))
+	for _, o := range strings.Split(*corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
+		}
+	}
 	var err error
 	if cfg.MaxBodyBytes, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || cfg.MaxBodyBytes <= 0 {
 		return cfg, nil, fmt.Errorf("--max-body-bytes: want a positive number of bytes, got %q", *maxBody)

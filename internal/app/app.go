@@ -39,6 +39,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds how long in-flight requests may take to finish at shutdown.
 	ShutdownTimeout time.Duration
+	// CORSOrigins lists the web origins whose pages may call the server (Connect-Web
+	// clients on other sites); "*" allows any. Empty turns CORS off.
+	CORSOrigins []string
+	// Explorer serves the store explorer web app at /explorer/.
+	Explorer bool
 	// Ready, if set, is called with the listening address once the server accepts
 	// connections.
 	Ready func(net.Addr)
@@ -58,9 +63,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
+	if cfg.Explorer {
+		routes = withExplorer(routes)
+	}
 	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Routes: routes})
 	if err != nil {
 		return err
+	}
+	if len(cfg.CORSOrigins) > 0 {
+		if handler, err = withCORS(handler, cfg.CORSOrigins); err != nil {
+			return err
+		}
+		log.Info("CORS enabled", "origins", cfg.CORSOrigins)
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -72,6 +86,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	log.Info("serving VSS", "addr", ln.Addr().String(),
 		"vss_http_api", "http://"+ln.Addr().String()+"/vss",
 		"connect", "http://"+ln.Addr().String()+"/vss.v1.VssService/")
+	if cfg.Explorer {
+		log.Info("serving the store explorer", "url", "http://"+ln.Addr().String()+"/explorer/")
+	}
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}

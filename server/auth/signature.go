@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"strconv"
@@ -12,13 +11,14 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/govss/vss/client/sigauth"
 	"github.com/govss/vss/server"
 )
 
 // SigningConstant is the 64-byte prefix of every message signed by the signature
 // scheme: the words, then dots up to 64 bytes, exactly as the reference client and
-// server use it.
-const SigningConstant = "VSS Signature Authorizer Signing Salt Constant.................."
+// server use it. The format is defined once, in package sigauth.
+const SigningConstant = sigauth.SigningConstant
 
 // SignatureMaxSkew is how far the signing time of a signature header may be from the
 // server's clock, in either direction.
@@ -26,9 +26,9 @@ const SignatureMaxSkew = 24 * time.Hour
 
 // The layout of the signature header: public key hex, signature hex, then the time.
 const (
-	pubKeyHexLen    = 2 * secp256k1.PubKeyBytesLenCompressed // 66
-	sigHexLen       = 2 * 64                                 // 128: r || s
-	maxTimeLen      = 19                                     // the digits of the largest int64
+	pubKeyHexLen    = sigauth.PubKeyHexLen    // 66
+	sigHexLen       = sigauth.SignatureHexLen // 128: r || s
+	maxTimeLen      = sigauth.MaxTimeLen      // the digits of the largest int64
 	minSignatureLen = pubKeyHexLen + sigHexLen + 1
 	maxSignatureLen = pubKeyHexLen + sigHexLen + maxTimeLen
 )
@@ -128,7 +128,7 @@ func (s *signatureAuth) Authorize(_ context.Context, header http.Header) (string
 	if err := checkSigningTime(timeStr, s.now()); err != nil {
 		return "", err
 	}
-	if !sig.Verify(signatureHash(pubBytes, timeStr), pub) {
+	if !sig.Verify(sigauth.Digest(pubBytes, timeStr), pub) {
 		return "", server.AuthError("signature in the Authorization header does not verify for its public key and time")
 	}
 	user := hex.EncodeToString(pubBytes)
@@ -173,27 +173,10 @@ func parseCompactSignature(b []byte) (*ecdsa.Signature, error) {
 	return ecdsa.NewSignature(&r, &s), nil
 }
 
-// signatureHash is the SHA-256 digest the signature scheme signs.
-func signatureHash(pubKey []byte, timeStr string) []byte {
-	h := sha256.New()
-	h.Write([]byte(SigningConstant))
-	h.Write(pubKey)
-	h.Write([]byte(timeStr))
-	return h.Sum(nil)
-}
-
 // SignatureHeader returns the Authorization header value the signature scheme expects
 // from the holder of priv at time now: what the reference Rust client sends. The
-// signature is deterministic (RFC 6979, as libsecp256k1 signs) and low-S.
+// signature is deterministic (RFC 6979, as libsecp256k1 signs) and low-S. It is
+// sigauth.Header, which the Go client uses too.
 func SignatureHeader(priv *secp256k1.PrivateKey, now time.Time) string {
-	pub := priv.PubKey().SerializeCompressed()
-	timeStr := strconv.FormatInt(now.Unix(), 10)
-	sig := ecdsa.Sign(priv, signatureHash(pub, timeStr))
-	r, s := sig.R(), sig.S()
-	rb, sb := r.Bytes(), s.Bytes()
-	out := make([]byte, 0, maxSignatureLen)
-	out = hex.AppendEncode(out, pub)
-	out = hex.AppendEncode(out, rb[:])
-	out = hex.AppendEncode(out, sb[:])
-	return string(append(out, timeStr...))
+	return sigauth.Header(priv, now)
 }

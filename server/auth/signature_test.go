@@ -9,6 +9,8 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/govss/vss/client/sigauth"
 )
 
 // The contract's test vector: secret key 32 bytes of 0x2a, time 1700000000.
@@ -132,7 +134,7 @@ func TestSignatureHighS(t *testing.T) {
 	t.Parallel()
 	header, sig := highS(t)
 	pub := vectorKey().PubKey()
-	if !sig.Verify(signatureHash(pub.SerializeCompressed(), "1700000000"), pub) {
+	if !sig.Verify(sigauth.Digest(pub.SerializeCompressed(), "1700000000"), pub) {
 		t.Fatal("decred's Verify rejects the high-S signature; the explicit low-S check may no longer be needed")
 	}
 	msg := authMessage(t, mustFail(authorize(NewSignature(fixedClock(vectorTime)), header)))

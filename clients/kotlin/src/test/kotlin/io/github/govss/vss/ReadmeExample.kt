@@ -1,0 +1,20 @@
+package io.github.govss.vss
+
+// The example of README.md, word for word but for the server's URL, so that it stays true.
+
+import com.connectrpc.getOrThrow
+import com.google.protobuf.ByteString
+import vss.v1.getObjectRequest
+import vss.v1.keyValue
+import vss.v1.putObjectRequest
+
+suspend fun readmeExample(serverUrl: String): String {
+    val identity = SignatureKey.generate() // keep identity.secretKey: the data belongs to this key
+    val vss = VssClients.create(serverUrl, Credentials.signature(identity))
+    vss.putObjects(putObjectRequest {
+        storeId = "wallet"
+        transactionItems += keyValue { key = "greeting"; version = 0; value = ByteString.copyFromUtf8("hello") }
+    }).getOrThrow()
+    val kv = vss.getObject(getObjectRequest { storeId = "wallet"; key = "greeting" }).getOrThrow().value
+    return "${kv.key} v${kv.version}: ${kv.value.toStringUtf8()}"
+}

@@ -1,0 +1,235 @@
+// The store explorer: lists a store's keys and versions page by page and shows values,
+// calling vss.v1.VssService through Connect-Web. Requests are signed in the page with
+// the pasted private key, or carry the pasted bearer token.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { publicKeyHex, type VssAuth, type VssClient } from "@govss/vss-client";
+import { createWebVssClient } from "@govss/vss-client/web";
+import { formatValue } from "./format.js";
+
+function byId<T extends HTMLElement>(id: string): T {
+  const el = document.getElementById(id);
+  if (!el) {
+    throw new Error(`missing element #${id}`);
+  }
+  return el as T;
+}
+
+const form = byId<HTMLFormElement>("connect");
+const serverInput = byId<HTMLInputElement>("server");
+const privateKeyField = byId<HTMLLabelElement>("private-key-field");
+const privateKeyInput = byId<HTMLInputElement>("private-key");
+const bearerField = byId<HTMLLabelElement>("bearer-token-field");
+const bearerInput = byId<HTMLInputElement>("bearer-token");
+const userOut = byId<HTMLElement>("user");
+const storeInput = byId<HTMLInputElement>("store-id");
+const prefixInput = byId<HTMLInputElement>("key-prefix");
+const pageSizeInput = byId<HTMLInputElement>("page-size");
+const statusOut = byId<HTMLElement>("status");
+const listing = byId<HTMLElement>("listing");
+const globalVersionOut = byId<HTMLElement>("global-version");
+const keysBody = byId<HTMLTableSectionElement>("keys");
+const pageNumberOut = byId<HTMLElement>("page-number");
+const firstButton = byId<HTMLButtonElement>("first-page");
+const prevButton = byId<HTMLButtonElement>("prev-page");
+const nextButton = byId<HTMLButtonElement>("next-page");
+const refreshButton = byId<HTMLButtonElement>("refresh");
+const valueSection = byId<HTMLElement>("value");
+const valueKeyOut = byId<HTMLElement>("value-key");
+const valueVersionOut = byId<HTMLElement>("value-version");
+const valueSizeOut = byId<HTMLElement>("value-size");
+const valueContent = byId<HTMLElement>("value-content");
+const valueNote = byId<HTMLElement>("value-note");
+
+/** Query the listing is for: fixed when "List keys" is pressed. */
+interface Query {
+  client: VssClient;
+  storeId: string;
+  keyPrefix: string | undefined;
+  pageSize: number;
+}
+
+let query: Query | undefined;
+/** pageTokens[i] is the token that requests page i; the first page has none. */
+let pageTokens: (string | undefined)[] = [undefined];
+let page = 0;
+let nextToken: string | undefined;
+let shownValue: { key: string; bytes: Uint8Array } | undefined;
+
+function authMode(): "signature" | "bearer" {
+  return (form.querySelector<HTMLInputElement>('input[name="auth"]:checked')?.value as "signature" | "bearer") ?? "signature";
+}
+
+function valueFormat(): "utf8" | "hex" {
+  return (document.querySelector<HTMLInputElement>('input[name="format"]:checked')?.value as "utf8" | "hex") ?? "utf8";
+}
+
+function setStatus(text: string, isError = false): void {
+  statusOut.textContent = text;
+  statusOut.classList.toggle("error", isError);
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof ConnectError) {
+    return `${Code[err.code] ?? err.code}: ${err.rawMessage}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** credentials reads the pasted key or token and shows whose store is read. */
+function credentials(): VssAuth {
+  if (authMode() === "bearer") {
+    const token = bearerInput.value.trim();
+    if (!token) {
+      throw new Error("paste a bearer token");
+    }
+    userOut.textContent = "(the token's subject)";
+    return { bearerToken: token };
+  }
+  const key = privateKeyInput.value.trim();
+  userOut.textContent = publicKeyHex(key); // throws for a malformed key
+  return { privateKey: key };
+}
+
+function updateAuthFields(): void {
+  const bearer = authMode() === "bearer";
+  bearerField.hidden = !bearer;
+  privateKeyField.hidden = bearer;
+}
+
+async function loadPage(): Promise<void> {
+  if (!query) {
+    return;
+  }
+  const q = query;
+  const token = pageTokens[page];
+  setStatus("Loading…");
+  try {
+    const res = await q.client.listKeyVersions({
+      storeId: q.storeId,
+      keyPrefix: q.keyPrefix,
+      pageSize: q.pageSize,
+      pageToken: token,
+    });
+    if (q !== query) {
+      return; // a newer query replaced this one
+    }
+    if (token === undefined) {
+      globalVersionOut.textContent = res.globalVersion === undefined ? "—" : res.globalVersion.toString();
+    }
+    keysBody.replaceChildren(
+      ...res.keyVersions.map((kv) => {
+        const row = document.createElement("tr");
+        const keyCell = document.createElement("td");
+        const open = document.createElement("button");
+        open.type = "button";
+        open.className = "key";
+        open.textContent = kv.key;
+        open.dataset.key = kv.key;
+        open.addEventListener("click", () => void showValue(kv.key));
+        keyCell.append(open);
+        const versionCell = document.createElement("td");
+        versionCell.textContent = kv.version.toString();
+        row.append(keyCell, versionCell);
+        return row;
+      }),
+    );
+    nextToken = res.nextPageToken || undefined;
+    pageNumberOut.textContent = String(page + 1);
+    firstButton.disabled = page === 0;
+    prevButton.disabled = page === 0;
+    nextButton.disabled = nextToken === undefined;
+    listing.hidden = false;
+    const n = res.keyVersions.length;
+    setStatus(n === 0 && page === 0 ? "The store has no keys." : `Page ${page + 1}: ${n} key${n === 1 ? "" : "s"}.`);
+  } catch (err) {
+    setStatus(describeError(err), true);
+  }
+}
+
+async function showValue(key: string): Promise<void> {
+  if (!query) {
+    return;
+  }
+  setStatus(`Reading ${key}…`);
+  try {
+    const res = await query.client.getObject({ storeId: query.storeId, key });
+    const kv = res.value;
+    const bytes = kv?.value ?? new Uint8Array();
+    shownValue = { key, bytes };
+    valueKeyOut.textContent = key;
+    valueVersionOut.textContent = (kv?.version ?? 0n).toString();
+    valueSizeOut.textContent = String(bytes.length);
+    renderValue();
+    valueSection.hidden = false;
+    setStatus(`Read ${key}.`);
+  } catch (err) {
+    setStatus(describeError(err), true);
+  }
+}
+
+function renderValue(): void {
+  if (!shownValue) {
+    return;
+  }
+  const wanted = valueFormat();
+  const { text, format } = formatValue(shownValue.bytes, wanted);
+  valueContent.textContent = text;
+  valueContent.dataset.format = format;
+  valueNote.hidden = format === wanted;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  try {
+    const pageSize = Number.parseInt(pageSizeInput.value, 10);
+    if (!Number.isInteger(pageSize) || pageSize < 1) {
+      throw new Error("page size: want a positive number");
+    }
+    const baseUrl = new URL(serverInput.value).toString().replace(/\/+$/, "");
+    query = {
+      client: createWebVssClient(baseUrl, { auth: credentials() }),
+      storeId: storeInput.value,
+      keyPrefix: prefixInput.value === "" ? undefined : prefixInput.value,
+      pageSize,
+    };
+  } catch (err) {
+    setStatus(describeError(err), true);
+    return;
+  }
+  pageTokens = [undefined];
+  page = 0;
+  valueSection.hidden = true;
+  shownValue = undefined;
+  void loadPage();
+});
+
+firstButton.addEventListener("click", () => {
+  page = 0;
+  void loadPage();
+});
+prevButton.addEventListener("click", () => {
+  if (page > 0) {
+    page--;
+    void loadPage();
+  }
+});
+nextButton.addEventListener("click", () => {
+  if (nextToken !== undefined) {
+    pageTokens[page + 1] = nextToken;
+    page++;
+    void loadPage();
+  }
+});
+refreshButton.addEventListener("click", () => void loadPage());
+for (const radio of form.querySelectorAll<HTMLInputElement>('input[name="auth"]')) {
+  radio.addEventListener("change", updateAuthFields);
+}
+for (const radio of document.querySelectorAll<HTMLInputElement>('input[name="format"]')) {
+  radio.addEventListener("change", renderValue);
+}
+
+// The server defaults to the one serving this page; ?server= and ?store= preset the form.
+const params = new URLSearchParams(location.search);
+serverInput.value = params.get("server") ?? location.origin;
+storeInput.value = params.get("store") ?? "";
+updateAuthFields();

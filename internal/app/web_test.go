@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serve runs the server in-process on a free loopback port with an in-memory store and
+// returns its base URL; it stops when the test ends.
+func serve(t *testing.T, cfg Config) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan net.Addr, 1)
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DatabaseURL = MemoryURL
+	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.Ready = func(a net.Addr) { ready <- a }
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case a := <-ready:
+		return "http://" + a.String()
+	case err := <-done:
+		done <- err
+		t.Fatalf("server did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start within 30 s")
+	}
+	return ""
+}
+
+func do(t *testing.T, method, url string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// preflight is what a browser sends before a Connect-Web call with a signature header.
+func preflight(origin string) http.Header {
+	return http.Header{
+		"Origin":                         {origin},
+		"Access-Control-Request-Method":  {"POST"},
+		"Access-Control-Request-Headers": {"authorization,connect-protocol-version,content-type"},
+	}
+}
+
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	const allowed = "http://localhost:5173"
+	base := serve(t, Config{Auth: AuthConfig{Schemes: "signature"}, CORSOrigins: []string{allowed, "https://*.example.com"}})
+	rpc := base + "/vss.v1.VssService/GetObject"
+
+	for _, origin := range []string{allowed, "https://wallet.example.com"} {
+		res, _ := do(t, http.MethodOptions, rpc, preflight(origin))
+		h := res.Header
+		if res.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != origin {
+			t.Fatalf("preflight from %s: %d, Allow-Origin %q", origin, res.StatusCode, h.Get("Access-Control-Allow-Origin"))
+		}
+		if got := strings.ToLower(h.Get("Access-Control-Allow-Headers")); !strings.Contains(got, "authorization") || !strings.Contains(got, "connect-protocol-version") {
+			t.Errorf("preflight Allow-Headers = %q", got)
+		}
+		if got := h.Get("Access-Control-Allow-Methods"); got != "POST" {
+			t.Errorf("preflight Allow-Methods = %q", got)
+		}
+		if h.Get("Vss-Protocol-Version") != "0" {
+			t.Error("the preflight answer lacks the protocol version header")
+		}
+	}
+
+	res, _ := do(t, http.MethodOptions, rpc, preflight("http://evil.example"))
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("preflight from an origin not listed: Allow-Origin %q", got)
+	}
+
+	// The call itself (refused here: it carries no credentials) exposes Connect's and
+	// VSS's headers to the page.
+	res, _ = do(t, http.MethodPost, rpc, http.Header{"Origin": {allowed}, "Content-Type": {"application/json"}})
+	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("Access-Control-Allow-Origin") != allowed {
+		t.Fatalf("call: %d, Allow-Origin %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+	}
+	exposed := strings.ToLower(res.Header.Get("Access-Control-Expose-Headers"))
+	for _, want := range []string{"grpc-status", "vss-protocol-version"} {
+		if !strings.Contains(exposed, want) {
+			t.Errorf("Expose-Headers %q lacks %s", exposed, want)
+		}
+	}
+	if res.Header.Get("Vss-Protocol-Version") != "0" {
+		t.Error("the protocol version header is missing")
+	}
+}
+
+func TestCORSIsOffByDefault(t *testing.T) {
+	t.Parallel()
+	base := serve(t, Config{Auth: AuthConfig{Schemes: "signature"}})
+	res, _ := do(t, http.MethodOptions, base+"/vss.v1.VssService/GetObject", preflight("http://localhost:5173"))
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "" || res.StatusCode < 400 {
+		t.Fatalf("preflight without --cors-origins: %d, Allow-Origin %q", res.StatusCode, got)
+	}
+}
+
+func TestCORSRefusesOriginsThatCannotMatch(t *testing.T) {
+	t.Parallel()
+	for _, o := range []string{"https://example.com/", "example.com", "https://example.com/app", "ftp://example.com", "https://*.*.example.com", ""} {
+		if err := checkOrigin(o); err == nil {
+			t.Errorf("checkOrigin(%q) accepted", o)
+		}
+	}
+	for _, o := range []string{"*", "https://example.com", "http://127.0.0.1:8080", "https://*.example.com"} {
+		if err := checkOrigin(o); err != nil {
+			t.Errorf("checkOrigin(%q): %v", o, err)
+		}
+	}
+	err := Run(context.Background(), Config{Listen: "127.0.0.1:0", DatabaseURL: MemoryURL, CORSOrigins: []string{"https://example.com/"}}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "CORS origin") {
+		t.Fatalf("Run with a bad origin: %v", err)
+	}
+}
+
+func TestExplorerIsServedOnlyWhenEnabled(t *testing.T) {
+	t.Parallel()
+	on := serve(t, Config{Auth: AuthConfig{Schemes: "signature"}, Explorer: true})
+	res, body := do(t, http.MethodGet, on+"/explorer/", nil)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "<title>VSS store explorer</title>") {
+		t.Fatalf("GET /explorer/ with the explorer on: %d\n%s", res.StatusCode, body)
+	}
+	if res.Header.Get("Content-Security-Policy") == "" {
+		t.Error("the explorer is served without a Content-Security-Policy")
+	}
+	res, _ = do(t, http.MethodGet, on+"/healthz", nil)
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz with the explorer on: %d", res.StatusCode)
+	}
+
+	off := serve(t, Config{Auth: AuthConfig{Schemes: "signature"}})
+	res, body = do(t, http.MethodGet, off+"/explorer/", nil)
+	if res.StatusCode != http.StatusNotFound || strings.Contains(body, "VSS store explorer") {
+		t.Fatalf("GET /explorer/ with the explorer off: %d\n%s", res.StatusCode, body)
+	}
+}
