@@ -11,10 +11,11 @@ import { fileURLToPath } from "node:url";
 import { publicKeyHex, type VssClient } from "@govss/vss-client";
 import { createNodeVssClient } from "@govss/vss-client/node";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { startServer, type TestServer } from "./server.js";
+import { startServer, type TestServer } from "../../clients/ts/test/server.js";
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const distDir = fileURLToPath(new URL("../../dist/", import.meta.url));
+// build-test/explorer/test/ holds the compiled test; the build is explorer/dist.
+const distDir = fileURLToPath(new URL("../../../dist/", import.meta.url));
 const encoder = new TextEncoder();
 
 /** serveDist serves the explorer's build from its own loopback origin. */

@@ -1,8 +1,10 @@
 // A throwaway vss-server for the tests: the real binary, started on a free loopback port
-// with an in-memory store, stopped when the tests end.
+// with an in-memory store, stopped when the tests end. The explorer's browser tests use it
+// too.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** TestServer is a running vss-server. */
@@ -15,12 +17,21 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+/** repositoryRoot is the nearest directory above this file that holds go.mod. */
+function repositoryRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "go.mod")) && dirname(dir) !== dir) {
+    dir = dirname(dir);
+  }
+  return dir;
+}
+
 /**
  * serverBinary is bin/vss-server of the repository (build it with `make build`), or the
  * path in VSS_SERVER_BIN.
  */
 export function serverBinary(): string {
-  const bin = process.env.VSS_SERVER_BIN ?? fileURLToPath(new URL("../../../bin/vss-server", import.meta.url));
+  const bin = process.env.VSS_SERVER_BIN ?? join(repositoryRoot(), "bin", "vss-server");
   if (!existsSync(bin)) {
     throw new Error(`${bin} does not exist: run make build (or set VSS_SERVER_BIN)`);
   }
