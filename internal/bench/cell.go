@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	mrand "math/rand/v2"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,13 @@ type Result struct {
 	P999MS    float64   `json:"p999_ms"`
 	// ServerCPUPer1k is the server's CPU seconds per 1,000 ops; -1 when unknown.
 	ServerCPUPer1k float64 `json:"server_cpu_s_per_1k_ops"`
+	// DBCPUPer1k is PostgreSQL's CPU seconds (postmaster and backends) per 1,000 ops;
+	// -1 when unknown.
+	DBCPUPer1k float64 `json:"db_cpu_s_per_1k_ops"`
+	// GenCPUPer1k is the load generator's CPU seconds per 1,000 ops: the benchmark's own
+	// process (with --cpuprofile, the in-process server too); for direct runs, the store
+	// package runs in it.
+	GenCPUPer1k float64 `json:"gen_cpu_s_per_1k_ops"`
 	// ServerRSSMB is the server's resident set at the end of the cell; -1 when unknown.
 	ServerRSSMB float64 `json:"server_rss_mb"`
 	// DBTripsPerOp is the database round trips per op; -1 when unknown.
@@ -50,22 +58,30 @@ type Result struct {
 // measured window opens and closes.
 type probes struct {
 	serverPID int // 0: not known
+	dbPID     int // 0: not known
 	proxy     *rtProxy
 	bytes     *counters // nil: use the proxy's bytes
 }
 
 type sample struct {
-	cpu            float64
-	trips, in, out int64
+	cpu, dbCPU, genCPU float64
+	trips, in, out     int64
 }
 
 func (p probes) sample() sample {
-	var s sample
-	s.cpu = -1
+	s := sample{cpu: -1, dbCPU: -1, genCPU: -1}
 	if p.serverPID > 0 {
 		if c, err := procCPU(p.serverPID); err == nil {
 			s.cpu = c
 		}
+	}
+	if p.dbPID > 0 {
+		if c, err := treeCPU(p.dbPID); err == nil {
+			s.dbCPU = c
+		}
+	}
+	if c, err := procCPU(os.Getpid()); err == nil {
+		s.genCPU = c
 	}
 	if p.proxy != nil {
 		s.trips = p.proxy.trips.Load()
@@ -81,7 +97,7 @@ func (p probes) sample() sample {
 // runCell runs sc with conc workers, one per wallet, for warmup then duration, and
 // measures the duration.
 func runCell(ctx context.Context, sc *Scenario, c client, ws []*wallet, storeID string, sz Sizes, warmup, duration time.Duration, pr probes) Result {
-	res := Result{Scenario: sc.Name, Conc: len(ws), ServerCPUPer1k: -1, ServerRSSMB: -1, DBTripsPerOp: -1}
+	res := Result{Scenario: sc.Name, Conc: len(ws), ServerCPUPer1k: -1, DBCPUPer1k: -1, GenCPUPer1k: -1, ServerRSSMB: -1, DBTripsPerOp: -1}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -153,9 +169,15 @@ func runCell(ctx context.Context, sc *Scenario, c client, ws []*wallet, storeID 
 	res.P50MS, res.P99MS, res.P999MS = quantileMS(all, 0.5), quantileMS(all, 0.99), quantileMS(all, 0.999)
 	if res.Ops > 0 {
 		ops := float64(res.Ops)
-		if before.cpu >= 0 && after.cpu >= 0 {
-			res.ServerCPUPer1k = (after.cpu - before.cpu) / ops * 1000
+		per1k := func(b, a float64) float64 {
+			if b < 0 || a < 0 {
+				return -1
+			}
+			return (a - b) / ops * 1000
 		}
+		res.ServerCPUPer1k = per1k(before.cpu, after.cpu)
+		res.DBCPUPer1k = per1k(before.dbCPU, after.dbCPU)
+		res.GenCPUPer1k = per1k(before.genCPU, after.genCPU)
 		if pr.proxy != nil {
 			res.DBTripsPerOp = float64(after.trips-before.trips) / ops
 		}

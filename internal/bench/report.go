@@ -19,19 +19,19 @@ func num(v float64, prec int) string {
 	return fmt.Sprintf("%.*f", prec, v)
 }
 
-const rowFormat = "%-10s %-8s %-8s %5v %9v %8v %8v %9v %9v %7v %8v %9v %9v %6v\n"
+const rowFormat = "%-10s %-8s %-8s %5v %9v %8v %8v %9v %9v %9v %9v %7v %8v %9v %9v %6v\n"
 
 // row prints one result as soon as it is measured.
 func (t *table) row(r Result) {
 	if !t.header {
 		fmt.Fprintf(t.w, rowFormat, "scenario", "store", "binding", "conc", "ops/s", "p50 ms", "p99 ms", "p99.9 ms",
-			"cpu-s/1k", "rss MB", "db-rt/op", "in KB/op", "out KB/op", "errors")
+			"cpu-s/1k", "db cpu/1k", "gen cpu/1k", "rss MB", "db-rt/op", "in KB/op", "out KB/op", "errors")
 		t.header = true
 	}
 	fmt.Fprintf(t.w, rowFormat, r.Scenario, r.Store, r.Binding, r.Conc, fmt.Sprintf("%.0f", r.OpsPerSec),
 		fmt.Sprintf("%.2f", r.P50MS), fmt.Sprintf("%.2f", r.P99MS), fmt.Sprintf("%.2f", r.P999MS),
-		num(r.ServerCPUPer1k, 3), num(r.ServerRSSMB, 0), num(r.DBTripsPerOp, 2),
-		fmt.Sprintf("%.2f", r.InKBPerOp), fmt.Sprintf("%.2f", r.OutKBPerOp), r.Errors)
+		num(r.ServerCPUPer1k, 3), num(r.DBCPUPer1k, 3), num(r.GenCPUPer1k, 3), num(r.ServerRSSMB, 0), num(r.DBTripsPerOp, 2),
+		num(r.InKBPerOp, 2), num(r.OutKBPerOp, 2), r.Errors)
 	if r.FirstError != "" {
 		fmt.Fprintf(t.w, "  first error: %s\n", r.FirstError)
 	}

@@ -149,8 +149,12 @@ type target struct {
 	store     string
 	root      string
 	serverPID int
-	proxy     *rtProxy
+	dbPID     int // PostgreSQL's postmaster, 0 when not ours
 	bindings  map[string]func(c *counters, conns int) client
+	// trips are the same bindings through the counting proxy, for the round-trip pass
+	// after each cell; nil when there is no proxy.
+	trips map[string]func(c *counters, conns int) client
+	proxy *rtProxy
 }
 
 func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, rep *Report, emit func(Result)) error {
@@ -162,8 +166,10 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 
 	var (
 		serverURL  string // empty: embedded store
+		proxiedURL string // the server's database through the counting proxy
 		proxy      *rtProxy
-		openDirect func() (storage.Store, error)
+		dbPID      int
+		openDirect func(proxied bool) (storage.Store, error)
 	)
 	switch store {
 	case "postgres":
@@ -173,6 +179,7 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 			return err
 		}
 		defer stopPG()
+		dbPID = childPID("postgres")
 		u, err := url.Parse(admin)
 		if err != nil {
 			return err
@@ -184,21 +191,25 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 		if err := createDatabases(ctx, admin, "vss_server", "vss_direct"); err != nil {
 			return err
 		}
-		// Both the server and the direct pool reach PostgreSQL through the counting
-		// proxy, so both pay for it alike.
-		dbURL := func(db string) string {
+		// The measured runs connect to PostgreSQL straight; the counting proxy costs a
+		// loopback hop per round trip, so round trips are counted in a short pass of
+		// their own through it, on the same database.
+		dbURL := func(db string, proxied bool) string {
 			v := *u
-			v.Host, v.Path = proxy.addr(), "/"+db
+			if proxied {
+				v.Host = proxy.addr()
+			}
+			v.Path = "/" + db
 			return v.String()
 		}
-		serverURL = dbURL("vss_server")
-		openDirect = func() (storage.Store, error) {
+		serverURL, proxiedURL = dbURL("vss_server", false), dbURL("vss_server", true)
+		openDirect = func(proxied bool) (storage.Store, error) {
 			// The store package itself: the exact queries the server runs, over the same
 			// pool configuration, with no HTTP, protobuf or authentication in between.
-			return postgres.Open(ctx, dbURL("vss_direct"), postgres.WithLogger(slog.New(slog.DiscardHandler)))
+			return postgres.Open(ctx, dbURL("vss_direct", proxied), postgres.WithLogger(slog.New(slog.DiscardHandler)))
 		}
 	case "sqlite":
-		openDirect = func() (storage.Store, error) {
+		openDirect = func(bool) (storage.Store, error) {
 			return sqlite.Open(ctx, filepath.Join(tmp, "direct", "vss.sqlite"))
 		}
 	default:
@@ -209,6 +220,15 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 			return startInProcess(ctx, serverURL, filepath.Join(tmp, "server"), cfg.Log)
 		}
 		return startServer(ctx, cfg.ServerBin, serverURL, filepath.Join(tmp, "server"), cfg.Log)
+	}
+	// A second server on the same database through the proxy, for the round-trip
+	// passes (not when profiling: the profile is of the measured runs).
+	var proxied *child
+	if proxy != nil && cfg.CPUProfile == "" {
+		if proxied, err = startServer(ctx, cfg.ServerBin, proxiedURL, "", cfg.Log); err != nil {
+			return err
+		}
+		defer func() { proxied.stop() }()
 	}
 
 	srv, err := start()
@@ -234,7 +254,7 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 		}
 	}
 
-	t := &target{store: store, root: srv.root, serverPID: srv.pid(), proxy: proxy}
+	t := &target{store: store, root: srv.root, serverPID: srv.pid(), dbPID: dbPID, proxy: proxy}
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile + "-" + store + ".pprof")
 		if err != nil {
@@ -250,9 +270,9 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 			f.Close()
 		}()
 	}
-	t.bindings = map[string]func(*counters, int) client{
-		"vss-http": func(c *counters, n int) client { return &vssHTTP{base: t.root + "/vss", hc: newHTTPClient(n, c)} },
-		"connect":  func(c *counters, n int) client { return newConnect(t.root, newHTTPClient(n, c)) },
+	t.bindings = serverBindings(t.root)
+	if proxied != nil {
+		t.trips = serverBindings(proxied.root)
 	}
 	if err := runTarget(ctx, cfg, scs, t, cfg.Bindings, emit); err != nil {
 		return err
@@ -260,21 +280,42 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 	if !cfg.Direct {
 		return nil
 	}
-	// Stop the server so that it takes no CPU from the direct run.
+	// Stop the servers so that they take no CPU from the direct run.
 	srv.stop()
+	if proxied != nil {
+		proxied.stop()
+	}
 	if cfg.CPUProfile != "" {
 		pprof.StopCPUProfile() // the profile is of the server runs only
 	}
-	ds, err := openDirect()
+	ds, err := openDirect(false)
 	if err != nil {
 		return err
 	}
 	defer ds.Close()
-	d := &target{store: store, proxy: proxy}
+	d := &target{store: store, dbPID: dbPID, proxy: proxy}
 	d.bindings = map[string]func(*counters, int) client{
 		"direct": func(*counters, int) client { return &direct{s: ds} },
 	}
+	if proxy != nil {
+		dp, err := openDirect(true)
+		if err != nil {
+			return err
+		}
+		defer dp.Close()
+		d.trips = map[string]func(*counters, int) client{
+			"direct": func(*counters, int) client { return &direct{s: dp} },
+		}
+	}
 	return runTarget(ctx, cfg, scs, d, []string{"direct"}, emit)
+}
+
+// serverBindings are the clients of the server at root, by binding.
+func serverBindings(root string) map[string]func(*counters, int) client {
+	return map[string]func(*counters, int) client{
+		"vss-http": func(c *counters, n int) client { return &vssHTTP{base: root + "/vss", hc: newHTTPClient(n, c)} },
+		"connect":  func(c *counters, n int) client { return newConnect(root, newHTTPClient(n, c)) },
+	}
 }
 
 // runTarget runs every scenario at every concurrency through each binding of t.
@@ -317,20 +358,43 @@ func runTarget(ctx context.Context, cfg Config, scs []*Scenario, t *target, bind
 				if sc.seed == nil {
 					storeID = fmt.Sprintf("%s-%s-%d", sc.Name, b, n)
 				}
-				pr := probes{serverPID: t.serverPID, proxy: t.proxy, bytes: cnt}
-				if b == "direct" {
-					pr.bytes = nil // the bytes moved are the database's
+				r := runCell(ctx, sc, c, ws[:n], storeID, cfg.Sizes, cfg.Warmup, cfg.Duration,
+					probes{serverPID: t.serverPID, dbPID: t.dbPID, bytes: cnt})
+				closeIdle(c)
+				if mk, ok := t.trips[b]; ok {
+					// The round-trip pass: the same load through the counting proxy.
+					tc := mk(&counters{}, n)
+					if sc.seed == nil {
+						storeID += "-trips"
+					}
+					tr := runCell(ctx, sc, tc, ws[:n], storeID, cfg.Sizes, tripWarmup, min(cfg.Duration, tripWindow), probes{proxy: t.proxy})
+					closeIdle(tc)
+					r.DBTripsPerOp = tr.DBTripsPerOp
+					if b == "direct" { // the bytes moved are the database's
+						r.InKBPerOp, r.OutKBPerOp = tr.InKBPerOp, tr.OutKBPerOp
+					}
 				}
-				r := runCell(ctx, sc, c, ws[:n], storeID, cfg.Sizes, cfg.Warmup, cfg.Duration, pr)
+				if b == "direct" && t.trips == nil {
+					r.InKBPerOp, r.OutKBPerOp = -1, -1 // in process: no bytes move
+				}
 				r.Binding, r.Store = b, t.store
 				emit(r)
-				if hc, ok := c.(interface{ closeIdle() }); ok {
-					hc.closeIdle()
-				}
 			}
 		}
 	}
 	return nil
+}
+
+// The round-trip pass of each cell is short: round trips per op do not depend on time.
+const (
+	tripWarmup = 200 * time.Millisecond
+	tripWindow = time.Second
+)
+
+func closeIdle(c client) {
+	if hc, ok := c.(interface{ closeIdle() }); ok {
+		hc.closeIdle()
+	}
 }
 
 func createDatabases(ctx context.Context, admin string, names ...string) error {
