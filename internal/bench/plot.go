@@ -41,7 +41,83 @@ func Plot(rep *Report, dir string) error {
 			return err
 		}
 	}
+	for _, store := range []string{"postgres", "sqlite"} {
+		if err := plotCPU(rep.Results, store, filepath.Join(dir, "cpu-"+store+".png")); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// cpuScenarios are the scenarios of the CPU breakdown: the two the efficiency targets
+// are about, and the LDK-like mix.
+var cpuScenarios = []string{"get", "put-small", "ldk-mix"}
+
+// cpuConc is the concurrency of the CPU breakdown.
+const cpuConc = 64
+
+// plotCPU renders, for one store, the CPU time one request costs at concurrency cpuConc,
+// split into the database, the server and the load generator, for each binding and the
+// direct run: where the machine's cores go, and so why the server's throughput is what
+// it is. Nothing is written when the report has no such cells.
+func plotCPU(rs []Result, store, path string) error {
+	var cells []Result
+	for _, sc := range cpuScenarios {
+		for _, b := range []string{"vss-http", "connect", "direct"} {
+			i := slices.IndexFunc(rs, func(r Result) bool {
+				return r.Store == store && r.Scenario == sc && r.Binding == b && r.Conc == cpuConc
+			})
+			if i >= 0 {
+				cells = append(cells, rs[i])
+			}
+		}
+	}
+	if len(cells) == 0 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: CPU per request at concurrency %d", store, cpuConc)
+	p.Y.Label.Text = "CPU µs per request"
+	p.Y.Min = 0
+	p.Legend.Top = true
+	names := make([]string, len(cells))
+	for i, r := range cells {
+		names[i] = r.Scenario + "\n" + r.Binding
+	}
+	p.NominalX(names...)
+	parts := []struct {
+		name string
+		of   func(Result) float64
+	}{
+		{"database (PostgreSQL processes)", func(r Result) float64 { return r.DBCPUPer1k }},
+		{"vss-server", func(r Result) float64 { return r.ServerCPUPer1k }},
+		{"load generator (direct: + store package)", func(r Result) float64 { return r.GenCPUPer1k }},
+	}
+	top := 0.0
+	for _, r := range cells {
+		top = max(top, (max(r.DBCPUPer1k, 0)+max(r.ServerCPUPer1k, 0)+max(r.GenCPUPer1k, 0))*1000)
+	}
+	p.Y.Max = top * 1.35 // room for the legend above the bars
+	var below *plotter.BarChart
+	for i, part := range parts {
+		vals := make(plotter.Values, len(cells))
+		for j, r := range cells {
+			vals[j] = max(part.of(r), 0) * 1000 // s per 1,000 ops -> µs per op
+		}
+		bars, err := plotter.NewBarChart(vals, vg.Points(22))
+		if err != nil {
+			return err
+		}
+		bars.LineStyle.Width = 0
+		bars.Color = plotutil.Color(i + 4)
+		if below != nil {
+			bars.StackOn(below)
+		}
+		below = bars
+		p.Add(bars)
+		p.Legend.Add(part.name, bars)
+	}
+	return p.Save(20*vg.Centimeter, 11*vg.Centimeter, path)
 }
 
 // series groups results by store and binding, in first-seen order.

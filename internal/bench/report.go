@@ -66,3 +66,51 @@ func printSummary(w io.Writer, rep *Report) {
 		fmt.Fprintf(w, sumFormat, r.Scenario, r.Store, r.Binding, r.Conc, fmt.Sprintf("%.0f", r.OpsPerSec), direct, eff, tail)
 	}
 }
+
+// printTargets prints each performance target next to what this run measured, for the
+// cells the run has: it reports, it does not judge a pass (that is for a reader who
+// knows the machine was quiet).
+func printTargets(w io.Writer, rep *Report) {
+	find := func(store, sc, b string, conc int) (Result, bool) {
+		for _, r := range rep.Results {
+			if r.Store == store && r.Scenario == sc && r.Binding == b && r.Conc == conc {
+				return r, true
+			}
+		}
+		return Result{}, false
+	}
+	var lines []string
+	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	for _, store := range []string{"postgres", "sqlite", "external"} {
+		for _, b := range []string{"vss-http", "connect"} {
+			for _, sc := range []string{"put-small", "get"} {
+				if r, ok := find(store, sc, b, 64); ok && r.Efficiency > 0 {
+					add("efficiency >= 0.85, %s at 64 (%s/%s): %.2f", sc, store, b, r.Efficiency)
+				}
+			}
+			for _, n := range []int{1, 16, 64, 256} {
+				batch, ok1 := find(store, "put-batch", b, n)
+				small, ok2 := find(store, "put-small", b, n)
+				if ok1 && ok2 && small.P50MS > 0 {
+					add("put-batch p50 <= 3x put-small p50 at %d (%s/%s): %.2f ms / %.2f ms = %.1fx", n, store, b, batch.P50MS, small.P50MS, batch.P50MS/small.P50MS)
+				}
+			}
+			for _, r := range rep.Results {
+				if r.Store == store && r.Binding == b && r.Conc == 16 && r.P50MS > 0 {
+					add("p99.9 <= 10x p50 at 16, %s (%s/%s): %.2f ms / %.2f ms = %.1fx", r.Scenario, store, b, r.P999MS, r.P50MS, r.P999MS/r.P50MS)
+				}
+			}
+		}
+	}
+	for _, m := range rep.Memory {
+		add("RSS < 150 MB with %d idle keep-alive connections (%s): %.1f MB", m.IdleConns, m.Store, m.IdleRSSMB)
+		add("one %.0f MB PutObjects raises peak RSS <= 3x its size (%s): %.2fx", float64(m.LargePutBytes)/mb, m.Store, m.LargePutRaiseX)
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\n# targets: what this run measured")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+}

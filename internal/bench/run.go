@@ -141,6 +141,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tw.flush()
 	fmt.Fprintln(cfg.Out)
 	printSummary(cfg.Out, rep)
+	printTargets(cfg.Out, rep)
 	return rep, nil
 }
 
@@ -155,6 +156,8 @@ type target struct {
 	// after each cell; nil when there is no proxy.
 	trips map[string]func(c *counters, conns int) client
 	proxy *rtProxy
+	// analyze, when set, refreshes the database's planner statistics.
+	analyze func(context.Context) error
 }
 
 func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, rep *Report, emit func(Result)) error {
@@ -170,6 +173,7 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 		proxy      *rtProxy
 		dbPID      int
 		openDirect func(proxied bool) (storage.Store, error)
+		analyze    func(context.Context) error
 	)
 	switch store {
 	case "postgres":
@@ -203,6 +207,14 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 			return v.String()
 		}
 		serverURL, proxiedURL = dbURL("vss_server", false), dbURL("vss_server", true)
+		analyze = func(ctx context.Context) error {
+			for _, db := range []string{"vss_server", "vss_direct"} {
+				if err := analyzeDatabase(ctx, dbURL(db, false)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		openDirect = func(proxied bool) (storage.Store, error) {
 			// The store package itself: the exact queries the server runs, over the same
 			// pool configuration, with no HTTP, protobuf or authentication in between.
@@ -254,7 +266,7 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 		}
 	}
 
-	t := &target{store: store, root: srv.root, serverPID: srv.pid(), dbPID: dbPID, proxy: proxy}
+	t := &target{store: store, root: srv.root, serverPID: srv.pid(), dbPID: dbPID, proxy: proxy, analyze: analyze}
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile + "-" + store + ".pprof")
 		if err != nil {
@@ -293,7 +305,7 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 		return err
 	}
 	defer ds.Close()
-	d := &target{store: store, dbPID: dbPID, proxy: proxy}
+	d := &target{store: store, dbPID: dbPID, proxy: proxy, analyze: analyze}
 	d.bindings = map[string]func(*counters, int) client{
 		"direct": func(*counters, int) client { return &direct{s: ds} },
 	}
@@ -342,6 +354,14 @@ func runTarget(ctx context.Context, cfg Config, scs []*Scenario, t *target, bind
 				return fmt.Errorf("seed %s: %w", sc.Name, err)
 			}
 			fmt.Fprintf(cfg.Out, "# seeded %s for %d wallets on %s/%s in %.1fs\n", sc.Name, n, t.store, bindings[0], time.Since(t0).Seconds())
+		}
+		if t.analyze != nil {
+			// A production database has planner statistics (autovacuum gathers them
+			// within a minute of a change); a benchmark database seeded a moment ago
+			// has none, and plans made without them can scan a whole store.
+			if err := t.analyze(ctx); err != nil {
+				return fmt.Errorf("analyze: %w", err)
+			}
 		}
 		for _, n := range levels {
 			for _, b := range bindings {
@@ -395,6 +415,16 @@ func closeIdle(c client) {
 	if hc, ok := c.(interface{ closeIdle() }); ok {
 		hc.closeIdle()
 	}
+}
+
+func analyzeDatabase(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "ANALYZE")
+	return err
 }
 
 func createDatabases(ctx context.Context, admin string, names ...string) error {
