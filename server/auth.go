@@ -38,8 +38,8 @@ func NoAuth() Authorizer {
 
 type userKey struct{}
 
-// authorize runs the authorizer and validates what it returned; the error is already
-// classified for the client.
+// authorize runs the authorizer, validates what it returned and applies the user's
+// rate limit; the error is already classified for the client.
 func (h *handler) authorize(r *http.Request) (context.Context, *Error) {
 	ctx := r.Context()
 	user, err := h.auth.Authorize(ctx, r.Header)
@@ -49,6 +49,11 @@ func (h *handler) authorize(r *http.Request) (context.Context, *Error) {
 	if user == "" || utf8.RuneCountInString(user) > MaxUserLength {
 		h.svc.log.ErrorContext(ctx, "authorizer returned an unusable user identity", "request_id", RequestID(ctx), "length", len(user))
 		return ctx, h.svc.classify(ctx, authError("authenticated identity is not usable"))
+	}
+	if h.limit != nil {
+		if ok, wait := h.limit.allow(user); !ok {
+			return ctx, h.svc.classify(ctx, rateLimited(wait))
+		}
 	}
 	return context.WithValue(ctx, userKey{}, user), nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 	"github.com/govss/vss/gen/vss/v1/vssv1connect"
@@ -34,9 +35,16 @@ func (c connectService) ListKeyVersions(ctx context.Context, req *connect.Reques
 }
 
 func unary[Req, Resp any](h *handler, ctx context.Context, req *Req, call func(context.Context, string, *Req) (*Resp, error)) (*connect.Response[Resp], error) {
+	if h.metrics != nil {
+		noteSizes(ctx, proto.Size(any(req).(proto.Message)), -1)
+	}
 	resp, err := call(ctx, userFrom(ctx), req)
 	if err != nil {
 		return nil, connectError(h.svc.classify(ctx, err))
+	}
+	noteResult(ctx, resultOK)
+	if h.metrics != nil {
+		noteSizes(ctx, -1, proto.Size(any(resp).(proto.Message)))
 	}
 	return connect.NewResponse(resp), nil
 }
@@ -50,6 +58,7 @@ func (h *handler) connectHandler() (string, http.Handler) {
 		// CPU and saves nothing (Connect clients ask for it by default). Compressed
 		// requests are still accepted.
 		connect.WithCompressMinBytes(math.MaxInt32),
+		connect.WithInterceptors(h.interceptors...),
 		connect.WithRecover(func(ctx context.Context, _ connect.Spec, _ http.Header, p any) error {
 			h.svc.log.ErrorContext(ctx, "panic while serving a request", "request_id", RequestID(ctx), "panic", p)
 			return connectError(h.svc.classify(ctx, errInternal))
@@ -57,8 +66,11 @@ func (h *handler) connectHandler() (string, http.Handler) {
 	)
 	errs := connect.NewErrorWriter()
 	return path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op, b := rpcOfProcedure(r.URL.Path), bindingOfContentType(r.Header.Get("Content-Type"))
+		defer h.metrics.end(r.Context(), op, b, h.metrics.begin())
 		ctx, aerr := h.authorize(r)
 		if aerr != nil {
+			h.metrics.authFailed(r.Header, aerr)
 			_ = errs.Write(w, r, connectError(aerr))
 			return
 		}

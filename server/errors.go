@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -21,7 +23,28 @@ type Error struct {
 	// Unavailable marks internal failures caused by an unreachable database; Connect
 	// reports them as unavailable so that clients retry.
 	Unavailable bool
+	// Kind tells apart failures that share a code but not a status (see ErrorKind).
+	Kind ErrorKind
+	// RetryAfter, when positive, is sent in a Retry-After header, in whole seconds
+	// rounded up, by both bindings.
+	RetryAfter time.Duration
 }
+
+// ErrorKind refines an Error's code for the bindings and the metrics.
+type ErrorKind uint8
+
+const (
+	// KindDefault is every failure that its code describes fully.
+	KindDefault ErrorKind = iota
+	// KindQuota is a write refused because it would exceed the user's quota
+	// (INVALID_REQUEST_EXCEPTION, HTTP 400; Connect resource_exhausted).
+	KindQuota
+	// KindRateLimited is a request refused because its user, or for the LNURL-auth
+	// endpoints its client address, sent requests faster than allowed
+	// (INTERNAL_SERVER_EXCEPTION, which clients retry with backoff, HTTP 429; Connect
+	// resource_exhausted), with RetryAfter set.
+	KindRateLimited
+)
 
 func (e *Error) Error() string { return e.Code.String() + ": " + e.Message }
 
@@ -38,15 +61,26 @@ func authError(msg string) *Error {
 func AuthError(msg string) error { return authError(msg) }
 
 // classify turns any error returned while serving a request into the Error the client
-// sees. Storage sentinels map to their VSS codes; everything unexpected becomes a generic
-// internal error that names only the request id, and its cause is logged.
+// sees, and notes it as the request's outcome for the metrics.
 func (s *Service) classify(ctx context.Context, err error) *Error {
+	e := s.toError(ctx, err)
+	noteResult(ctx, resultOf(e))
+	return e
+}
+
+// toError maps an error to the Error the client sees. Storage sentinels map to their VSS
+// codes; everything unexpected becomes a generic internal error that names only the
+// request id, and its cause is logged.
+func (s *Service) toError(ctx context.Context, err error) *Error {
 	var e *Error
+	var qe *storage.QuotaError
 	switch {
 	case errors.As(err, &e):
 		return e
 	case errors.Is(err, storage.ErrNotFound):
 		return &Error{Code: vssv1.ErrorCode_NO_SUCH_KEY_EXCEPTION, Message: "no such key"}
+	case errors.As(err, &qe):
+		return &Error{Code: vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, Message: qe.Error(), Kind: KindQuota}
 	case errors.Is(err, storage.ErrConflict):
 		return &Error{Code: vssv1.ErrorCode_CONFLICT_EXCEPTION, Message: "version conflict: the request was not applied"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -80,16 +114,24 @@ func connectError(e *Error) *connect.Error {
 			code = connect.CodeUnavailable
 		}
 	}
+	if e.Kind == KindQuota || e.Kind == KindRateLimited {
+		code = connect.CodeResourceExhausted
+	}
 	ce := connect.NewError(code, errors.New(e.Message))
+	setRetryAfter(ce.Meta(), e)
 	if detail, err := connect.NewErrorDetail(&vssv1.ErrorResponse{ErrorCode: e.Code, Message: e.Message}); err == nil {
 		ce.AddDetail(detail)
 	}
 	return ce
 }
 
-// legacyStatus is the HTTP status the existing VSS HTTP API uses for each error code.
-func legacyStatus(code vssv1.ErrorCode) int {
-	switch code {
+// legacyStatus is the HTTP status the existing VSS HTTP API uses for an error: the
+// status of its code, except 429 for rate limiting.
+func legacyStatus(e *Error) int {
+	if e.Kind == KindRateLimited {
+		return http.StatusTooManyRequests
+	}
+	switch e.Code {
 	case vssv1.ErrorCode_CONFLICT_EXCEPTION:
 		return http.StatusConflict
 	case vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION:
@@ -100,5 +142,13 @@ func legacyStatus(code vssv1.ErrorCode) int {
 		return http.StatusUnauthorized
 	default:
 		return http.StatusInternalServerError
+	}
+}
+
+// setRetryAfter sets the Retry-After header of an error response, in whole seconds
+// rounded up, when e says when to retry.
+func setRetryAfter(h http.Header, e *Error) {
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 }

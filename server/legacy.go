@@ -20,10 +20,10 @@ const LegacyPathPrefix = "/vss/"
 // of a POST, a binary protobuf response with status 200, or an ErrorResponse with the
 // status of its code.
 func (h *handler) legacyRoutes(mux *http.ServeMux) {
-	mux.Handle(LegacyPathPrefix+"getObject", legacy(h, func() *vssv1.GetObjectRequest { return new(vssv1.GetObjectRequest) }, h.svc.GetObject))
-	mux.Handle(LegacyPathPrefix+"putObjects", legacy(h, func() *vssv1.PutObjectRequest { return new(vssv1.PutObjectRequest) }, h.svc.PutObjects))
-	mux.Handle(LegacyPathPrefix+"deleteObject", legacy(h, func() *vssv1.DeleteObjectRequest { return new(vssv1.DeleteObjectRequest) }, h.svc.DeleteObject))
-	mux.Handle(LegacyPathPrefix+"listKeyVersions", legacy(h, func() *vssv1.ListKeyVersionsRequest { return new(vssv1.ListKeyVersionsRequest) }, h.svc.ListKeyVersions))
+	mux.Handle(LegacyPathPrefix+"getObject", legacy(h, rpcGetObject, func() *vssv1.GetObjectRequest { return new(vssv1.GetObjectRequest) }, h.svc.GetObject))
+	mux.Handle(LegacyPathPrefix+"putObjects", legacy(h, rpcPutObjects, func() *vssv1.PutObjectRequest { return new(vssv1.PutObjectRequest) }, h.svc.PutObjects))
+	mux.Handle(LegacyPathPrefix+"deleteObject", legacy(h, rpcDeleteObject, func() *vssv1.DeleteObjectRequest { return new(vssv1.DeleteObjectRequest) }, h.svc.DeleteObject))
+	mux.Handle(LegacyPathPrefix+"listKeyVersions", legacy(h, rpcListKeyVersions, func() *vssv1.ListKeyVersionsRequest { return new(vssv1.ListKeyVersionsRequest) }, h.svc.ListKeyVersions))
 	mux.HandleFunc(LegacyPathPrefix, func(w http.ResponseWriter, r *http.Request) {
 		writeLegacyError(w, http.StatusNotFound, &Error{Code: vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, Message: "no such VSS operation: " + r.URL.Path})
 	})
@@ -31,11 +31,13 @@ func (h *handler) legacyRoutes(mux *http.ServeMux) {
 
 // legacy adapts one Service method to the existing VSS HTTP API. Authentication runs
 // before the body is read.
-func legacy[Req, Resp proto.Message](h *handler, newReq func() Req, call func(context.Context, string, Req) (Resp, error)) http.Handler {
+func legacy[Req, Resp proto.Message](h *handler, op rpc, newReq func() Req, call func(context.Context, string, Req) (Resp, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer h.metrics.end(r.Context(), op, bindingVSSHTTP, h.metrics.begin())
 		ctx, aerr := h.authorize(r)
 		if aerr != nil {
-			writeLegacyError(w, legacyStatus(aerr.Code), aerr)
+			h.metrics.authFailed(r.Header, aerr)
+			writeLegacyError(w, legacyStatus(aerr), aerr)
 			return
 		}
 		body, status, berr := readBody(w, r, h.maxBody)
@@ -48,18 +50,21 @@ func legacy[Req, Resp proto.Message](h *handler, newReq func() Req, call func(co
 			writeLegacyError(w, http.StatusBadRequest, invalidf("request body is not a valid %s: %v", req.ProtoReflect().Descriptor().Name(), err))
 			return
 		}
+		noteSizes(ctx, len(body), -1)
 		resp, err := call(ctx, userFrom(ctx), req)
 		if err != nil {
 			e := h.svc.classify(ctx, err)
-			writeLegacyError(w, legacyStatus(e.Code), e)
+			writeLegacyError(w, legacyStatus(e), e)
 			return
 		}
 		out, err := proto.Marshal(resp)
 		if err != nil {
 			e := h.svc.classify(ctx, err)
-			writeLegacyError(w, legacyStatus(e.Code), e)
+			writeLegacyError(w, legacyStatus(e), e)
 			return
 		}
+		noteResult(ctx, resultOK)
+		noteSizes(ctx, -1, len(out))
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 		w.WriteHeader(http.StatusOK)
@@ -104,6 +109,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int,
 
 func writeLegacyError(w http.ResponseWriter, status int, e *Error) {
 	out, _ := proto.Marshal(&vssv1.ErrorResponse{ErrorCode: e.Code, Message: e.Message})
+	setRetryAfter(w.Header(), e)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(status)

@@ -44,12 +44,31 @@ type Options struct {
 	// Routes, if set, adds more routes to the server's mux (for example the built-in
 	// LNURL-auth issuer); they share the request ids and the request log.
 	Routes func(mux *http.ServeMux)
+	// RateLimit limits the requests of each user; the zero value turns it off.
+	RateLimit RateLimit
+	// Metrics, if set, records every VSS request (see NewMetrics).
+	Metrics *Metrics
+	// Interceptors, if set, wrap every Connect, gRPC and gRPC-Web call once it is
+	// authenticated and decoded (tracing, for example).
+	Interceptors []connect.Interceptor
+	// MaxConcurrentRequests caps the requests served at once; 0 means no cap. Over the
+	// cap a request waits up to QueueTimeout for a slot, then is refused with 503 and
+	// Retry-After (Connect: unavailable); health checks and /metrics are exempt.
+	MaxConcurrentRequests int
+	// QueueTimeout is how long a request over the cap waits for a slot before it is
+	// refused; 0 means DefaultQueueTimeout.
+	QueueTimeout time.Duration
 }
 
 type handler struct {
 	svc     *Service
 	auth    Authorizer
 	maxBody int64
+	metrics *Metrics
+	// interceptors wrap the Connect handler's calls.
+	interceptors []connect.Interceptor
+	// limit is the per-user rate limit, nil when off.
+	limit *rateLimiter
 }
 
 // New returns the server's HTTP handler: the existing VSS HTTP API under /vss/, the
@@ -70,7 +89,10 @@ func New(opts Options) (http.Handler, error) {
 		svc:     NewService(opts.Store, log),
 		auth:    opts.Authorizer,
 		maxBody: opts.MaxBodyBytes,
+		metrics: opts.Metrics,
+		limit:   newRateLimiter(opts.RateLimit, nil),
 	}
+	h.interceptors = opts.Interceptors
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
@@ -101,7 +123,7 @@ func New(opts Options) (http.Handler, error) {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	return withRequestContext(mux, log), nil
+	return withRequestContext(newLimiter(limitByAddress(mux, newRateLimiter(opts.RateLimit, nil)), opts, log), log), nil
 }
 
 // storeChecker reports the VSS service as serving while its database answers.
@@ -124,8 +146,10 @@ type requestIDKey struct{}
 // RequestID returns the id of the request being served, as logged with its errors and
 // returned in the X-Request-Id response header.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if st := stateFrom(ctx); st != nil {
+		return st.id
+	}
+	return ""
 }
 
 // withRequestContext gives every request an id, sends the protocol version header on
@@ -136,7 +160,7 @@ func withRequestContext(next http.Handler, log *slog.Logger) http.Handler {
 		h := w.Header()
 		h.Set(ProtocolVersionHeader, ProtocolVersion)
 		h.Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, newRequestState(id))
 		r = r.WithContext(ctx)
 		if !log.Enabled(ctx, slog.LevelDebug) {
 			next.ServeHTTP(w, r)

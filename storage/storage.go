@@ -9,6 +9,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 )
@@ -30,7 +31,76 @@ var (
 	ErrConflict = errors.New("storage: version conflict")
 	// ErrUnavailable means the database could not be reached; the request may be retried.
 	ErrUnavailable = errors.New("storage: database unavailable")
+	// ErrQuotaExceeded means a write would take the user over a Quota; nothing was
+	// written. Stores return it wrapped in a *QuotaError.
+	ErrQuotaExceeded = errors.New("storage: quota exceeded")
 )
+
+// Quota limits what one user (an identity the server authenticates, across all of its
+// store ids) may keep. Zero fields mean no limit. Stores enforce it in the transaction
+// of each write, so concurrent writers of one user cannot go beyond it together.
+//
+// Bytes are the lengths of the keys plus the lengths of the values, as stored; store
+// ids and versions are not counted. The row of a store's global version counts like any
+// other entry: one key and the length of its key (the global version has no value).
+// A write is refused only if it raises a counted amount above its limit, so writes that
+// shrink a user's usage (deletes, smaller values) always pass, even for a user who is
+// over a limit that was lowered.
+type Quota struct {
+	// MaxBytes is the most bytes of keys and values a user may store.
+	MaxBytes int64
+	// MaxKeys is the most entries a user may store.
+	MaxKeys int64
+}
+
+// Enabled reports whether q limits anything.
+func (q Quota) Enabled() bool { return q.MaxBytes > 0 || q.MaxKeys > 0 }
+
+// QuotaError is the error of a write refused by a Quota. It matches ErrQuotaExceeded
+// under errors.Is.
+type QuotaError struct {
+	// Bytes is true when the byte limit was exceeded, false for the key limit.
+	Bytes bool
+	// Limit is the limit that was exceeded.
+	Limit int64
+}
+
+func (e *QuotaError) Error() string {
+	if e.Bytes {
+		return fmt.Sprintf("storage quota exceeded: at most %d bytes per user", e.Limit)
+	}
+	return fmt.Sprintf("key quota exceeded: at most %d keys per user", e.Limit)
+}
+
+// Is makes errors.Is(err, ErrQuotaExceeded) true.
+func (e *QuotaError) Is(target error) bool { return target == ErrQuotaExceeded }
+
+// QuotaStore is implemented by stores that enforce a Quota.
+type QuotaStore interface {
+	// SetQuota makes the store enforce q from now on (a zero Quota turns quotas off)
+	// and forgets the usage counted before, which is recounted from the stored entries
+	// at each user's next write. It must be called before the store serves requests.
+	SetQuota(ctx context.Context, q Quota) error
+}
+
+// Usage is what one user stores, counted as a Quota counts it.
+type Usage struct {
+	User   string
+	Bytes  int64
+	Keys   int64
+	Stores int64
+}
+
+// Admin is implemented by stores that support the operator's commands (vss-server
+// admin). Unlike Store's methods, they may take several round trips.
+type Admin interface {
+	// Usage returns the usage of every user in user order, or of the given user only
+	// (nothing if that user stores nothing). It is computed from the stored entries.
+	Usage(ctx context.Context, user string) ([]Usage, error)
+	// DeleteUser deletes every entry of user, in all stores, and returns how many
+	// entries it deleted.
+	DeleteUser(ctx context.Context, user string) (int64, error)
+}
 
 // KeyValue is one stored entry, or one item of a write with the version it expects.
 type KeyValue struct {

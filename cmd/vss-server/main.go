@@ -23,6 +23,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "admin" {
+		os.Exit(runAdmin(ctx, os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+	}
+	if wantsVersion(os.Args[1:]) {
+		fmt.Println(versionString())
+		return
+	}
 	cfg, log, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -38,8 +45,13 @@ func main() {
 }
 
 // parseConfig reads the configuration from flags, falling back to VSS_ environment
-// variables and then to defaults.
+// variables, then to the configuration file and then to defaults (see config.go).
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (app.Config, *slog.Logger, error) {
+	args, file, err := loadConfig(args, getenv)
+	if err != nil {
+		return app.Config{}, nil, err
+	}
+	getenv = file.getenv(getenv)
 	fs := flag.NewFlagSet("vss-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	env := func(name, def string) string {
@@ -86,16 +98,65 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 			"e.g. https://wallet.example.com,https://*.example.org, or * for any; empty turns CORS off (env VSS_CORS_ORIGINS)")
 	fs.BoolVar(&cfg.Explorer, "explorer", env("VSS_EXPLORER", "") == "true" || env("VSS_EXPLORER", "") == "1",
 		"serve the store explorer web app at /explorer/ (env VSS_EXPLORER=true)")
+	quotaBytes := fs.String("quota-max-bytes", env("VSS_QUOTA_MAX_BYTES", "0"),
+		"most `bytes` of keys and values each user may store, across all of its stores; 0 means no limit "+
+			"(env VSS_QUOTA_MAX_BYTES; see README, Quotas and rate limits)")
+	quotaKeys := fs.String("quota-max-keys", env("VSS_QUOTA_MAX_KEYS", "0"),
+		"most `keys` each user may store, across all of its stores, global versions included; 0 means no limit (env VSS_QUOTA_MAX_KEYS)")
+	rateLimit := fs.String("rate-limit", env("VSS_RATE_LIMIT", "0"),
+		"sustained `requests per second` each user may make, per server instance (also each client address on /auth/lnurl); "+
+			"over it: HTTP 429 / resource_exhausted with Retry-After; 0 means no limit (env VSS_RATE_LIMIT)")
+	rateBurst := fs.String("rate-burst", env("VSS_RATE_BURST", "0"),
+		"`requests` a user may make at once on top of --rate-limit; 0 means --rate-limit rounded up (env VSS_RATE_BURST)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second,
 		"how long in-flight requests may take to finish after SIGTERM or SIGINT")
+	envInt := func(name string, def int) int {
+		if n, err := strconv.Atoi(getenv(name)); err == nil {
+			return n
+		}
+		return def
+	}
+	metricsOff := env("VSS_METRICS", "true")
+	metrics := fs.Bool("metrics", metricsOff != "false" && metricsOff != "0",
+		"serve Prometheus metrics at /metrics, without authentication (env VSS_METRICS=false turns them off)")
+	fs.StringVar(&cfg.Observability.MetricsListen, "metrics-listen", env("VSS_METRICS_LISTEN", ""),
+		"serve /metrics on this `address` (e.g. 127.0.0.1:9090) instead of the main port (env VSS_METRICS_LISTEN)")
+	fs.DurationVar(&cfg.Limits.ReadHeaderTimeout, "read-header-timeout", envDuration("VSS_READ_HEADER_TIMEOUT", app.DefaultReadHeaderTimeout),
+		"how long a client has to send a request's headers (env VSS_READ_HEADER_TIMEOUT)")
+	fs.Int64Var(&cfg.Limits.BodyProgressBytes, "body-progress-bytes", int64(envInt("VSS_BODY_PROGRESS_BYTES", app.DefaultBodyProgressBytes)),
+		"minimum upload rate, with --body-progress-timeout: a request body must advance by this many `bytes` "+
+			"(or end) within every --body-progress-timeout, or the connection is closed (env VSS_BODY_PROGRESS_BYTES)")
+	fs.DurationVar(&cfg.Limits.BodyProgressTimeout, "body-progress-timeout", envDuration("VSS_BODY_PROGRESS_TIMEOUT", app.DefaultBodyProgressTimeout),
+		"see --body-progress-bytes; a negative duration turns the minimum upload rate off (env VSS_BODY_PROGRESS_TIMEOUT)")
+	fs.DurationVar(&cfg.Limits.WriteTimeout, "write-timeout", envDuration("VSS_WRITE_TIMEOUT", app.DefaultWriteTimeout),
+		"longest time from the end of a request to the end of its response (env VSS_WRITE_TIMEOUT)")
+	fs.DurationVar(&cfg.Limits.IdleTimeout, "idle-timeout", envDuration("VSS_IDLE_TIMEOUT", app.DefaultIdleTimeout),
+		"how long a keep-alive connection may wait for its next request (env VSS_IDLE_TIMEOUT)")
+	fs.IntVar(&cfg.Limits.MaxHeaderBytes, "max-header-bytes", envInt("VSS_MAX_HEADER_BYTES", app.DefaultMaxHeaderBytes),
+		"largest request header block in `bytes`; larger ones get 431 (env VSS_MAX_HEADER_BYTES)")
+	fs.IntVar(&cfg.Limits.MaxConcurrent, "max-concurrent-requests", envInt("VSS_MAX_CONCURRENT_REQUESTS", app.DefaultMaxConcurrent),
+		"most requests served at once; over it a request waits up to --queue-timeout, then gets 503 with Retry-After "+
+			"(Connect/gRPC: unavailable); health checks and /metrics are exempt; -1 removes the cap (env VSS_MAX_CONCURRENT_REQUESTS)")
+	fs.DurationVar(&cfg.Limits.QueueTimeout, "queue-timeout", envDuration("VSS_QUEUE_TIMEOUT", server.DefaultQueueTimeout),
+		"how long a request over --max-concurrent-requests waits for a slot before it is refused (env VSS_QUEUE_TIMEOUT)")
 	level := fs.String("log-level", env("VSS_LOG_LEVEL", "info"),
 		"log `level`: debug (one line per request), info, warn or error (env VSS_LOG_LEVEL)")
 	format := fs.String("log-format", env("VSS_LOG_FORMAT", "text"),
 		"log `format`: text or json (env VSS_LOG_FORMAT)")
+	logFile := fs.String("log-file", env("VSS_LOG_FILE", ""),
+		"append the log to this `file` instead of standard error; reopened on SIGHUP for log rotation (env VSS_LOG_FILE)")
+	fs.String("config", "",
+		"TOML configuration `file`: the reference VSS server's vss-server-config.toml, which may also be the first argument")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", env("VSS_TLS_CERT_FILE", ""),
+		"serve HTTPS (HTTP/1.1 and HTTP/2) with the certificate chain in this PEM `file`; reloaded when it changes or on SIGHUP (env VSS_TLS_CERT_FILE)")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key-file", env("VSS_TLS_KEY_FILE", ""),
+		"PEM `file` of the private key of --tls-cert-file (env VSS_TLS_KEY_FILE)")
+	fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: vss-server [flags]\n\n"+
+		fmt.Fprintf(stderr, "Usage: vss-server [config.toml] [flags]\n\n"+
 			"Serves the VSS HTTP API at /vss/ and the Connect/gRPC/gRPC-Web service vss.v1.VssService\n"+
-			"on one port. Flags override the VSS_ environment variables named below.\n\n")
+			"on one port. Flags override the VSS_ environment variables named below, which override the\n"+
+			"configuration file (the reference VSS server's vss-server-config.toml; see the README).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -110,23 +171,32 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
 		}
 	}
-	var err error
+	cfg.Observability.DisableMetrics = !*metrics
+	if err := parseLimitFlags(&cfg, *quotaBytes, *quotaKeys, *rateLimit, *rateBurst); err != nil {
+		return cfg, nil, err
+	}
 	if cfg.MaxBodyBytes, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || cfg.MaxBodyBytes <= 0 {
 		return cfg, nil, fmt.Errorf("--max-body-bytes: want a positive number of bytes, got %q", *maxBody)
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+	lvl, err := parseLogLevel(*level)
+	if err != nil {
 		return cfg, nil, fmt.Errorf("--log-level: %w", err)
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	var h slog.Handler
-	switch *format {
-	case "text":
-		h = slog.NewTextHandler(stderr, opts)
-	case "json":
-		h = slog.NewJSONHandler(stderr, opts)
-	default:
+	if *format != "text" && *format != "json" {
 		return cfg, nil, fmt.Errorf("--log-format: want text or json, got %q", *format)
 	}
-	return cfg, slog.New(h), nil
+	out, err := openLog(*logFile, stderr)
+	if err != nil {
+		return cfg, nil, err
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(out, opts)
+	if *format == "json" {
+		h = slog.NewJSONHandler(out, opts)
+	}
+	log := slog.New(h)
+	if err := file.apply(&cfg, log); err != nil {
+		return cfg, nil, err
+	}
+	return cfg, log, nil
 }

@@ -29,3 +29,10 @@ type VssDb struct {
 	LastUpdatedAt pgtype.Timestamptz
 	SortOrder     int64
 }
+
+type VssUserUsage struct {
+	UserToken string
+	Bytes     int64
+	Keys      int64
+	UpdatedAt pgtype.Timestamptz
+}

@@ -11,6 +11,16 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const clearUsage = `-- name: ClearUsage :exec
+DELETE FROM vss_user_usage
+`
+
+// ClearUsage forgets every user's usage; each is recounted at the user's next write.
+func (q *Queries) ClearUsage(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, clearUsage)
+	return err
+}
+
 const deleteObject = `-- name: DeleteObject :exec
 DELETE FROM vss_db
 WHERE user_token = $1 AND store_id = $2 AND key = $3
@@ -35,6 +45,63 @@ func (q *Queries) DeleteObject(ctx context.Context, arg DeleteObjectParams) erro
 		arg.Key,
 		arg.Version,
 	)
+	return err
+}
+
+const deleteObjectQuota = `-- name: DeleteObjectQuota :exec
+WITH deleted AS (
+    DELETE FROM vss_db
+    WHERE user_token = $1 AND store_id = $2 AND key = $3
+      AND ($4::bigint = -1 OR version = $4::bigint)
+    RETURNING octet_length(key) + COALESCE(octet_length(value), 0) AS size
+)
+UPDATE vss_user_usage u
+SET bytes = u.bytes - d.size, keys = u.keys - 1, updated_at = now()
+FROM deleted d
+WHERE u.user_token = $1
+`
+
+type DeleteObjectQuotaParams struct {
+	UserToken string
+	StoreID   string
+	Key       string
+	Version   int64
+}
+
+// DeleteObjectQuota is DeleteObject that also takes the deleted row off the user's
+// usage; it runs after LockUsage in the same transaction.
+func (q *Queries) DeleteObjectQuota(ctx context.Context, arg DeleteObjectQuotaParams) error {
+	_, err := q.db.Exec(ctx, deleteObjectQuota,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Key,
+		arg.Version,
+	)
+	return err
+}
+
+const deleteUserObjects = `-- name: DeleteUserObjects :execrows
+DELETE FROM vss_db
+WHERE user_token = $1
+`
+
+// DeleteUserObjects deletes every entry of one user, in all stores.
+func (q *Queries) DeleteUserObjects(ctx context.Context, userToken string) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteUserObjects, userToken)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteUserUsage = `-- name: DeleteUserUsage :exec
+DELETE FROM vss_user_usage
+WHERE user_token = $1
+`
+
+// DeleteUserUsage forgets the usage row of one user.
+func (q *Queries) DeleteUserUsage(ctx context.Context, userToken string) error {
+	_, err := q.db.Exec(ctx, deleteUserUsage, userToken)
 	return err
 }
 
@@ -140,6 +207,46 @@ func (q *Queries) ListKeyVersions(ctx context.Context, arg ListKeyVersionsParams
 	return items, nil
 }
 
+const lockUsage = `-- name: LockUsage :exec
+
+WITH existing AS MATERIALIZED (
+    SELECT u.user_token
+    FROM vss_user_usage u
+    WHERE u.user_token = $1
+    FOR UPDATE
+),
+counted AS MATERIALIZED (
+    SELECT COALESCE(sum(octet_length(v.key) + COALESCE(octet_length(v.value), 0)), 0)::bigint AS bytes,
+           count(*)::bigint AS keys
+    FROM vss_db v
+    WHERE v.user_token = $1 AND NOT EXISTS (SELECT 1 FROM existing)
+)
+INSERT INTO vss_user_usage (user_token, bytes, keys)
+SELECT $1, c.bytes, c.keys
+FROM counted c
+WHERE NOT EXISTS (SELECT 1 FROM existing)
+ON CONFLICT (user_token) DO UPDATE SET user_token = excluded.user_token
+`
+
+// Per-user quotas. While they are on, a PutObjects or DeleteObject is one pipelined batch
+// of two statements, LockUsage and then PutObjectsQuota or DeleteObjectQuota, sent in
+// one round trip and run in one implicit transaction (the batch ends with a single
+// Sync): if either statement fails, neither is applied. LockUsage locks the user's
+// vss_user_usage row first, so writes of one user take turns on it, and every write of
+// that user that committed before the lock was granted is visible to the second
+// statement, which takes its snapshot after LockUsage returned (READ COMMITTED takes a
+// snapshot per statement). The second statement therefore sees exactly the rows its
+// predecessors left, and the usage row always equals the sums over the user's rows.
+// LockUsage locks the user's usage row, creating it first from the user's rows in
+// vss_db when there is none (the first write after the server started). The sums are
+// only computed when the row is missing: the NOT EXISTS over existing is a one-time
+// filter evaluated before vss_db is read. If a concurrent call created the row first,
+// the no-op DO UPDATE waits for it and locks that row instead.
+func (q *Queries) LockUsage(ctx context.Context, userToken string) error {
+	_, err := q.db.Exec(ctx, lockUsage, userToken)
+	return err
+}
+
 const putObjects = `-- name: PutObjects :one
 WITH items AS MATERIALIZED (
     -- Set-returning functions in one select list advance in step: row i pairs the
@@ -156,10 +263,13 @@ WITH items AS MATERIALIZED (
 ),
 locked AS MATERIALIZED (
     SELECT i.key, i.version AS expected, i.value, i.is_delete, v.version AS current
-    FROM items i
-    JOIN vss_db v ON v.user_token = $6 AND v.store_id = $7 AND v.key = i.key
-    ORDER BY i.key
-    FOR UPDATE OF v
+    FROM (SELECT key, version, value, is_delete FROM items ORDER BY key) i
+    CROSS JOIN LATERAL (
+        SELECT r.version
+        FROM vss_db r
+        WHERE r.user_token = $6 AND r.store_id = $7 AND r.key = i.key
+        FOR UPDATE
+    ) v
 ),
 checked AS MATERIALIZED (
     SELECT
@@ -191,18 +301,23 @@ upserted AS (
     RETURNING 1
 ),
 updated AS (
-    UPDATE vss_db v
-    SET value = l.value, version = l.current + 1, last_updated_at = now()
+    -- Every row here exists and is locked by this statement, so the insert always
+    -- meets its conflict and updates: an update that finds its row through the primary
+    -- key index whatever the planner estimates.
+    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
+    SELECT $6, $7, l.key, l.value, l.current + 1, now(), now()
     FROM locked l
-    WHERE v.user_token = $6 AND v.store_id = $7 AND v.key = l.key
-      AND NOT l.is_delete AND l.expected > 0
-      AND (SELECT c.ok FROM checked c)
+    WHERE NOT l.is_delete AND l.expected > 0 AND (SELECT c.ok FROM checked c)
+    ON CONFLICT (user_token, store_id, key) DO UPDATE
+    SET value = excluded.value, version = excluded.version, last_updated_at = excluded.last_updated_at
     RETURNING 1
 ),
 deleted AS (
     DELETE FROM vss_db v
     USING locked l
-    WHERE v.user_token = $6 AND v.store_id = $7 AND v.key = l.key
+    WHERE cardinality($4::text[]) > 0
+      AND v.user_token = $6 AND v.store_id = $7 AND v.key = l.key
+      AND v.key = ANY($4::text[])
       AND l.is_delete
       AND (SELECT c.ok FROM checked c)
     RETURNING 1
@@ -273,8 +388,11 @@ type PutObjectsRow struct {
 // row's sort_order, so the key keeps its place in listings; a delete followed by a
 // create gives the new row the next sort_order.
 //
-// Every join below pairs a CTE with vss_db through its primary key, so the statement
-// costs O(items · log rows), never O(items²).
+// Every read of vss_db below names its rows by the whole primary key, the keys as an
+// array (key = ANY(...)), so the statement costs O(items · log rows) whatever the
+// planner estimates. (Joining on the key alone is not enough: a generic plan, which
+// cannot know the arrays' lengths, may scan every row of the store through the key
+// prefix and join afterwards, making each write cost O(keys in the store).)
 func (q *Queries) PutObjects(ctx context.Context, arg PutObjectsParams) (PutObjectsRow, error) {
 	row := q.db.QueryRow(ctx, putObjects,
 		arg.PutKeys,
@@ -287,6 +405,171 @@ func (q *Queries) PutObjects(ctx context.Context, arg PutObjectsParams) (PutObje
 	)
 	var i PutObjectsRow
 	err := row.Scan(&i.Ok, &i.Written)
+	return i, err
+}
+
+const putObjectsQuota = `-- name: PutObjectsQuota :one
+WITH items AS MATERIALIZED (
+    SELECT unnest($1::text[]) AS key,
+           unnest($2::bigint[]) AS version,
+           unnest($3::bytea[]) AS value,
+           false AS is_delete
+    UNION ALL
+    SELECT unnest($4::text[]) AS key,
+           unnest($5::bigint[]) AS version,
+           NULL::bytea AS value,
+           true AS is_delete
+),
+locked AS MATERIALIZED (
+    SELECT i.key, i.version AS expected, i.value, i.is_delete, v.version AS current, v.current_size
+    FROM (SELECT key, version, value, is_delete FROM items ORDER BY key) i
+    CROSS JOIN LATERAL (
+        SELECT r.version, octet_length(r.key) + COALESCE(octet_length(r.value), 0) AS current_size
+        FROM vss_db r
+        WHERE r.user_token = $6 AND r.store_id = $7 AND r.key = i.key
+        FOR UPDATE
+    ) v
+),
+checked AS MATERIALIZED (
+    SELECT
+        NOT EXISTS (
+            SELECT 1
+            FROM locked l
+            WHERE (NOT l.is_delete AND l.expected = 0)
+               OR (l.expected <> -1 AND l.current <> l.expected)
+        )
+        AND (SELECT count(*) FROM locked l WHERE l.is_delete OR l.expected > 0)
+          = (SELECT count(*) FROM items i WHERE i.is_delete OR i.version > 0) AS ok
+),
+usage AS MATERIALIZED (
+    SELECT u.bytes, u.keys
+    FROM vss_user_usage u
+    WHERE u.user_token = $6
+    FOR UPDATE
+),
+delta AS MATERIALIZED (
+    SELECT
+        (SELECT COALESCE(sum(octet_length(i.key) + COALESCE(octet_length(i.value), 0)), 0) FROM items i WHERE NOT i.is_delete)
+          - (SELECT COALESCE(sum(l.current_size), 0) FROM locked l) AS bytes,
+        (SELECT count(*) FROM items i WHERE NOT i.is_delete) - (SELECT count(*) FROM locked l) AS keys
+),
+allowed AS MATERIALIZED (
+    SELECT
+        d.bytes, d.keys,
+        (d.bytes <= 0 OR COALESCE((SELECT u.bytes FROM usage u), 0) + d.bytes <= $8::bigint) AS bytes_ok,
+        (d.keys <= 0 OR COALESCE((SELECT u.keys FROM usage u), 0) + d.keys <= $9::bigint) AS keys_ok
+    FROM delta d
+),
+proceed AS MATERIALIZED (
+    SELECT c.ok AND a.bytes_ok AND a.keys_ok AS write
+    FROM checked c, allowed a
+),
+created AS (
+    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
+    SELECT $6, $7, i.key, i.value, 1, now(), now()
+    FROM items i
+    WHERE NOT i.is_delete AND i.version = 0 AND (SELECT p.write FROM proceed p)
+    ORDER BY i.key
+    RETURNING 1
+),
+upserted AS (
+    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
+    SELECT $6, $7, i.key, i.value, 1, now(), now()
+    FROM items i
+    WHERE NOT i.is_delete AND i.version = -1 AND (SELECT p.write FROM proceed p)
+    ORDER BY i.key
+    ON CONFLICT (user_token, store_id, key) DO UPDATE
+    SET value = excluded.value, version = 1, last_updated_at = excluded.last_updated_at
+    RETURNING 1
+),
+updated AS (
+    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
+    SELECT $6, $7, l.key, l.value, l.current + 1, now(), now()
+    FROM locked l
+    WHERE NOT l.is_delete AND l.expected > 0 AND (SELECT p.write FROM proceed p)
+    ON CONFLICT (user_token, store_id, key) DO UPDATE
+    SET value = excluded.value, version = excluded.version, last_updated_at = excluded.last_updated_at
+    RETURNING 1
+),
+deleted AS (
+    DELETE FROM vss_db v
+    USING locked l
+    WHERE cardinality($4::text[]) > 0
+      AND v.user_token = $6 AND v.store_id = $7 AND v.key = l.key
+      AND v.key = ANY($4::text[])
+      AND l.is_delete
+      AND (SELECT p.write FROM proceed p)
+    RETURNING 1
+),
+counted AS (
+    UPDATE vss_user_usage u
+    SET bytes = u.bytes + a.bytes, keys = u.keys + a.keys, updated_at = now()
+    FROM allowed a
+    WHERE u.user_token = $6
+      AND (SELECT p.write FROM proceed p)
+      AND (a.bytes <> 0 OR a.keys <> 0)
+    RETURNING 1
+)
+SELECT
+    checked.ok::boolean AS ok,
+    allowed.bytes_ok::boolean AS bytes_ok,
+    allowed.keys_ok::boolean AS keys_ok,
+    ((SELECT count(*) FROM created)
+     + (SELECT count(*) FROM upserted)
+     + (SELECT count(*) FROM updated)
+     + (SELECT count(*) FROM deleted))::bigint AS written,
+    (SELECT count(*) FROM counted)::bigint AS counted
+FROM checked, allowed
+`
+
+type PutObjectsQuotaParams struct {
+	PutKeys        []string
+	PutVersions    []int64
+	PutValues      [][]byte
+	DeleteKeys     []string
+	DeleteVersions []int64
+	UserToken      string
+	StoreID        string
+	MaxBytes       int64
+	MaxKeys        int64
+}
+
+type PutObjectsQuotaRow struct {
+	Ok      bool
+	BytesOk bool
+	KeysOk  bool
+	Written int64
+	Counted int64
+}
+
+// PutObjectsQuota is PutObjects (see there for why it is atomic and correct under
+// concurrency) with the user's quota: it runs after LockUsage in the same transaction.
+// locked also reads the size of every existing row the request names; delta is what
+// the request changes (bytes: the new keys and values minus the rows they replace or
+// delete; keys: the puts of keys that do not exist minus the deletes), and allowed
+// checks it against the limits, counting only the amounts the request raises. Nothing
+// is written unless both the version conditions and the quota hold; the usage row is
+// updated by the same statement. bytes_ok and keys_ok tell which limit failed.
+func (q *Queries) PutObjectsQuota(ctx context.Context, arg PutObjectsQuotaParams) (PutObjectsQuotaRow, error) {
+	row := q.db.QueryRow(ctx, putObjectsQuota,
+		arg.PutKeys,
+		arg.PutVersions,
+		arg.PutValues,
+		arg.DeleteKeys,
+		arg.DeleteVersions,
+		arg.UserToken,
+		arg.StoreID,
+		arg.MaxBytes,
+		arg.MaxKeys,
+	)
+	var i PutObjectsQuotaRow
+	err := row.Scan(
+		&i.Ok,
+		&i.BytesOk,
+		&i.KeysOk,
+		&i.Written,
+		&i.Counted,
+	)
 	return i, err
 }
 
@@ -312,6 +595,43 @@ func (q *Queries) Secret(ctx context.Context, arg SecretParams) ([]byte, error) 
 	var secret []byte
 	err := row.Scan(&secret)
 	return secret, err
+}
+
+const upsertObjects = `-- name: UpsertObjects :one
+WITH written AS (
+    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
+    SELECT $1, $2, i.key, i.value, 1, now(), now()
+    FROM (SELECT unnest($3::text[]) AS key, unnest($4::bytea[]) AS value) i
+    ORDER BY i.key
+    ON CONFLICT (user_token, store_id, key) DO UPDATE
+    SET value = excluded.value, version = 1, last_updated_at = excluded.last_updated_at
+    RETURNING 1
+)
+SELECT count(*) AS written FROM written
+`
+
+type UpsertObjectsParams struct {
+	UserToken string
+	StoreID   string
+	Keys      []string
+	Vals      [][]byte
+}
+
+// UpsertObjects is PutObjects for a request whose items are all puts at version -1 (every
+// write LDK makes): nothing can fail a condition, so it is a plain upsert of every item,
+// in key order (so that two such requests lock their common rows in the same order),
+// storing version 1 and keeping an existing row's sort_order. It costs PostgreSQL a
+// fraction of the general statement. It returns how many rows it wrote.
+func (q *Queries) UpsertObjects(ctx context.Context, arg UpsertObjectsParams) (int64, error) {
+	row := q.db.QueryRow(ctx, upsertObjects,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Keys,
+		arg.Vals,
+	)
+	var written int64
+	err := row.Scan(&written)
+	return written, err
 }
 
 const useChallenge = `-- name: UseChallenge :one
@@ -360,4 +680,49 @@ func (q *Queries) UseChallenge(ctx context.Context, arg UseChallengeParams) (Use
 	var i UseChallengeRow
 	err := row.Scan(&i.Used, &i.Forgotten)
 	return i, err
+}
+
+const userUsage = `-- name: UserUsage :many
+SELECT v.user_token,
+       COALESCE(sum(octet_length(v.key) + COALESCE(octet_length(v.value), 0)), 0)::bigint AS bytes,
+       count(*)::bigint AS keys,
+       count(DISTINCT v.store_id)::bigint AS stores
+FROM vss_db v
+WHERE $1::text = '' OR v.user_token = $1::text
+GROUP BY v.user_token
+ORDER BY v.user_token
+`
+
+type UserUsageRow struct {
+	UserToken string
+	Bytes     int64
+	Keys      int64
+	Stores    int64
+}
+
+// UserUsage sums the rows of every user, or of one user when user_token is not empty,
+// straight from vss_db: bytes of keys and values, entries, and distinct store ids.
+func (q *Queries) UserUsage(ctx context.Context, userToken string) ([]UserUsageRow, error) {
+	rows, err := q.db.Query(ctx, userUsage, userToken)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []UserUsageRow
+	for rows.Next() {
+		var i UserUsageRow
+		if err := rows.Scan(
+			&i.UserToken,
+			&i.Bytes,
+			&i.Keys,
+			&i.Stores,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

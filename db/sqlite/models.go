@@ -25,3 +25,9 @@ type VssDb struct {
 	CreatedAt     string
 	LastUpdatedAt string
 }
+
+type VssUserUsage struct {
+	UserToken string
+	Bytes     int64
+	Keys      int64
+}

@@ -9,6 +9,54 @@ import (
 	"context"
 )
 
+const adjustUsage = `-- name: AdjustUsage :exec
+UPDATE vss_user_usage
+SET bytes = bytes + ?1, keys = keys + ?2
+WHERE user_token = ?3
+`
+
+type AdjustUsageParams struct {
+	Bytes     int64
+	Keys      int64
+	UserToken string
+}
+
+// AdjustUsage adds to the usage row of a user, if there is one.
+func (q *Queries) AdjustUsage(ctx context.Context, arg AdjustUsageParams) error {
+	_, err := q.db.ExecContext(ctx, adjustUsage, arg.Bytes, arg.Keys, arg.UserToken)
+	return err
+}
+
+const clearUsage = `-- name: ClearUsage :exec
+DELETE FROM vss_user_usage
+`
+
+// ClearUsage forgets every user's usage; each is recounted at the user's next write.
+func (q *Queries) ClearUsage(ctx context.Context) error {
+	_, err := q.db.ExecContext(ctx, clearUsage)
+	return err
+}
+
+const countUsage = `-- name: CountUsage :one
+SELECT CAST(COALESCE(sum(length(CAST(key AS BLOB)) + COALESCE(length(value), 0)), 0) AS INTEGER) AS bytes,
+       CAST(count(*) AS INTEGER) AS keys
+FROM vss_db
+WHERE user_token = ?1
+`
+
+type CountUsageRow struct {
+	Bytes int64
+	Keys  int64
+}
+
+// CountUsage sums the rows of a user, to create the user's usage row.
+func (q *Queries) CountUsage(ctx context.Context, userToken string) (CountUsageRow, error) {
+	row := q.db.QueryRowContext(ctx, countUsage, userToken)
+	var i CountUsageRow
+	err := row.Scan(&i.Bytes, &i.Keys)
+	return i, err
+}
+
 const createObject = `-- name: CreateObject :exec
 INSERT INTO vss_db (user_token, store_id, key, value, version)
 VALUES (?1, ?2, ?3, ?4, 1)
@@ -107,6 +155,51 @@ func (q *Queries) DeleteObjectVersion(ctx context.Context, arg DeleteObjectVersi
 	return result.RowsAffected()
 }
 
+const deleteUserObjects = `-- name: DeleteUserObjects :execrows
+DELETE FROM vss_db
+WHERE user_token = ?1
+`
+
+// DeleteUserObjects deletes every entry of one user, in all stores.
+func (q *Queries) DeleteUserObjects(ctx context.Context, userToken string) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteUserObjects, userToken)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const deleteUserUsage = `-- name: DeleteUserUsage :exec
+DELETE FROM vss_user_usage
+WHERE user_token = ?1
+`
+
+// DeleteUserUsage forgets the usage row of one user.
+func (q *Queries) DeleteUserUsage(ctx context.Context, userToken string) error {
+	_, err := q.db.ExecContext(ctx, deleteUserUsage, userToken)
+	return err
+}
+
+const getEntrySize = `-- name: GetEntrySize :one
+SELECT CAST(length(CAST(key AS BLOB)) + COALESCE(length(value), 0) AS INTEGER) AS size
+FROM vss_db
+WHERE user_token = ?1 AND store_id = ?2 AND key = ?3
+`
+
+type GetEntrySizeParams struct {
+	UserToken string
+	StoreID   string
+	Key       string
+}
+
+// GetEntrySize reads the size an entry counts for: its key and value lengths in bytes.
+func (q *Queries) GetEntrySize(ctx context.Context, arg GetEntrySizeParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, getEntrySize, arg.UserToken, arg.StoreID, arg.Key)
+	var size int64
+	err := row.Scan(&size)
+	return size, err
+}
+
 const getObject = `-- name: GetObject :one
 SELECT key, version, value
 FROM vss_db
@@ -130,6 +223,29 @@ func (q *Queries) GetObject(ctx context.Context, arg GetObjectParams) (GetObject
 	row := q.db.QueryRowContext(ctx, getObject, arg.UserToken, arg.StoreID, arg.Key)
 	var i GetObjectRow
 	err := row.Scan(&i.Key, &i.Version, &i.Value)
+	return i, err
+}
+
+const getUsage = `-- name: GetUsage :one
+
+SELECT bytes, keys
+FROM vss_user_usage
+WHERE user_token = ?1
+`
+
+type GetUsageRow struct {
+	Bytes int64
+	Keys  int64
+}
+
+// Per-user quotas. The write transaction of a Put keeps the user's vss_user_usage row
+// equal to the sums over the user's rows; see Store.put. Lengths are in bytes: keys are
+// TEXT, so they are measured as BLOBs.
+// GetUsage reads the usage row of a user.
+func (q *Queries) GetUsage(ctx context.Context, userToken string) (GetUsageRow, error) {
+	row := q.db.QueryRowContext(ctx, getUsage, userToken)
+	var i GetUsageRow
+	err := row.Scan(&i.Bytes, &i.Keys)
 	return i, err
 }
 
@@ -254,6 +370,25 @@ func (q *Queries) Secret(ctx context.Context, arg SecretParams) ([]byte, error) 
 	return secret, err
 }
 
+const setUsage = `-- name: SetUsage :exec
+INSERT INTO vss_user_usage (user_token, bytes, keys)
+VALUES (?1, ?2, ?3)
+ON CONFLICT (user_token) DO UPDATE
+SET bytes = excluded.bytes, keys = excluded.keys
+`
+
+type SetUsageParams struct {
+	UserToken string
+	Bytes     int64
+	Keys      int64
+}
+
+// SetUsage stores the usage of a user.
+func (q *Queries) SetUsage(ctx context.Context, arg SetUsageParams) error {
+	_, err := q.db.ExecContext(ctx, setUsage, arg.UserToken, arg.Bytes, arg.Keys)
+	return err
+}
+
 const updateObject = `-- name: UpdateObject :execrows
 UPDATE vss_db
 SET value = ?1,
@@ -313,4 +448,51 @@ func (q *Queries) UpsertObject(ctx context.Context, arg UpsertObjectParams) erro
 		arg.Value,
 	)
 	return err
+}
+
+const userUsage = `-- name: UserUsage :many
+SELECT user_token,
+       CAST(COALESCE(sum(length(CAST(key AS BLOB)) + COALESCE(length(value), 0)), 0) AS INTEGER) AS bytes,
+       CAST(count(*) AS INTEGER) AS keys,
+       CAST(count(DISTINCT store_id) AS INTEGER) AS stores
+FROM vss_db
+WHERE CAST(?1 AS TEXT) = '' OR user_token = CAST(?1 AS TEXT)
+GROUP BY user_token
+ORDER BY user_token
+`
+
+type UserUsageRow struct {
+	UserToken string
+	Bytes     int64
+	Keys      int64
+	Stores    int64
+}
+
+// UserUsage sums the rows of every user, or of one user when user_token is not empty.
+func (q *Queries) UserUsage(ctx context.Context, userToken string) ([]UserUsageRow, error) {
+	rows, err := q.db.QueryContext(ctx, userUsage, userToken)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []UserUsageRow
+	for rows.Next() {
+		var i UserUsageRow
+		if err := rows.Scan(
+			&i.UserToken,
+			&i.Bytes,
+			&i.Keys,
+			&i.Stores,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

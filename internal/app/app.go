@@ -47,17 +47,50 @@ type Config struct {
 	// Ready, if set, is called with the listening address once the server accepts
 	// connections.
 	Ready func(net.Addr)
+	// Quota limits what each user may store; the zero value means no limit.
+	Quota storage.Quota
+	// RateLimit limits each user's requests; the zero value means no limit.
+	RateLimit server.RateLimit
+	// Observability configures the Prometheus metrics (see observability.go).
+	Observability ObservabilityConfig
+	// Limits bounds timeouts, header sizes and concurrent requests (see limits.go).
+	Limits LimitsConfig
+	// Database holds PostgreSQL settings beyond the URL: TLS roots, database creation.
+	Database DatabaseOptions
+	// TLSCertFile and TLSKeyFile, when set, serve HTTPS (HTTP/1.1 and HTTP/2) with the
+	// certificate and key in these PEM files, reloaded when they change or on SIGHUP.
+	TLSCertFile, TLSKeyFile string
 }
 
 // Run serves VSS according to cfg until ctx is canceled, then stops accepting
 // connections, lets in-flight requests finish and closes the store.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	store, desc, err := OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, log)
+	pgOpts, err := cfg.Database.postgresOptions()
+	if err != nil {
+		return err
+	}
+	tlsConfig, err := serverTLSConfig(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	obs, err := newObservability(ctx, cfg.Observability)
+	if err != nil {
+		return err
+	}
+	defer obs.shutdown(log)
+	store, desc, err := OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, log, append(pgOpts, obs.postgresOptions()...)...)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	log.Info("store opened", "store", desc)
+	if err := applyQuota(ctx, store, cfg.Quota, log); err != nil {
+		return err
+	}
+	if err := obs.watchStore(store); err != nil {
+		return err
+	}
+	limits := cfg.Limits.withDefaults()
 	authorizer, routes, err := setUpAuth(ctx, cfg.Auth, store, log)
 	if err != nil {
 		return err
@@ -66,10 +99,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.Explorer {
 		routes = withExplorer(routes)
 	}
-	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Routes: routes})
+	routes = obs.routes(cfg.Observability, routes)
+	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Routes: routes, RateLimit: cfg.RateLimit,
+		Metrics: obs.serverMetrics(), Interceptors: obs.interceptors, MaxConcurrentRequests: max(limits.MaxConcurrent, 0), QueueTimeout: limits.QueueTimeout})
 	if err != nil {
 		return err
 	}
+	handler = withBodyProgress(obs.traceVSSHTTP(handler), limits, obs.bodyCut)
 	if len(cfg.CORSOrigins) > 0 {
 		if handler, err = withCORS(handler, cfg.CORSOrigins); err != nil {
 			return err
@@ -81,13 +117,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	srv := newHTTPServer(handler, log)
+	applyLimits(srv, limits)
+	stopMetrics, err := obs.serveMetrics(cfg.Observability, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	scheme := "http://"
+	if tlsConfig != nil {
+		srv.TLSConfig, scheme = tlsConfig, "https://"
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	log.Info("serving VSS", "addr", ln.Addr().String(),
-		"vss_http_api", "http://"+ln.Addr().String()+"/vss",
-		"connect", "http://"+ln.Addr().String()+"/vss.v1.VssService/")
+		"vss_http_api", scheme+ln.Addr().String()+"/vss",
+		"connect", scheme+ln.Addr().String()+"/vss.v1.VssService/")
 	if cfg.Explorer {
-		log.Info("serving the store explorer", "url", "http://"+ln.Addr().String()+"/explorer/")
+		log.Info("serving the store explorer", "url", scheme+ln.Addr().String()+"/explorer/")
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
@@ -111,33 +160,31 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return nil
 }
 
-// newHTTPServer returns the HTTP server for handler: HTTP/1.1 and cleartext HTTP/2
-// (for gRPC) on one port, with timeouts that drop idle and stalled clients but leave a
-// slow mobile link minutes to upload a multi-megabyte value.
+// newHTTPServer returns the HTTP server for handler: HTTP/1.1 and HTTP/2 (cleartext
+// for gRPC, or over TLS) on one port, with timeouts that drop idle and stalled clients
+// but leave a slow mobile link minutes to upload a multi-megabyte value.
 func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
+	protocols.SetHTTP2(true)
 	return &http.Server{
-		Handler:           handler,
-		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Handler:   handler,
+		Protocols: &protocols,
+		// Timeouts and the header limit are set by applyLimits (limits.go).
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
 
 // OpenStore opens the store that databaseURL selects and describes it for the log.
-func OpenStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (storage.Store, string, error) {
+// pgOpts apply to a PostgreSQL store.
+func OpenStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logger, pgOpts ...postgres.Option) (storage.Store, string, error) {
 	switch {
 	case databaseURL == MemoryURL:
 		s, err := sqlite.OpenMemory(ctx)
 		return s, "in-memory (data is lost when the server stops)", err
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		s, err := postgres.Open(ctx, databaseURL, postgres.WithLogger(log))
+		s, err := postgres.Open(ctx, databaseURL, append([]postgres.Option{postgres.WithLogger(log)}, pgOpts...)...)
 		if err != nil {
 			return nil, "", fmt.Errorf("open PostgreSQL store: %w", err)
 		}

@@ -36,6 +36,12 @@ type Client interface {
 type Failure struct {
 	Code    vssv1.ErrorCode
 	Message string
+	// Status is the HTTP status of a refusal on the VSS HTTP API, 0 on Connect.
+	Status int
+	// ConnectCode is the code of a refusal on Connect, 0 on the VSS HTTP API.
+	ConnectCode connect.Code
+	// RetryAfter is the Retry-After header of the refusal, if any.
+	RetryAfter string
 }
 
 func (f *Failure) Error() string { return fmt.Sprintf("%s: %s", f.Code, f.Message) }
@@ -147,10 +153,14 @@ func legacyCall[Resp proto.Message](ctx context.Context, c *LegacyClient, user, 
 		if err := proto.Unmarshal(out, &e); err != nil {
 			return zero, fmt.Errorf("%s: status %d with a body that is not an ErrorResponse: %v", op, hresp.StatusCode, err)
 		}
-		if want, ok := legacyStatus[e.GetErrorCode()]; !ok || want != hresp.StatusCode {
+		want, ok := legacyStatus[e.GetErrorCode()]
+		if hresp.StatusCode == http.StatusTooManyRequests && e.GetErrorCode() == vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION {
+			want = http.StatusTooManyRequests // rate limited: a 429 that clients retry
+		}
+		if !ok || want != hresp.StatusCode {
 			return zero, fmt.Errorf("%s: status %d does not match error code %s", op, hresp.StatusCode, e.GetErrorCode())
 		}
-		return zero, &Failure{Code: e.GetErrorCode(), Message: e.GetMessage()}
+		return zero, &Failure{Code: e.GetErrorCode(), Message: e.GetMessage(), Status: hresp.StatusCode, RetryAfter: hresp.Header.Get("Retry-After")}
 	}
 	if err := proto.Unmarshal(out, resp); err != nil {
 		return zero, fmt.Errorf("%s: response does not decode: %v", op, err)
@@ -184,13 +194,14 @@ func (c *connectClient) ListKeyVersions(ctx context.Context, user string, req *v
 	return connectCall(ctx, c.creds, user, req, c.c.ListKeyVersions)
 }
 
-// connectCodes is the Connect code the server uses for each VSS error code.
+// connectCodes is the Connect code the server uses for each VSS error code; quotas
+// and rate limits (see Failure.ConnectCode) are resource_exhausted.
 var connectCodes = map[vssv1.ErrorCode][]connect.Code{
 	vssv1.ErrorCode_CONFLICT_EXCEPTION:        {connect.CodeAborted},
-	vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION: {connect.CodeInvalidArgument},
+	vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION: {connect.CodeInvalidArgument, connect.CodeResourceExhausted},
 	vssv1.ErrorCode_NO_SUCH_KEY_EXCEPTION:     {connect.CodeNotFound},
 	vssv1.ErrorCode_AUTH_EXCEPTION:            {connect.CodeUnauthenticated},
-	vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION: {connect.CodeInternal, connect.CodeUnavailable},
+	vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION: {connect.CodeInternal, connect.CodeUnavailable, connect.CodeResourceExhausted},
 }
 
 func connectCall[Req, Resp any](ctx context.Context, creds Credentials, user string, msg *Req, call func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (*Resp, error) {
@@ -214,7 +225,7 @@ func connectCall[Req, Resp any](ctx context.Context, creds Credentials, user str
 				if !strings.Contains(ce.Message(), er.GetMessage()) {
 					return nil, fmt.Errorf("connect message %q differs from the ErrorResponse message %q", ce.Message(), er.GetMessage())
 				}
-				return nil, &Failure{Code: er.GetErrorCode(), Message: er.GetMessage()}
+				return nil, &Failure{Code: er.GetErrorCode(), Message: er.GetMessage(), ConnectCode: ce.Code(), RetryAfter: ce.Meta().Get("Retry-After")}
 			}
 		}
 		// Errors raised by the protocol layer itself (a body that does not decode, an

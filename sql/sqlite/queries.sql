@@ -86,3 +86,64 @@ INSERT INTO vss_auth_secrets (name, secret)
 VALUES (sqlc.arg(name), sqlc.arg(secret))
 ON CONFLICT (name) DO UPDATE SET secret = vss_auth_secrets.secret
 RETURNING secret;
+
+-- Per-user quotas. The write transaction of a Put keeps the user's vss_user_usage row
+-- equal to the sums over the user's rows; see Store.put. Lengths are in bytes: keys are
+-- TEXT, so they are measured as BLOBs.
+
+-- name: GetUsage :one
+-- GetUsage reads the usage row of a user.
+SELECT bytes, keys
+FROM vss_user_usage
+WHERE user_token = sqlc.arg(user_token);
+
+-- name: CountUsage :one
+-- CountUsage sums the rows of a user, to create the user's usage row.
+SELECT CAST(COALESCE(sum(length(CAST(key AS BLOB)) + COALESCE(length(value), 0)), 0) AS INTEGER) AS bytes,
+       CAST(count(*) AS INTEGER) AS keys
+FROM vss_db
+WHERE user_token = sqlc.arg(user_token);
+
+-- name: SetUsage :exec
+-- SetUsage stores the usage of a user.
+INSERT INTO vss_user_usage (user_token, bytes, keys)
+VALUES (sqlc.arg(user_token), sqlc.arg(bytes), sqlc.arg(keys))
+ON CONFLICT (user_token) DO UPDATE
+SET bytes = excluded.bytes, keys = excluded.keys;
+
+-- name: AdjustUsage :exec
+-- AdjustUsage adds to the usage row of a user, if there is one.
+UPDATE vss_user_usage
+SET bytes = bytes + sqlc.arg(bytes), keys = keys + sqlc.arg(keys)
+WHERE user_token = sqlc.arg(user_token);
+
+-- name: GetEntrySize :one
+-- GetEntrySize reads the size an entry counts for: its key and value lengths in bytes.
+SELECT CAST(length(CAST(key AS BLOB)) + COALESCE(length(value), 0) AS INTEGER) AS size
+FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND key = sqlc.arg(key);
+
+-- name: ClearUsage :exec
+-- ClearUsage forgets every user's usage; each is recounted at the user's next write.
+DELETE FROM vss_user_usage;
+
+-- name: UserUsage :many
+-- UserUsage sums the rows of every user, or of one user when user_token is not empty.
+SELECT user_token,
+       CAST(COALESCE(sum(length(CAST(key AS BLOB)) + COALESCE(length(value), 0)), 0) AS INTEGER) AS bytes,
+       CAST(count(*) AS INTEGER) AS keys,
+       CAST(count(DISTINCT store_id) AS INTEGER) AS stores
+FROM vss_db
+WHERE CAST(sqlc.arg(user_token) AS TEXT) = '' OR user_token = CAST(sqlc.arg(user_token) AS TEXT)
+GROUP BY user_token
+ORDER BY user_token;
+
+-- name: DeleteUserObjects :execrows
+-- DeleteUserObjects deletes every entry of one user, in all stores.
+DELETE FROM vss_db
+WHERE user_token = sqlc.arg(user_token);
+
+-- name: DeleteUserUsage :exec
+-- DeleteUserUsage forgets the usage row of one user.
+DELETE FROM vss_user_usage
+WHERE user_token = sqlc.arg(user_token);

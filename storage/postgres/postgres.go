@@ -13,11 +13,21 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/exaring/otelpgx"
 
 	pgdb "github.com/govss/vss/db/postgres"
 	"github.com/govss/vss/storage"
@@ -27,6 +37,8 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	q    *pgdb.Queries
+	// quota is enforced on writes when it is enabled; see WithQuota.
+	quota storage.Quota
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -39,14 +51,60 @@ type options struct {
 	logger *slog.Logger
 	// configure, when set, edits the pool configuration last; tests use it to observe
 	// the connections.
-	configure func(*pgxpool.Config)
+	configure  func(*pgxpool.Config)
+	tls        *tls.Config
+	createFrom string
+
+	// quota is set by WithQuota.
+	quota *storage.Quota
+}
+
+// WithTLS makes every connection use TLS with config (its ServerName defaults to the
+// host connected to), never falling back to plaintext, whatever sslmode the URL names.
+func WithTLS(config *tls.Config) Option {
+	return func(o *options) { o.tls = config }
+}
+
+// WithCreateDatabase has Open create the database of the URL when it does not exist,
+// connecting first to the existing database maintenanceDB (such as "postgres") of the
+// same server, as the reference server does with its default_database.
+func WithCreateDatabase(maintenanceDB string) Option {
+	return func(o *options) { o.createFrom = maintenanceDB }
 }
 
 // WithTracer installs a pgx tracer on every connection of the pool. If tracer also
 // implements pgx.BatchTracer, pgx.PrepareTracer or pgx.ConnectTracer, pgx calls those
-// methods too.
+// methods too (through a combination of several tracers, only those of
+// pgx.BatchTracer, pgx.PrepareTracer, pgx.ConnectTracer, pgx.CopyFromTracer and
+// pgxpool's acquire and release tracers).
+// Several WithTracer options combine: every tracer sees every call.
 func WithTracer(tracer pgx.QueryTracer) Option {
-	return func(o *options) { o.tracer = tracer }
+	return func(o *options) {
+		if o.tracer != nil {
+			tracer = multitracer.New(o.tracer, tracer)
+		}
+		o.tracer = tracer
+	}
+}
+
+// WithOpenTelemetry records a span for every database call (connect, acquire, prepare,
+// query) with tp. Spans carry the SQL text but never its parameters, which hold user
+// data. It combines with WithTracer.
+// Spans of sqlc queries are named after the query ("PutObjects"), others after their
+// SQL operation ("SELECT").
+func WithOpenTelemetry(tp trace.TracerProvider) Option {
+	return WithTracer(otelpgx.NewTracer(otelpgx.WithTracerProvider(tp), otelpgx.WithSpanNameCtxFunc(queryName)))
+}
+
+// queryName is the name sqlc gives a query in its leading "-- name: PutObjects :one"
+// comment, or else the statement's operation.
+func queryName(ctx context.Context, sql string) string {
+	if rest, ok := strings.CutPrefix(sql, "-- name: "); ok {
+		if name, _, ok := strings.Cut(rest, " "); ok && name != "" {
+			return name
+		}
+	}
+	return otelpgx.SQLOperationName(ctx, sql)
 }
 
 // WithLogger sets the logger Open reports applied migrations to. The default is
@@ -82,8 +140,16 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	// The statement cache (pgx's default QueryExecModeCacheStatement, unless the URL
 	// chooses another mode) prepares each query once per connection; later executions
 	// are a single round trip.
+	if o.tls != nil {
+		useTLS(cfg.ConnConfig, o.tls)
+	}
 	if o.configure != nil {
 		o.configure(cfg)
+	}
+	if o.createFrom != "" {
+		if err := createDatabase(ctx, cfg.ConnConfig, o.createFrom, o.logger); err != nil {
+			return nil, err
+		}
 	}
 
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -94,7 +160,12 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool, q: pgdb.New(pool)}, nil
+	s := &Store{pool: pool, q: pgdb.New(pool)}
+	if err := s.applyQuotaOption(ctx, o.quota); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Get returns the entry stored under key, or storage.ErrNotFound.
@@ -142,6 +213,20 @@ func (s *Store) Put(ctx context.Context, user string, req storage.PutRequest) er
 		return fmt.Errorf("postgres: a put names the same key more than once")
 	}
 
+	if s.quota.Enabled() {
+		return s.putQuota(ctx, user, arg, n)
+	}
+	if len(req.Deletes) == 0 && !slices.ContainsFunc(req.Puts, func(kv storage.KeyValue) bool { return kv.Version != -1 }) {
+		// Only unconditional puts: nothing can conflict, so a plain upsert does.
+		written, err := s.q.UpsertObjects(ctx, pgdb.UpsertObjectsParams{UserToken: user, StoreID: req.StoreID, Keys: arg.PutKeys, Vals: arg.PutValues})
+		if err != nil {
+			return interpretError(err)
+		}
+		if written != int64(n) {
+			return fmt.Errorf("postgres: upsert wrote %d rows for %d items", written, n)
+		}
+		return nil
+	}
 	row, err := s.q.PutObjects(ctx, arg)
 	if err != nil {
 		return interpretError(err)
@@ -160,13 +245,16 @@ func (s *Store) Put(ctx context.Context, user string, req storage.PutRequest) er
 // Delete removes key if it exists and version is -1 or equals its version; otherwise it
 // changes nothing. Either way it succeeds.
 func (s *Store) Delete(ctx context.Context, user, storeID, key string, version int64) error {
-	err := s.q.DeleteObject(ctx, pgdb.DeleteObjectParams{
+	arg := pgdb.DeleteObjectParams{
 		UserToken: user,
 		StoreID:   storeID,
 		Key:       key,
 		Version:   version,
-	})
-	return interpretError(err)
+	}
+	if s.quota.Enabled() {
+		return s.deleteQuota(ctx, arg)
+	}
+	return interpretError(s.q.DeleteObject(ctx, arg))
 }
 
 // List returns up to req.Limit keys newest-created first, and the global version when
@@ -195,6 +283,37 @@ func (s *Store) List(ctx context.Context, user string, req storage.ListRequest) 
 	return page, nil
 }
 
+// PoolStats is a snapshot of the connection pool, for monitoring.
+type PoolStats struct {
+	// AcquiredConns, IdleConns and TotalConns count the pool's connections now: in use,
+	// idle, and both together (plus those being opened).
+	AcquiredConns, IdleConns, TotalConns int32
+	// MaxConns is the pool's size limit.
+	MaxConns int32
+	// AcquireCount counts successful acquisitions since the pool opened, and
+	// AcquireDuration is the total time they waited.
+	AcquireCount    int64
+	AcquireDuration time.Duration
+	// EmptyAcquireCount counts acquisitions that had to wait for a connection because
+	// none was idle; CanceledAcquireCount those whose context ended while waiting.
+	EmptyAcquireCount, CanceledAcquireCount int64
+}
+
+// PoolStats returns a snapshot of the connection pool. It takes no database round trip.
+func (s *Store) PoolStats() PoolStats {
+	st := s.pool.Stat()
+	return PoolStats{
+		AcquiredConns:        st.AcquiredConns(),
+		IdleConns:            st.IdleConns(),
+		TotalConns:           st.TotalConns(),
+		MaxConns:             st.MaxConns(),
+		AcquireCount:         st.AcquireCount(),
+		AcquireDuration:      st.AcquireDuration(),
+		EmptyAcquireCount:    st.EmptyAcquireCount(),
+		CanceledAcquireCount: st.CanceledAcquireCount(),
+	}
+}
+
 // Ping reports whether the database is reachable.
 func (s *Store) Ping(ctx context.Context) error {
 	return interpretError(s.pool.Ping(ctx))
@@ -204,5 +323,53 @@ func (s *Store) Ping(ctx context.Context) error {
 // returned.
 func (s *Store) Close() error {
 	s.pool.Close()
+	return nil
+}
+
+// useTLS makes cfg connect with TLS config to every host, with no plaintext fallback.
+func useTLS(cfg *pgx.ConnConfig, config *tls.Config) {
+	withHost := func(host string) *tls.Config {
+		c := config.Clone()
+		if c.ServerName == "" {
+			c.ServerName = host
+		}
+		return c
+	}
+	cfg.TLSConfig = withHost(cfg.Host)
+	fallbacks := cfg.Fallbacks[:0]
+	for _, fb := range cfg.Fallbacks {
+		if fb.TLSConfig != nil {
+			fb.TLSConfig = withHost(fb.Host)
+			fallbacks = append(fallbacks, fb)
+		}
+	}
+	cfg.Fallbacks = fallbacks
+}
+
+// createDatabase creates the database cfg names unless it exists, from a connection to
+// maintenanceDB on the same server.
+func createDatabase(ctx context.Context, cfg *pgx.ConnConfig, maintenanceDB string, log *slog.Logger) error {
+	admin := cfg.Copy()
+	admin.Database = maintenanceDB
+	conn, err := pgx.ConnectConfig(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("postgres: connect to %s to create database %s: %w", maintenanceDB, cfg.Database, interpretError(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", cfg.Database).Scan(&exists); err != nil {
+		return fmt.Errorf("postgres: look for database %s: %w", cfg.Database, err)
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{cfg.Database}.Sanitize())
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "42P04" {
+		return nil // duplicate_database: another server created it meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create database %s: %w", cfg.Database, err)
+	}
+	log.Info("created database", "database", cfg.Database)
 	return nil
 }

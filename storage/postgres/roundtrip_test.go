@@ -113,6 +113,9 @@ func TestRoundTrips(t *testing.T) {
 		{"Put 1 item", func() error {
 			return s.Put(ctx, "u", storage.PutRequest{StoreID: "one", Puts: []storage.KeyValue{kv("k", -1, "v")}})
 		}},
+		{"Put 1000 unconditional", func() error {
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big-unconditional", Puts: items(1000, -1)})
+		}},
 		{"Put 1000 creates", func() error {
 			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: items(1000, 0)})
 		}},
@@ -164,6 +167,7 @@ func TestRoundTrips(t *testing.T) {
 	for _, o := range ops[:1] {
 		_ = o.op()
 	}
+	_ = s.Put(ctx, "u", storage.PutRequest{StoreID: "warm", Puts: []storage.KeyValue{kv("k", 5, "v")}}) // the conditional statement
 	_ = s.Delete(ctx, "u", "one", "none", -1)
 	_, _ = s.Get(ctx, "u", "one", "k")
 	_, _ = s.List(ctx, "u", storage.ListRequest{StoreID: "one", Before: storage.ListStart, Limit: 1})

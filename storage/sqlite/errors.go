@@ -26,6 +26,7 @@ func interpretError(err error) error {
 		errors.Is(err, storage.ErrConflict) ||
 		errors.Is(err, storage.ErrNotFound) ||
 		errors.Is(err, storage.ErrUnavailable) ||
+		errors.Is(err, storage.ErrQuotaExceeded) ||
 		errors.Is(err, context.Canceled) ||
 		errors.Is(err, context.DeadlineExceeded) {
 		return err

@@ -47,6 +47,8 @@ type Store struct {
 	write *sql.DB
 	// read is the pool of read-only connections; in memory mode it is write itself.
 	read *sql.DB
+	// quota is enforced on writes when it is enabled; see WithQuota.
+	quota storage.Quota
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -59,7 +61,7 @@ var _ storage.Store = (*Store)(nil)
 // the process and a loss of power. (synchronous=NORMAL, the usual WAL choice, survives
 // a process crash too but may lose the last commits on power loss, which a wallet's
 // channel state cannot afford; the cost is one fsync per write.)
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: resolve %q: %w", path, err)
@@ -110,13 +112,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open read connections: %w", interpretError(err))
 	}
-	return &Store{write: write, read: read}, nil
+	s := &Store{write: write, read: read}
+	if err := s.applyOptions(ctx, opts); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // OpenMemory opens a new private in-memory database with the schema applied. Every call
 // returns an independent database, which disappears when the Store is closed. It is
 // meant for tests; nothing is durable.
-func OpenMemory(ctx context.Context) (*Store, error) {
+func OpenMemory(ctx context.Context, opts ...Option) (*Store, error) {
 	// An in-memory database lives and dies with its connection, so the Store keeps
 	// exactly one, which serves both reads and writes.
 	db, err := sql.Open("sqlite", ":memory:?"+url.Values{
@@ -131,7 +138,12 @@ func OpenMemory(ctx context.Context) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Store{write: db, read: db}, nil
+	s := &Store{write: db, read: db}
+	if err := s.applyOptions(ctx, opts); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // busyTimeoutParam returns busyTimeout as the driver's _busy_timeout, in milliseconds.
@@ -214,6 +226,12 @@ func (s *Store) put(ctx context.Context, user string, req storage.PutRequest) er
 	}
 	defer tx.Rollback() // a no-op once committed
 	q := sqlitedb.New(newTxStatements(tx))
+	if s.quota.Enabled() {
+		if err := s.putCounted(ctx, q, user, req); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
 	for _, kv := range req.Deletes {
 		if err := deleteItem(ctx, q, user, req.StoreID, kv); err != nil {
 			return err
@@ -276,6 +294,9 @@ func deleteKey(ctx context.Context, q *sqlitedb.Queries, user, storeID, key stri
 // Delete removes key if it exists and version is -1 or its stored version. A missing
 // key or another version changes nothing and is not an error.
 func (s *Store) Delete(ctx context.Context, user, storeID, key string, version int64) error {
+	if s.quota.Enabled() {
+		return interpretError(s.deleteCounted(ctx, user, storeID, key, version))
+	}
 	// A single statement is its own transaction.
 	_, err := deleteKey(ctx, sqlitedb.New(s.write), user, storeID, key, version)
 	return interpretError(err)

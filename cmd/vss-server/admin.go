@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/govss/vss/internal/app"
+	"github.com/govss/vss/storage"
+)
+
+const adminUsage = `Usage:
+  vss-server admin usage [--user USER] [--json] [database flags]
+      Report what each user stores (or USER only): bytes of keys and values, keys
+      (global versions included) and store ids, counted from the stored entries.
+  vss-server admin delete-user USER [--yes] [database flags]
+      Delete every entry of USER in all of its stores. Without --yes, show what would
+      be deleted and ask for confirmation.
+
+Flags:
+`
+
+// runAdmin runs `vss-server admin ...` and returns the process exit code: 0 on success,
+// 1 when the command failed, 2 for a usage error.
+func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	f := newAdminFlags("admin", getenv, stderr)
+	user := f.fs.String("user", "", "usage: report only this `user`")
+	asJSON := f.fs.Bool("json", false, "usage: print JSON instead of a table")
+	yes := f.fs.Bool("yes", false, "delete-user: delete without asking for confirmation")
+	f.fs.Usage = func() {
+		fmt.Fprint(stderr, adminUsage)
+		f.fs.PrintDefaults()
+	}
+	if len(args) == 0 || args[0] == "help" {
+		f.fs.Usage()
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	positional, err := f.parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "vss-server admin:", err)
+		return 2
+	}
+	cmd := ""
+	if len(positional) > 0 {
+		cmd, positional = positional[0], positional[1:]
+	}
+	switch {
+	case cmd == "usage" && len(positional) == 0 && !*yes:
+	case cmd == "delete-user" && len(positional) == 1 && *user == "" && !*asJSON:
+		*user = positional[0]
+	case cmd == "usage" || cmd == "delete-user":
+		fmt.Fprintf(stderr, "vss-server admin %s: unexpected arguments\n\n%s", cmd, adminUsage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "vss-server admin: unknown command %q\n\n%s", cmd, adminUsage)
+		return 2
+	}
+
+	admin, closeStore, err := f.open(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "vss-server admin:", err)
+		return 1
+	}
+	defer closeStore()
+	if cmd == "usage" {
+		err = printUsage(ctx, admin, *user, *asJSON, stdout)
+	} else {
+		err = deleteUser(ctx, admin, *user, *yes, stdin, stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "vss-server admin:", err)
+		return 1
+	}
+	return 0
+}
+
+// adminFlags are the database flags every admin command takes.
+type adminFlags struct {
+	fs          *flag.FlagSet
+	databaseURL *string
+	dataDir     *string
+	stderr      io.Writer
+}
+
+func newAdminFlags(name string, getenv func(string) string, stderr io.Writer) *adminFlags {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("vss-server "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &adminFlags{fs: fs, stderr: stderr}
+	f.databaseURL = fs.String("database-url", env("VSS_DATABASE_URL", ""),
+		"`URL` of the PostgreSQL database (postgres://...); empty for the embedded store in --data-dir (env VSS_DATABASE_URL)")
+	f.dataDir = fs.String("data-dir", env("VSS_DATA_DIR", "data"),
+		"`directory` of the embedded store, used when --database-url is empty (env VSS_DATA_DIR)")
+	return f
+}
+
+// parse parses flags that may come before, between or after positional arguments.
+func (f *adminFlags) parse(args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := f.fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = f.fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// open opens the store the flags name, as the server would (applying its migrations).
+func (f *adminFlags) open(ctx context.Context) (storage.Admin, func(), error) {
+	if *f.databaseURL == app.MemoryURL {
+		return nil, nil, errors.New("the in-memory store has nothing to administer: set --database-url or --data-dir")
+	}
+	log := slog.New(slog.NewTextHandler(f.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	store, _, err := app.OpenStore(ctx, *f.databaseURL, *f.dataDir, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	admin, ok := store.(storage.Admin)
+	if !ok {
+		_ = store.Close()
+		return nil, nil, errors.New("this store does not support the admin commands")
+	}
+	return admin, func() { _ = store.Close() }, nil
+}
+
+type usageJSON struct {
+	User   string `json:"user"`
+	Bytes  int64  `json:"bytes"`
+	Keys   int64  `json:"keys"`
+	Stores int64  `json:"stores"`
+}
+
+func printUsage(ctx context.Context, admin storage.Admin, user string, asJSON bool, out io.Writer) error {
+	usage, err := admin.Usage(ctx, user)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		rows := make([]usageJSON, len(usage))
+		for i, u := range usage {
+			rows[i] = usageJSON(u)
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tBYTES\tKEYS\tSTORES")
+	for _, u := range usage {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", u.User, u.Bytes, u.Keys, u.Stores)
+	}
+	return tw.Flush()
+}
+
+func deleteUser(ctx context.Context, admin storage.Admin, user string, yes bool, in io.Reader, out io.Writer) error {
+	if !yes {
+		usage, err := admin.Usage(ctx, user)
+		if err != nil {
+			return err
+		}
+		if len(usage) == 0 {
+			fmt.Fprintf(out, "user %q stores nothing\n", user)
+			return nil
+		}
+		u := usage[0]
+		fmt.Fprintf(out, "Delete %d keys (%d bytes) in %d stores of user %q? Type yes to confirm: ", u.Keys, u.Bytes, u.Stores, user)
+		line, err := bufio.NewReader(in).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			if err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			return errors.New("not confirmed; nothing deleted")
+		}
+	}
+	n, err := admin.DeleteUser(ctx, user)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "deleted %d keys of user %q\n", n, user)
+	return nil
+}

@@ -1,0 +1,160 @@
+package app
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Defaults of LimitsConfig.
+const (
+	DefaultReadHeaderTimeout   = 10 * time.Second
+	DefaultBodyProgressBytes   = 16 << 10
+	DefaultBodyProgressTimeout = 20 * time.Second
+	DefaultWriteTimeout        = 2 * time.Minute
+	DefaultIdleTimeout         = 2 * time.Minute
+	DefaultMaxHeaderBytes      = 64 << 10
+	DefaultMaxConcurrent       = 1024
+)
+
+// LimitsConfig bounds what one client can make the server hold: time, connections and
+// memory. The zero value of a field means its default.
+//
+// A fixed read timeout cannot both cut off a client that dribbles its request and let a
+// phone on a slow link upload an 8 MiB value, so request bodies get a minimum transfer
+// rate instead: every BodyProgressTimeout the client must have sent at least
+// BodyProgressBytes more of the body (or all of it), or the connection is closed. Headers
+// must arrive within ReadHeaderTimeout.
+type LimitsConfig struct {
+	// ReadHeaderTimeout is how long a client has to send a request's headers.
+	ReadHeaderTimeout time.Duration
+	// BodyProgressBytes and BodyProgressTimeout set the minimum transfer rate of request
+	// bodies (see LimitsConfig). A negative BodyProgressTimeout turns the rule off.
+	BodyProgressBytes   int64
+	BodyProgressTimeout time.Duration
+	// WriteTimeout bounds the time from the end of a request (its headers, or its body
+	// when it has one) to the end of its response; a negative value removes the bound.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next request.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes limits the size of a request's header block; larger ones get 431.
+	MaxHeaderBytes int
+	// MaxConcurrent caps the requests served at once (health checks and metrics are
+	// exempt); a negative value removes the cap. QueueTimeout is how long a request over
+	// the cap waits for a slot before it is refused with 503 (the VSS HTTP API) or
+	// unavailable (Connect, gRPC).
+	MaxConcurrent int
+	QueueTimeout  time.Duration
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c LimitsConfig) withDefaults() LimitsConfig {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	def(&c.BodyProgressTimeout, DefaultBodyProgressTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.IdleTimeout, DefaultIdleTimeout)
+	if c.BodyProgressBytes <= 0 {
+		c.BodyProgressBytes = DefaultBodyProgressBytes
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+	return c
+}
+
+// applyLimits sets srv's timeouts and header limit from c. The server has no ReadTimeout:
+// withBodyProgress bounds the reading of bodies instead.
+func applyLimits(srv *http.Server, c LimitsConfig) {
+	srv.ReadHeaderTimeout = c.ReadHeaderTimeout
+	srv.ReadTimeout = 0
+	srv.WriteTimeout = c.WriteTimeout
+	srv.IdleTimeout = c.IdleTimeout
+	srv.MaxHeaderBytes = c.MaxHeaderBytes
+}
+
+// withBodyProgress enforces the minimum transfer rate of request bodies (see
+// LimitsConfig) with per-connection read deadlines that move forward as the body
+// arrives. Once the body is read, the read deadline is lifted and the response gets a
+// full WriteTimeout, however long the upload took. onCut, if set, is called when a body
+// is cut off. Requests without a body pass through untouched.
+func withBodyProgress(next http.Handler, c LimitsConfig, onCut func()) http.Handler {
+	if c.BodyProgressTimeout < 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		pr := &progressReader{body: r.Body, w: w, c: &c, onCut: onCut}
+		if !pr.extend() {
+			next.ServeHTTP(w, r) // the connection does not support deadlines
+			return
+		}
+		r.Body = pr
+		next.ServeHTTP(w, r)
+	})
+}
+
+// progressReader is a request body that pushes the connection's read deadline forward
+// each time another BodyProgressBytes have arrived.
+type progressReader struct {
+	body  io.ReadCloser
+	w     http.ResponseWriter
+	c     *LimitsConfig
+	onCut func()
+	// since counts the bytes read since the deadline was last moved.
+	since int64
+	done  bool
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.body.Read(b)
+	if p.done {
+		return n, err
+	}
+	p.since += int64(n)
+	switch {
+	case errors.Is(err, io.EOF):
+		p.finish()
+	case err != nil:
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() && p.onCut != nil {
+			p.onCut()
+		}
+	case p.since >= p.c.BodyProgressBytes:
+		p.since = 0
+		p.extend()
+	}
+	return n, err
+}
+
+func (p *progressReader) Close() error { return p.body.Close() }
+
+// extend gives the client another BodyProgressTimeout to send BodyProgressBytes more.
+func (p *progressReader) extend() bool {
+	return http.NewResponseController(p.w).SetReadDeadline(time.Now().Add(p.c.BodyProgressTimeout)) == nil
+}
+
+// finish lifts the read deadline once the body is complete (the server goes on reading
+// the connection in the background to notice a client that goes away) and gives the
+// response a whole WriteTimeout from now.
+func (p *progressReader) finish() {
+	p.done = true
+	rc := http.NewResponseController(p.w)
+	_ = rc.SetReadDeadline(time.Time{})
+	var deadline time.Time // none
+	if p.c.WriteTimeout > 0 {
+		deadline = time.Now().Add(p.c.WriteTimeout)
+	}
+	_ = rc.SetWriteDeadline(deadline)
+}

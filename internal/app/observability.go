@@ -1,0 +1,225 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/govss/vss/server"
+	"github.com/govss/vss/storage"
+	"github.com/govss/vss/storage/postgres"
+)
+
+// MetricsPath is where Prometheus metrics are served, without authentication.
+const MetricsPath = "/metrics"
+
+// ObservabilityConfig configures metrics. Tracing is configured only through the
+// standard OTEL_ environment variables (see tracing).
+type ObservabilityConfig struct {
+	// DisableMetrics turns the Prometheus metrics off.
+	DisableMetrics bool
+	// MetricsListen, if set, serves /metrics on this address (e.g. 127.0.0.1:9090)
+	// instead of the main port, for operators who do not want metrics public.
+	MetricsListen string
+}
+
+// observability holds the metrics and the tracing of one running server. Its metrics
+// fields are nil when metrics are off, tracing is nil when tracing is off.
+type observability struct {
+	registry *prometheus.Registry
+	metrics  *server.Metrics
+	bodyCuts prometheus.Counter
+	tracing  *tracing
+	// interceptors trace Connect calls.
+	interceptors []connect.Interceptor
+}
+
+// newObservability sets up metrics as cfg says and tracing as the OTEL_ environment
+// variables say.
+func newObservability(ctx context.Context, cfg ObservabilityConfig) (*observability, error) {
+	tr, err := newTracing(ctx, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	ics, err := tr.interceptors()
+	if err != nil {
+		return nil, err
+	}
+	o := &observability{tracing: tr, interceptors: ics}
+	if cfg.DisableMetrics {
+		return o, nil
+	}
+	if err := o.newMetrics(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// shutdown exports the spans not yet sent, waiting at most a few seconds.
+func (o *observability) shutdown(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := o.tracing.shutdown(ctx); err != nil {
+		log.Warn("exporting the last spans failed", "err", err)
+	}
+}
+
+// postgresOptions adds tracing to the PostgreSQL store.
+func (o *observability) postgresOptions() []postgres.Option { return o.tracing.postgresOptions() }
+
+// traceVSSHTTP adds spans for the VSS HTTP API.
+func (o *observability) traceVSSHTTP(h http.Handler) http.Handler { return o.tracing.wrap(h) }
+
+// newMetrics creates the server's metrics in a registry of its own, with the Go runtime
+// and process collectors.
+func (o *observability) newMetrics() error {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return err
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return err
+	}
+	m, err := server.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	cuts := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vss_body_progress_cutoffs_total",
+		Help: "Request bodies cut off because they arrived slower than the minimum transfer rate.",
+	})
+	if err := reg.Register(cuts); err != nil {
+		return err
+	}
+	o.registry, o.metrics, o.bodyCuts = reg, m, cuts
+	return nil
+}
+
+// serverMetrics returns the metrics to record requests in; nil when metrics are off.
+func (o *observability) serverMetrics() *server.Metrics { return o.metrics }
+
+// bodyCut counts a request body cut off for being too slow.
+func (o *observability) bodyCut() {
+	if o.bodyCuts != nil {
+		o.bodyCuts.Inc()
+	}
+}
+
+// watchStore reports the store's connection pool statistics, read at scrape time, when
+// the store has a pool (PostgreSQL). The embedded store reports nothing.
+func (o *observability) watchStore(store storage.Store) error {
+	if o.registry == nil {
+		return nil
+	}
+	if p, ok := store.(interface{ PoolStats() postgres.PoolStats }); ok {
+		return o.registry.Register(newPoolCollector(p.PoolStats))
+	}
+	return nil
+}
+
+// handler serves the metrics in the Prometheus text (or OpenMetrics) format.
+func (o *observability) handler() http.Handler {
+	return promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{Registry: o.registry, EnableOpenMetrics: true})
+}
+
+// routes adds GET /metrics to the main port, unless metrics are off or served on their
+// own address.
+func (o *observability) routes(cfg ObservabilityConfig, routes func(*http.ServeMux)) func(*http.ServeMux) {
+	if o.registry == nil || cfg.MetricsListen != "" {
+		return routes
+	}
+	return func(mux *http.ServeMux) {
+		if routes != nil {
+			routes(mux)
+		}
+		mux.Handle("GET "+MetricsPath, o.handler())
+	}
+}
+
+// serveMetrics serves /metrics on cfg.MetricsListen until ctx ends, when that is set.
+// The returned function stops it.
+func (o *observability) serveMetrics(cfg ObservabilityConfig, log *slog.Logger) (stop func(), err error) {
+	if o.registry == nil || cfg.MetricsListen == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+MetricsPath, o.handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       DefaultIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server failed", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+MetricsPath)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// poolCollector exposes the PostgreSQL connection pool's statistics, read when metrics
+// are scraped.
+type poolCollector struct {
+	stats                           func() postgres.PoolStats
+	acquired, idle, total, maxConns *prometheus.Desc
+	acquires, acquireSeconds        *prometheus.Desc
+	emptyAcquires, canceledAcquires *prometheus.Desc
+}
+
+func newPoolCollector(stats func() postgres.PoolStats) *poolCollector {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return &poolCollector{
+		stats:            stats,
+		acquired:         d("vss_db_pool_acquired_connections", "Database connections in use now."),
+		idle:             d("vss_db_pool_idle_connections", "Idle database connections now."),
+		total:            d("vss_db_pool_total_connections", "Open database connections now (in use, idle and being opened)."),
+		maxConns:         d("vss_db_pool_max_connections", "Maximum size of the database connection pool."),
+		acquires:         d("vss_db_pool_acquires_total", "Connections acquired from the pool."),
+		acquireSeconds:   d("vss_db_pool_acquire_duration_seconds_total", "Total time spent waiting to acquire connections from the pool."),
+		emptyAcquires:    d("vss_db_pool_empty_acquires_total", "Acquisitions that waited because no connection was idle: the pool is too small for the load."),
+		canceledAcquires: d("vss_db_pool_canceled_acquires_total", "Acquisitions abandoned because the request ended while waiting."),
+	}
+}
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.acquired, c.idle, c.total, c.maxConns, c.acquires, c.acquireSeconds, c.emptyAcquires, c.canceledAcquires} {
+		ch <- d
+	}
+}
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	gauge(c.acquired, float64(s.AcquiredConns))
+	gauge(c.idle, float64(s.IdleConns))
+	gauge(c.total, float64(s.TotalConns))
+	gauge(c.maxConns, float64(s.MaxConns))
+	counter(c.acquires, float64(s.AcquireCount))
+	counter(c.acquireSeconds, s.AcquireDuration.Seconds())
+	counter(c.emptyAcquires, float64(s.EmptyAcquireCount))
+	counter(c.canceledAcquires, float64(s.CanceledAcquireCount))
+}

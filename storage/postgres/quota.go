@@ -1,0 +1,187 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	pgdb "github.com/govss/vss/db/postgres"
+	"github.com/govss/vss/storage"
+)
+
+// WithQuota makes the store enforce q on every write (see storage.Quota). Open then
+// forgets the usage kept by earlier runs, whether q is enabled or not, so that each
+// user's usage is recounted from vss_db at the user's first write: a server with quotas
+// off does not keep it, and neither does the reference server. Without this option Open
+// leaves the usage table alone (the admin commands open the store so).
+//
+// With a quota, a PutObjects or a DeleteObject is one pipelined batch of two statements
+// (one round trip, see LockUsage in sql/postgres/queries.sql) and the writes of one user
+// take turns on a row lock; with a zero Quota nothing changes: one statement, no lock.
+func WithQuota(q storage.Quota) Option {
+	return func(o *options) { o.quota = &q }
+}
+
+// applyQuotaOption runs at Open when WithQuota was given.
+func (s *Store) applyQuotaOption(ctx context.Context, q *storage.Quota) error {
+	if q == nil {
+		return nil
+	}
+	return s.SetQuota(ctx, *q)
+}
+
+var _ storage.QuotaStore = (*Store)(nil)
+
+// SetQuota does what WithQuota does, on an open store. It must be called before the
+// store is used by several goroutines.
+func (s *Store) SetQuota(ctx context.Context, q storage.Quota) error {
+	if err := s.q.ClearUsage(ctx); err != nil {
+		return fmt.Errorf("postgres: reset user usage: %w", interpretError(err))
+	}
+	s.quota = storage.Quota{}
+	if q.Enabled() {
+		s.quota = q
+	}
+	return nil
+}
+
+// limit returns a quota limit for the query, where no limit is the largest number.
+func limit(n int64) int64 {
+	if n <= 0 {
+		return math.MaxInt64
+	}
+	return n
+}
+
+// recorder is a pgdb.DBTX that runs nothing: it keeps the SQL and arguments of the
+// query it is given, so that a generated query can be queued in a batch with its
+// arguments exactly as sqlc passes them.
+type recorder struct {
+	sql  string
+	args []any
+}
+
+var errRecorded = errors.New("postgres: query recorded, not run")
+
+func (r *recorder) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	r.sql, r.args = sql, args
+	return pgconn.CommandTag{}, errRecorded
+}
+
+func (r *recorder) Query(_ context.Context, sql string, args ...any) (pgx.Rows, error) {
+	r.sql, r.args = sql, args
+	return nil, errRecorded
+}
+
+func (r *recorder) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
+	r.sql, r.args = sql, args
+	return recordedRow{}
+}
+
+type recordedRow struct{}
+
+func (recordedRow) Scan(...any) error { return errRecorded }
+
+// queue adds the query that call makes to b.
+func queue(b *pgx.Batch, call func(q *pgdb.Queries)) {
+	var r recorder
+	call(pgdb.New(&r))
+	b.Queue(r.sql, r.args...)
+}
+
+// putQuota is Put with the quota: LockUsage and PutObjectsQuota in one batch, which runs
+// in one implicit transaction.
+func (s *Store) putQuota(ctx context.Context, user string, arg pgdb.PutObjectsParams, n int) error {
+	var b pgx.Batch
+	queue(&b, func(q *pgdb.Queries) { _ = q.LockUsage(ctx, user) })
+	queue(&b, func(q *pgdb.Queries) {
+		_, _ = q.PutObjectsQuota(ctx, pgdb.PutObjectsQuotaParams{
+			PutKeys:        arg.PutKeys,
+			PutVersions:    arg.PutVersions,
+			PutValues:      arg.PutValues,
+			DeleteKeys:     arg.DeleteKeys,
+			DeleteVersions: arg.DeleteVersions,
+			UserToken:      arg.UserToken,
+			StoreID:        arg.StoreID,
+			MaxBytes:       limit(s.quota.MaxBytes),
+			MaxKeys:        limit(s.quota.MaxKeys),
+		})
+	})
+	br := s.pool.SendBatch(ctx, &b)
+	_, lockErr := br.Exec()
+	var row pgdb.PutObjectsQuotaRow
+	putErr := br.QueryRow().Scan(&row.Ok, &row.BytesOk, &row.KeysOk, &row.Written, &row.Counted)
+	if err := errors.Join(lockErr, putErr, br.Close()); err != nil {
+		// The first error is the cause; the later ones only say the batch was aborted.
+		for _, e := range []error{lockErr, putErr} {
+			if e != nil {
+				return interpretError(e)
+			}
+		}
+		return interpretError(err)
+	}
+	switch {
+	case !row.Ok:
+		return storage.ErrConflict
+	case !row.BytesOk:
+		return &storage.QuotaError{Bytes: true, Limit: s.quota.MaxBytes}
+	case !row.KeysOk:
+		return &storage.QuotaError{Limit: s.quota.MaxKeys}
+	case row.Written != int64(n):
+		return fmt.Errorf("postgres: put wrote %d rows for %d items", row.Written, n)
+	}
+	return nil
+}
+
+// deleteQuota is Delete with the quota: LockUsage and DeleteObjectQuota in one batch.
+func (s *Store) deleteQuota(ctx context.Context, arg pgdb.DeleteObjectParams) error {
+	var b pgx.Batch
+	queue(&b, func(q *pgdb.Queries) { _ = q.LockUsage(ctx, arg.UserToken) })
+	queue(&b, func(q *pgdb.Queries) { _ = q.DeleteObjectQuota(ctx, pgdb.DeleteObjectQuotaParams(arg)) })
+	br := s.pool.SendBatch(ctx, &b)
+	_, lockErr := br.Exec()
+	_, delErr := br.Exec()
+	closeErr := br.Close()
+	for _, e := range []error{lockErr, delErr, closeErr} {
+		if e != nil {
+			return interpretError(e)
+		}
+	}
+	return nil
+}
+
+var _ storage.Admin = (*Store)(nil)
+
+// Usage returns the usage of every user, or of user only, counted from vss_db.
+func (s *Store) Usage(ctx context.Context, user string) ([]storage.Usage, error) {
+	rows, err := s.q.UserUsage(ctx, user)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]storage.Usage, len(rows))
+	for i, r := range rows {
+		out[i] = storage.Usage{User: r.UserToken, Bytes: r.Bytes, Keys: r.Keys, Stores: r.Stores}
+	}
+	return out, nil
+}
+
+// DeleteUser deletes every entry of user and the user's usage row in one transaction.
+// It takes the usage lock first, like every write while quotas are on, so that it
+// neither deadlocks with nor interleaves with the user's writes.
+func (s *Store) DeleteUser(ctx context.Context, user string) (n int64, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if err := q.LockUsage(ctx, user); err != nil {
+			return err
+		}
+		if n, err = q.DeleteUserObjects(ctx, user); err != nil {
+			return err
+		}
+		return q.DeleteUserUsage(ctx, user)
+	})
+	return n, interpretError(err)
+}
