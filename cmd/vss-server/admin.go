@@ -87,28 +87,29 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	return 0
 }
 
-// adminFlags are the database flags every admin command takes.
+// adminFlags are the database flags every admin command takes. The database is found as
+// the server finds it (flags, VSS_ variables, the configuration file, the reference
+// server's VSS_PSQL_ variables), so an admin command run next to a server reaches the same
+// data with the same TLS settings.
 type adminFlags struct {
 	fs          *flag.FlagSet
+	config      *string
 	databaseURL *string
 	dataDir     *string
+	getenv      func(string) string
 	stderr      io.Writer
 }
 
 func newAdminFlags(name string, getenv func(string) string, stderr io.Writer) *adminFlags {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
 	fs := flag.NewFlagSet("vss-server "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := &adminFlags{fs: fs, stderr: stderr}
-	f.databaseURL = fs.String("database-url", env("VSS_DATABASE_URL", ""),
-		"`URL` of the PostgreSQL database (postgres://...); empty for the embedded store in --data-dir (env VSS_DATABASE_URL)")
-	f.dataDir = fs.String("data-dir", env("VSS_DATA_DIR", "data"),
-		"`directory` of the embedded store, used when --database-url is empty (env VSS_DATA_DIR)")
+	f := &adminFlags{fs: fs, getenv: getenv, stderr: stderr}
+	f.config = fs.String("config", "",
+		"the server's configuration `file` (TOML, the reference server's format included)")
+	f.databaseURL = fs.String("database-url", "",
+		"`URL` of the PostgreSQL database (postgres://...); default: as the server would find it (env VSS_DATABASE_URL, --config, VSS_PSQL_*)")
+	f.dataDir = fs.String("data-dir", "",
+		"`directory` of the embedded store, used when there is no database URL (default: env VSS_DATA_DIR, else data)")
 	return f
 }
 
@@ -130,11 +131,25 @@ func (f *adminFlags) parse(args []string) ([]string, error) {
 
 // open opens the store the flags name, as the server would (applying its migrations).
 func (f *adminFlags) open(ctx context.Context) (storage.Admin, func(), error) {
-	if *f.databaseURL == app.MemoryURL {
+	var args []string
+	if *f.config != "" {
+		args = append(args, "--config", *f.config)
+	}
+	if *f.databaseURL != "" {
+		args = append(args, "--database-url", *f.databaseURL)
+	}
+	if *f.dataDir != "" {
+		args = append(args, "--data-dir", *f.dataDir)
+	}
+	cfg, _, err := parseConfig(args, f.getenv, f.stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.DatabaseURL == app.MemoryURL {
 		return nil, nil, errors.New("the in-memory store has nothing to administer: set --database-url or --data-dir")
 	}
 	log := slog.New(slog.NewTextHandler(f.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, _, err := app.OpenStore(ctx, *f.databaseURL, *f.dataDir, log)
+	store, _, err := app.OpenConfiguredStore(ctx, cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,6 +66,31 @@ func TestAdminCommands(t *testing.T) {
 			}
 			fill(t, s)
 			return []string{"--database-url", url}, map[string]string{"VSS_DATABASE_URL": url}
+		}},
+		{"reference configuration", func(t *testing.T) ([]string, map[string]string) {
+			// The database named the way the reference server's operators name it: a
+			// TOML file, or its VSS_PSQL_ variables.
+			admin, err := url.Parse(pgtest.NewConfiguredCluster(t, pgtest.ClusterOptions{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			execAt(t, admin.String(), "CREATE DATABASE vss_admin")
+			db := *admin
+			db.Path = "/vss_admin"
+			s, err := postgres.Open(ctx, db.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			fill(t, s)
+			file := filepath.Join(t.TempDir(), "vss-server-config.toml")
+			toml := fmt.Sprintf("[postgresql_config]\nusername = \"postgres\"\npassword = \"unused (trust authentication)\"\naddress = %q\ndefault_database = \"postgres\"\nvss_database = \"vss_admin\"\n", admin.Host)
+			if err := os.WriteFile(file, []byte(toml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--config", file}, map[string]string{
+				"VSS_PSQL_USERNAME": "postgres", "VSS_PSQL_PASSWORD": "unused", "VSS_PSQL_ADDRESS": admin.Host,
+				"VSS_PSQL_DEFAULT_DB": "postgres", "VSS_PSQL_VSS_DB": "vss_admin",
+			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -177,6 +177,16 @@ func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
 }
 
 // OpenStore opens the store that databaseURL selects and describes it for the log.
+// OpenConfiguredStore opens the store cfg selects with all of cfg's database settings
+// (TLS roots, database creation), as Run does; the admin commands use it.
+func OpenConfiguredStore(ctx context.Context, cfg Config, log *slog.Logger) (storage.Store, string, error) {
+	pgOpts, err := cfg.Database.postgresOptions()
+	if err != nil {
+		return nil, "", err
+	}
+	return OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, log, pgOpts...)
+}
+
 // pgOpts apply to a PostgreSQL store.
 func OpenStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logger, pgOpts ...postgres.Option) (storage.Store, string, error) {
 	switch {
