@@ -47,7 +47,7 @@ cleanup() {
 	fi
 	rm -f "$log"
 }
-trap cleanup EXIT
+trap 'cleanup; if [[ -n "${limited_pid:-}" ]]; then kill "$limited_pid" 2>/dev/null || true; wait "$limited_pid" 2>/dev/null || true; fi' EXIT
 trap 'exit 130' INT TERM
 
 echo "== starting bin/vss-server on 127.0.0.1:$port (log: $log)"
@@ -74,9 +74,19 @@ if [[ -z "$ready" ]]; then
 	exit 1
 fi
 
-echo "== running vss-client-ng 0.6.0 against $base/vss"
+# A second server with a per-user rate limit, for the rate-limit checks.
+limited_port="$(free_port)"
+"$root/bin/vss-server" --listen "127.0.0.1:$limited_port" --database-url memory: \
+	--auth signature --rate-limit 2 --rate-burst 2 >>"$log" 2>&1 &
+limited_pid=$!
+for _ in $(seq 1 300); do
+	curl -fsS --max-time 1 "http://127.0.0.1:$limited_port/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+
+echo "== running vss-client-ng 0.6.0 against $base/vss (and a rate-limited server on port $limited_port)"
 status=0
-VSS_BASE_URL="$base" timeout 300 cargo run --quiet --manifest-path "$here/Cargo.toml" || status=$?
+VSS_BASE_URL="$base" VSS_RATE_LIMITED_URL="http://127.0.0.1:$limited_port" timeout 300 cargo run --quiet --manifest-path "$here/Cargo.toml" || status=$?
 if [[ $status -ne 0 ]]; then
 	echo "== the client program failed (exit $status); server log:" >&2
 	cat "$log" >&2

@@ -1025,5 +1025,49 @@ async fn main() {
         r.await,
     );
 
+    if let Ok(limited) = std::env::var("VSS_RATE_LIMITED_URL") {
+        rate_limit_suite(&mut t, &format!("{}/vss", limited.trim_end_matches('/')), sigs).await;
+    }
+
     println!("{} passed, 0 failed", t.passed);
+}
+
+/// Against a server run with `--rate-limit 2 --rate-burst 2`: a request over the limit is an
+/// InternalServerError saying "rate limited" (which LDK Node's retry policy retries), and a
+/// client with that policy gets through once the bucket refills.
+async fn rate_limit_suite(t: &mut Report, vss_url: &str, sigs: Arc<dyn VssHeaderProvider>) {
+    let once = client_with(vss_url, sigs.clone());
+    let r = async {
+        // The burst of two passes (the key does not exist), the third is refused.
+        for i in 0..2 {
+            want_err(get(&once, "limited", "missing").await, "NoSuchKeyError", is_no_such_key)
+                .map_err(|e| format!("request {} of the burst: {e}", i + 1))?;
+        }
+        match get(&once, "limited", "missing").await {
+            Err(VssError::InternalServerError(m)) if m.contains("rate limited") => Ok(()),
+            other => Err(format!("expected InternalServerError(\"rate limited\"), got {other:?}")),
+        }
+    };
+    t.check(
+        "[rate-limit] over the limit -> InternalServerError(\"rate limited\"), which LDK retries",
+        r.await,
+    );
+    let retrying: Client = VssClient::new_with_headers(
+        vss_url.to_string(),
+        ExponentialBackoffRetryPolicy::new(Duration::from_millis(100))
+            .with_max_attempts(10)
+            .skip_retry_on_error(is_client_error as fn(&VssError) -> bool),
+        sigs,
+    );
+    let r = async {
+        ok(
+            put(&retrying, "limited", None, vec![kv("k", -1, b"v")], vec![]).await,
+            "put with LDK's retry policy",
+        )?;
+        want_kv(&ok(get(&retrying, "limited", "k").await, "get")?, "k", 1, b"v")
+    };
+    t.check(
+        "[rate-limit] a client with LDK's backoff policy gets through when the bucket refills",
+        r.await,
+    );
 }
