@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		smoke     = fs.Bool("smoke", false, "quick check: every scenario at concurrency 1 and 4 for about 1 s, small sizes")
 		jsonOut   = fs.String("json", "", "save the raw results to this `file`")
 		plotDir   = fs.String("plot", "", "render PNG plots into this `directory` (from --json's file when given alone with --from)")
+		mdOut     = fs.String("markdown", "", "write the results as Markdown tables to this `file` (with --from: from a saved run)")
 		from      = fs.String("from", "", "with --plot: read the results from this JSON `file` instead of running")
 		serverLog = fs.String("server-log", "", "append the started servers' logs to this `file` (default: discarded)")
 		large     = fs.Int("large-bytes", 0, "value size of the large scenario and the memory probe (default 8 MiB, 1 MiB with --smoke)")
@@ -78,14 +79,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if *from != "" {
-		if *plotDir == "" {
-			return errors.New("--from needs --plot")
+		if *plotDir == "" && *mdOut == "" {
+			return errors.New("--from needs --plot or --markdown")
 		}
 		rep, err := bench.Load(*from)
 		if err != nil {
 			return err
 		}
-		return bench.Plot(rep, *plotDir)
+		if *mdOut != "" {
+			if err := bench.Markdown(rep, *mdOut); err != nil {
+				return err
+			}
+		}
+		if *plotDir != "" {
+			return bench.Plot(rep, *plotDir)
+		}
+		return nil
 	}
 	cfg.Stores, cfg.Bindings, cfg.Scenarios = splitList(*stores), splitList(*bindings), splitList(*scenarios)
 	for _, s := range splitList(*conc) {
@@ -129,6 +138,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if serr := bench.Save(*jsonOut, rep); serr != nil && err == nil {
 				err = serr
 			}
+		}
+		if *mdOut != "" && err == nil {
+			err = bench.Markdown(rep, *mdOut)
 		}
 		if *plotDir != "" && err == nil {
 			err = bench.Plot(rep, *plotDir)
