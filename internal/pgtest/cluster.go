@@ -72,24 +72,32 @@ func startServer(bin, dir string, cred *syscall.Credential) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startServerOn(bin, dir, cred, port, false)
+}
+
+// startServerOn starts the postmaster of the cluster in dir on port and waits until it
+// accepts connections. A durable server flushes every commit to disk before
+// acknowledging it, so that commits survive the server being stopped at once.
+func startServerOn(bin, dir string, cred *syscall.Credential, port int, durable bool) (*cluster, error) {
 	logPath := filepath.Join(dir, "postgres.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
 
-	cmd := exec.Command(filepath.Join(bin, "postgres"),
+	args := []string{
 		"-D", filepath.Join(dir, "data"),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "port="+strconv.Itoa(port),
-		"-c", "unix_socket_directories="+dir,
+		"-c", "port=" + strconv.Itoa(port),
+		"-c", "unix_socket_directories=" + dir,
 		"-c", "max_connections=300",
+	}
+	if !durable {
 		// Durability is worthless for a throwaway cluster.
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
-	)
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = sysProcAttr(cred)
 
@@ -140,14 +148,20 @@ func startServer(bin, dir string, cred *syscall.Credential) (*cluster, error) {
 // stop shuts the server down at once, like pg_ctl stop -m immediate, and removes the
 // cluster's directory.
 func (c *cluster) stop() {
-	_ = c.proc.Signal(syscall.SIGQUIT)
+	c.halt(syscall.SIGQUIT)
+	_ = os.RemoveAll(c.dir)
+}
+
+// halt sends the postmaster sig (SIGQUIT: immediate shutdown, SIGINT: fast shutdown)
+// and waits until it has exited, killing it after 10 s. The data directory stays.
+func (c *cluster) halt(sig syscall.Signal) {
+	_ = c.proc.Signal(sig)
 	select {
 	case <-c.done:
 	case <-time.After(10 * time.Second):
 		_ = c.proc.Kill()
 		<-c.done
 	}
-	_ = os.RemoveAll(c.dir)
 }
 
 // ping reports whether the server at url accepts a connection.

@@ -53,6 +53,10 @@ func Main(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// Run is Main without the exit: it returns the tests' exit status, for a TestMain that
+// has cleaning up of its own to do afterwards.
+func Run(m *testing.M) int { return run(m) }
+
 func run(m *testing.M) int {
 	if os.Getenv(EnvURL) != "" {
 		return m.Run()
