@@ -252,7 +252,7 @@ func encodePageToken(sortOrder int64) string { return strconv.FormatInt(sortOrde
 
 func decodePageToken(token string) (int64, error) {
 	n, err := strconv.ParseInt(token, 10, 64)
-	if err != nil || n < 0 || token[0] == '+' || (len(token) > 1 && token[0] == '0') {
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != token { // canonical decimals only: not "+1", "01" or "-0"
 		return 0, invalidf("page_token %q was not issued by this server", token)
 	}
 	return n, nil
