@@ -27,31 +27,13 @@ type cluster struct {
 	done chan struct{} // closed when the postmaster has exited
 }
 
-// startCluster initialises a cluster in a new temporary directory and starts it.
-func startCluster() (*cluster, error) {
-	bin, err := binDir()
+// startCluster initialises a cluster in a new temporary directory, with the extra files
+// and settings of o, and starts it.
+func startCluster(o ClusterOptions) (*cluster, error) {
+	bin, dir, cred, err := initCluster(o)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "vss-pgtest-")
-	if err != nil {
-		return nil, err
-	}
-	cred, err := credential(dir)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-
-	initdb := exec.Command(filepath.Join(bin, "initdb"),
-		"-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust",
-		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	initdb.SysProcAttr = sysProcAttr(cred)
-	if out, err := initdb.CombinedOutput(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
-	}
-
 	// A free port can be taken by someone else before the server binds it; try again.
 	var errs []error
 	for range 5 {
@@ -63,6 +45,42 @@ func startCluster() (*cluster, error) {
 	}
 	_ = os.RemoveAll(dir)
 	return nil, errors.Join(errs...)
+}
+
+// initCluster runs initdb in a new temporary directory (as the unprivileged user the
+// server will run as, when this process is root) and writes the files and settings of
+// o into the data directory. It returns where the PostgreSQL binaries are, the
+// directory, and the credential the server must run with (nil: this process's own).
+func initCluster(o ClusterOptions) (bin, dir string, cred *syscall.Credential, err error) {
+	if bin, err = binDir(); err != nil {
+		return "", "", nil, err
+	}
+	if dir, err = os.MkdirTemp("", "vss-pgtest-"); err != nil {
+		return "", "", nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	if cred, err = credential(dir); err != nil {
+		return "", "", nil, err
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"),
+		"-D", data, "-U", "postgres", "-A", "trust",
+		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	initdb.SysProcAttr = sysProcAttr(cred)
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return "", "", nil, fmt.Errorf("initdb: %w\n%s", err, out)
+	}
+	err = configure(data, o, func(path string) error {
+		if cred == nil {
+			return nil
+		}
+		return os.Chown(path, int(cred.Uid), int(cred.Gid))
+	})
+	return bin, dir, cred, err
 }
 
 // startServer starts the postmaster of the cluster in dir on a free port and waits until

@@ -1,10 +1,8 @@
 package pgtest
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,57 +27,12 @@ type ClusterOptions struct {
 // stopped and its directory removed when t ends.
 func NewConfiguredCluster(t testing.TB, o ClusterOptions) string {
 	t.Helper()
-	c, err := startConfiguredCluster(o)
+	c, err := startCluster(o)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(c.stop)
 	return c.url
-}
-
-func startConfiguredCluster(o ClusterOptions) (*cluster, error) {
-	bin, err := binDir()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "vss-pgtest-")
-	if err != nil {
-		return nil, err
-	}
-	cred, err := credential(dir)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(bin, "initdb"),
-		"-D", data, "-U", "postgres", "-A", "trust",
-		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	initdb.SysProcAttr = sysProcAttr(cred)
-	if out, err := initdb.CombinedOutput(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
-	}
-	if err := configure(data, o, func(path string) error {
-		if cred == nil {
-			return nil
-		}
-		return os.Chown(path, int(cred.Uid), int(cred.Gid))
-	}); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-
-	var errs []error
-	for range 5 {
-		c, err := startServer(bin, dir, cred)
-		if err == nil {
-			return c, nil
-		}
-		errs = append(errs, err)
-	}
-	_ = os.RemoveAll(dir)
-	return nil, errors.Join(errs...)
 }
 
 // configure writes the files and settings of o into the data directory data, handing

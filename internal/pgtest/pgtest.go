@@ -61,7 +61,7 @@ func run(m *testing.M) int {
 	if os.Getenv(EnvURL) != "" {
 		return m.Run()
 	}
-	c, err := startCluster()
+	c, err := startCluster(ClusterOptions{})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pgtest: cannot start PostgreSQL for the tests: %v\n"+
 			"pgtest: install the PostgreSQL server (initdb, postgres), set %s to its bin directory, "+

@@ -2,10 +2,7 @@ package pgtest
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -40,26 +37,9 @@ func NewCluster(t testing.TB) *Cluster {
 }
 
 func newCluster() (*Cluster, error) {
-	bin, err := binDir()
+	bin, dir, cred, err := initCluster(ClusterOptions{})
 	if err != nil {
 		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "vss-pgtest-")
-	if err != nil {
-		return nil, err
-	}
-	cred, err := credential(dir)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	initdb := exec.Command(filepath.Join(bin, "initdb"),
-		"-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust",
-		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	initdb.SysProcAttr = sysProcAttr(cred)
-	if out, err := initdb.CombinedOutput(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
 	// A free port can be taken by someone else before the server binds it; try again.
 	var errs []error

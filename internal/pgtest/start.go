@@ -7,7 +7,7 @@ package pgtest
 // "postgres", user "postgres", no password) and a function that stops the server and
 // removes its directory. The server dies with the calling process if that crashes.
 func StartCluster() (url string, stop func(), err error) {
-	c, err := startCluster()
+	c, err := startCluster(ClusterOptions{})
 	if err != nil {
 		return "", nil, err
 	}
