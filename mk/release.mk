@@ -15,7 +15,6 @@ RELEASE_FILES     := README.md deploy/vss-server-config.toml deploy/systemd/vss-
 release: ## Cross-compile vss-server for linux and darwin, amd64 and arm64, into dist/*.tar.gz with SHA256SUMS
 	rm -rf dist
 	mkdir -p dist
-	echo '*' > dist/.gitignore
 	for platform in $(RELEASE_PLATFORMS); do \
 		os=$${platform%/*}; arch=$${platform#*/}; \
 		name=vss-server_$(RELEASE_VERSION)_$${os}_$${arch}; \
