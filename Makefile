@@ -84,4 +84,4 @@ tools/node_modules: tools/package.json tools/package-lock.json
 
 .PHONY: clean
 clean: ## Remove build outputs
-	rm -rf bin
+	rm -rf bin dist
