@@ -19,7 +19,7 @@ help: ## Show this help
 
 .PHONY: build
 build: ## Build bin/vss-server (static, no cgo)
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/vss-server ./cmd/vss-server
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(VERSION_LDFLAGS)' -o bin/vss-server ./cmd/vss-server
 
 .PHONY: run
 run: build ## Run a local development server on $(LISTEN): embedded store in $(DATA_DIR), no authentication

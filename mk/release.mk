@@ -8,7 +8,8 @@ RELEASE_VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null ||
 RELEASE_COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 RELEASE_EPOCH     ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 RELEASE_DATE      ?= $(shell TZ=UTC git log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
-RELEASE_LDFLAGS   := -s -w -X main.version=$(RELEASE_VERSION) -X main.commit=$(RELEASE_COMMIT) -X main.buildDate=$(RELEASE_DATE)
+VERSION_LDFLAGS   := -X main.version=$(RELEASE_VERSION) -X main.commit=$(RELEASE_COMMIT) -X main.buildDate=$(RELEASE_DATE)
+RELEASE_LDFLAGS   := -s -w $(VERSION_LDFLAGS)
 RELEASE_FILES     := README.md deploy/vss-server-config.toml deploy/systemd/vss-server.service $(wildcard LICENSE*)
 
 .PHONY: release
