@@ -4,41 +4,17 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // serve runs the server in-process on a free loopback port with an in-memory store and
 // returns its base URL; it stops when the test ends.
 func serve(t *testing.T, cfg Config) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	cfg.Listen = "127.0.0.1:0"
 	cfg.DatabaseURL = MemoryURL
-	cfg.ShutdownTimeout = 5 * time.Second
-	cfg.Ready = func(a net.Addr) { ready <- a }
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case a := <-ready:
-		return "http://" + a.String()
-	case err := <-done:
-		done <- err
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not start within 30 s")
-	}
-	return ""
+	return start(t, cfg)
 }
 
 func do(t *testing.T, method, url string, header http.Header) (*http.Response, string) {

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/govss/vss/internal/pgtest"
 	"github.com/govss/vss/storage"
@@ -216,29 +213,7 @@ func TestQuotaConcurrentWriters(t *testing.T) {
 func TestQuotaRoundTrips(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tracer := &countingTracer{}
-	var writes atomic.Int64
-	countWrites := func(o *options) {
-		o.configure = func(cfg *pgxpool.Config) {
-			var d net.Dialer
-			cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				conn, err := d.DialContext(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				return countingConn{Conn: conn, writes: &writes}, nil
-			}
-		}
-	}
-	s := openStore(t, withOneConn(t, pgtest.NewDatabase(t)), WithTracer(tracer), countWrites,
-		WithQuota(storage.Quota{MaxBytes: 1 << 30, MaxKeys: 100000}))
-	items := func(n int, version int64) []storage.KeyValue {
-		out := make([]storage.KeyValue, n)
-		for i := range out {
-			out[i] = kv(fmt.Sprintf("key-%04d", i), version, "value")
-		}
-		return out
-	}
+	s, c := openCounted(t, WithQuota(storage.Quota{MaxBytes: 1 << 30, MaxKeys: 100000}))
 	ops := []struct {
 		name string
 		op   func() error
@@ -247,13 +222,13 @@ func TestQuotaRoundTrips(t *testing.T) {
 			return s.Put(ctx, "u", storage.PutRequest{StoreID: "one", Puts: []storage.KeyValue{kv("k", -1, "v")}})
 		}},
 		{"Put 1000 creates", func() error {
-			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: items(1000, 0)})
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: keyValues(1000, 0)})
 		}},
 		{"Put 1000 updates", func() error {
-			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: items(1000, 1)})
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: keyValues(1000, 1)})
 		}},
 		{"Put 1000 deletes", func() error {
-			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Deletes: items(1000, 2)})
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Deletes: keyValues(1000, 2)})
 		}},
 		{"Put conflict", func() error {
 			if err := s.Put(ctx, "u", storage.PutRequest{StoreID: "one", Puts: []storage.KeyValue{kv("k", 0, "v")}}); err != storage.ErrConflict {
@@ -270,14 +245,11 @@ func TestQuotaRoundTrips(t *testing.T) {
 	_ = s.Put(ctx, "u", storage.PutRequest{StoreID: "one", Puts: []storage.KeyValue{kv("k", -1, "v")}})
 	_ = s.Delete(ctx, "u", "one", "none", -1)
 	for _, o := range ops {
-		tracer.queries.Store(0)
-		tracer.batches.Store(0)
-		tracer.prepares.Store(0)
-		writes.Store(0)
+		c.reset()
 		if err := o.op(); err != nil {
 			t.Fatalf("%s: %v", o.name, err)
 		}
-		q, b, p, w := tracer.queries.Load(), tracer.batches.Load(), tracer.prepares.Load(), writes.Load()
+		q, b, p, w := c.load()
 		if b != 1 || p != 0 || w != 1 {
 			t.Errorf("%s: %d queries, %d batches, %d prepares, %d round trips; want 1 batch and 1 round trip",
 				o.name, q, b, p, w)

@@ -74,17 +74,29 @@ func withOneConn(t *testing.T, dbURL string) string {
 	return u.String()
 }
 
-// TestRoundTrips checks that each Store call is one round trip, whatever the size of a
-// Put, once the statement is prepared on the connection (pgx's statement cache does
-// that once per connection).
-func TestRoundTrips(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// counted is what a store opened by openCounted did: pgx's queries, batches and
+// prepares, and the writes to its one connection (its round trips).
+type counted struct {
+	tracer countingTracer
+	writes atomic.Int64
+}
 
-	// One connection, so every call reuses the statements prepared on it.
+func (c *counted) reset() {
+	c.tracer.queries.Store(0)
+	c.tracer.batches.Store(0)
+	c.tracer.prepares.Store(0)
+	c.writes.Store(0)
+}
 
-	tracer := &countingTracer{}
-	var writes atomic.Int64
+func (c *counted) load() (queries, batches, prepares, writes int64) {
+	return c.tracer.queries.Load(), c.tracer.batches.Load(), c.tracer.prepares.Load(), c.writes.Load()
+}
+
+// openCounted opens a store with a one-connection pool on a fresh database, counting
+// what it does. One connection, so every call reuses the statements prepared on it.
+func openCounted(t *testing.T, opts ...Option) (*Store, *counted) {
+	t.Helper()
+	c := &counted{}
 	countWrites := func(o *options) {
 		o.configure = func(cfg *pgxpool.Config) {
 			var d net.Dialer
@@ -93,19 +105,31 @@ func TestRoundTrips(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				return countingConn{Conn: conn, writes: &writes}, nil
+				return countingConn{Conn: conn, writes: &c.writes}, nil
 			}
 		}
 	}
-	s := openStore(t, withOneConn(t, pgtest.NewDatabase(t)), WithTracer(tracer), countWrites)
+	opts = append([]Option{WithTracer(&c.tracer), countWrites}, opts...)
+	return openStore(t, withOneConn(t, pgtest.NewDatabase(t)), opts...), c
+}
 
-	items := func(n int, version int64) []storage.KeyValue {
-		out := make([]storage.KeyValue, n)
-		for i := range out {
-			out[i] = kv(fmt.Sprintf("key-%04d", i), version, "value")
-		}
-		return out
+// keyValues are n items key-0000, key-0001, ... at version, with the value "value".
+func keyValues(n int, version int64) []storage.KeyValue {
+	out := make([]storage.KeyValue, n)
+	for i := range out {
+		out[i] = kv(fmt.Sprintf("key-%04d", i), version, "value")
 	}
+	return out
+}
+
+// TestRoundTrips checks that each Store call is one round trip, whatever the size of a
+// Put, once the statement is prepared on the connection (pgx's statement cache does
+// that once per connection).
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	s, c := openCounted(t)
 	ops := []struct {
 		name string
 		op   func() error
@@ -114,16 +138,16 @@ func TestRoundTrips(t *testing.T) {
 			return s.Put(ctx, "u", storage.PutRequest{StoreID: "one", Puts: []storage.KeyValue{kv("k", -1, "v")}})
 		}},
 		{"Put 1000 unconditional", func() error {
-			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big-unconditional", Puts: items(1000, -1)})
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big-unconditional", Puts: keyValues(1000, -1)})
 		}},
 		{"Put 1000 creates", func() error {
-			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: items(1000, 0)})
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: keyValues(1000, 0)})
 		}},
 		{"Put 1000 updates", func() error {
-			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: items(1000, 1)})
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Puts: keyValues(1000, 1)})
 		}},
 		{"Put 1000 deletes", func() error {
-			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Deletes: items(1000, 2)})
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "big", Deletes: keyValues(1000, 2)})
 		}},
 		{"Put conflict", func() error {
 			err := s.Put(ctx, "u", storage.PutRequest{StoreID: "one", Puts: []storage.KeyValue{kv("k", 0, "v")}})
@@ -179,14 +203,11 @@ func TestRoundTrips(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 
 	for _, o := range ops {
-		tracer.queries.Store(0)
-		tracer.batches.Store(0)
-		tracer.prepares.Store(0)
-		writes.Store(0)
+		c.reset()
 		if err := o.op(); err != nil {
 			t.Fatalf("%s: %v", o.name, err)
 		}
-		q, b, p, w := tracer.queries.Load(), tracer.batches.Load(), tracer.prepares.Load(), writes.Load()
+		q, b, p, w := c.load()
 		if q != 1 || b != 0 || p != 0 || w != 1 {
 			t.Errorf("%s: %d queries, %d batches, %d prepares, %d round trips; want 1 query and 1 round trip",
 				o.name, q, b, p, w)
