@@ -10,8 +10,12 @@ import (
 )
 
 func TestHandlerServesTheBuild(t *testing.T) {
+	h, err := Handler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	Register(mux)
+	Register(mux, h)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -72,5 +76,36 @@ func TestHandlerServesTheBuild(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/explorer/", nil)
 	if res, err := srv.Client().Do(req); err != nil || res.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST /explorer/: %v %v, want 405", res.StatusCode, err)
+	}
+}
+
+func TestOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://vss.example.com":       "https://vss.example.com",
+		"HTTPS://VSS.Example.COM":       "https://vss.example.com",
+		"https://vss.example.com:443":   "https://vss.example.com",
+		"http://vss.example.com:80":     "http://vss.example.com",
+		"http://127.0.0.1:8080":         "http://127.0.0.1:8080",
+		"http://[::1]:8080":             "http://[::1]:8080",
+		"https://[::1]":                 "https://[::1]",
+		"https://xn--bcher-kva.example": "https://xn--bcher-kva.example",
+	} {
+		if got, err := Origin(in); err != nil || got != want {
+			t.Errorf("Origin(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{
+		"", "*", "vss.example.com", "//vss.example.com", "ftp://vss.example.com", "javascript:alert(1)",
+		"https://vss.example.com/", "https://vss.example.com/vss", "https://vss.example.com?x", "https://vss.example.com#x",
+		"https://user@vss.example.com", "https://*.example.com", "https://vss.example.com:0", "https://vss.example.com:99999",
+		"https://vss.example.com:08080", "https://a;b.example.com", "https://a b.example.com", "https://vss.example.com 'unsafe-inline'",
+		"https://[fe80::1%25eth0]", "https://-a.example.com", "https://",
+	} {
+		if got, err := Origin(in); err == nil {
+			t.Errorf("Origin(%q) = %q, want an error", in, got)
+		}
+	}
+	if _, err := Handler([]string{"https://ok.example.com", "https://bad.example.com/"}); err == nil {
+		t.Error("Handler accepted a server that is not an origin")
 	}
 }

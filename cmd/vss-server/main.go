@@ -98,6 +98,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 			"e.g. https://wallet.example.com,https://*.example.org, or * for any; empty turns CORS off (env VSS_CORS_ORIGINS)")
 	fs.BoolVar(&cfg.Explorer, "explorer", env("VSS_EXPLORER", "") == "true" || env("VSS_EXPLORER", "") == "1",
 		"serve the store explorer web app at /explorer/ (env VSS_EXPLORER=true)")
+	explorerServers := fs.String("explorer-allowed-servers", env("VSS_EXPLORER_ALLOWED_SERVERS", ""),
+		"comma-separated `origins` of other VSS servers the explorer page may call, e.g. https://vss2.example.com; "+
+			"empty: only the server that serves it. Those servers need this one's origin in --cors-origins (env VSS_EXPLORER_ALLOWED_SERVERS)")
 	quotaBytes := fs.String("quota-max-bytes", env("VSS_QUOTA_MAX_BYTES", "0"),
 		"most `bytes` of keys and values each user may store, across all of its stores; 0 means no limit "+
 			"(env VSS_QUOTA_MAX_BYTES; see README, Quotas and rate limits)")
@@ -166,11 +169,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		return cfg, nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	cfg.Auth.JWTPublicKeyPEM = env("VSS_JWT_PUBLIC_KEY_PEM", getenv("VSS_JWT_RSA_PEM"))
-	for _, o := range strings.Split(*corsOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
-		}
-	}
+	cfg.CORSOrigins = splitList(*corsOrigins)
+	cfg.ExplorerAllowedServers = splitList(*explorerServers)
 	cfg.Observability.DisableMetrics = !*metrics
 	if err := parseLimitFlags(&cfg, *quotaBytes, *quotaKeys, *rateLimit, *rateBurst); err != nil {
 		return cfg, nil, err
@@ -199,4 +199,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		return cfg, nil, err
 	}
 	return cfg, log, nil
+}
+
+// splitList splits a comma-separated flag value, dropping spaces and empty items.
+func splitList(s string) []string {
+	var items []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }

@@ -1,10 +1,12 @@
 // The store explorer: lists a store's keys and versions page by page and shows values,
 // calling vss.v1.VssService through Connect-Web. Requests are signed in the page with
-// the pasted private key, or carry the pasted bearer token.
+// the pasted private key, or carry the pasted bearer token, and go only to the server
+// that serves the page or to one it allows (servers.ts).
 import { Code, ConnectError } from "@connectrpc/connect";
 import { publicKeyHex, type VssAuth, type VssClient } from "@govss/vss-client";
 import { createWebVssClient } from "@govss/vss-client/web";
 import { formatValue } from "./format.js";
+import { chooseServer, loadAllowedServers } from "./servers.js";
 
 function byId<T extends HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -15,7 +17,9 @@ function byId<T extends HTMLElement>(id: string): T {
 }
 
 const form = byId<HTMLFormElement>("connect");
-const serverInput = byId<HTMLInputElement>("server");
+const serverSelect = byId<HTMLSelectElement>("server");
+const serverNote = byId<HTMLElement>("server-note");
+const loadButton = byId<HTMLButtonElement>("load");
 const privateKeyField = byId<HTMLLabelElement>("private-key-field");
 const privateKeyInput = byId<HTMLInputElement>("private-key");
 const bearerField = byId<HTMLLabelElement>("bearer-token-field");
@@ -54,6 +58,8 @@ let pageTokens: (string | undefined)[] = [undefined];
 let page = 0;
 let nextToken: string | undefined;
 let shownValue: { key: string; bytes: Uint8Array } | undefined;
+/** servers are the servers the page may call: its own first (see servers.ts). */
+let servers: string[] = [];
 
 function authMode(): "signature" | "bearer" {
   return (form.querySelector<HTMLInputElement>('input[name="auth"]:checked')?.value as "signature" | "bearer") ?? "signature";
@@ -185,7 +191,10 @@ form.addEventListener("submit", (event) => {
     if (!Number.isInteger(pageSize) || pageSize < 1) {
       throw new Error("page size: want a positive number");
     }
-    const baseUrl = new URL(serverInput.value).toString().replace(/\/+$/, "");
+    const baseUrl = chooseServer(serverSelect.value, servers);
+    if (baseUrl === undefined) {
+      throw new Error("choose a server from the list");
+    }
     query = {
       client: createWebVssClient(baseUrl, { auth: credentials() }),
       storeId: storeInput.value,
@@ -228,8 +237,38 @@ for (const radio of document.querySelectorAll<HTMLInputElement>('input[name="for
   radio.addEventListener("change", renderValue);
 }
 
-// The server defaults to the one serving this page; ?server= and ?store= preset the form.
+/** showServers fills the server list and selects the one ?server= asks for, if allowed. */
+function showServers(wanted: string | null): void {
+  serverSelect.replaceChildren(
+    ...servers.map((origin, i) => {
+      const option = document.createElement("option");
+      option.value = origin;
+      option.textContent = i === 0 ? `${origin} (this server)` : origin;
+      return option;
+    }),
+  );
+  serverNote.hidden = true;
+  if (wanted === null) {
+    return;
+  }
+  const chosen = chooseServer(wanted, servers);
+  if (chosen !== undefined) {
+    serverSelect.value = chosen;
+    return;
+  }
+  const shown = wanted.length > 100 ? wanted.slice(0, 100) + "…" : wanted;
+  serverNote.textContent = `The link asked for the server ${shown}, which this explorer may not call; using ${servers[0]}.`;
+  serverNote.hidden = false;
+}
+
+// The page calls its own server unless its server allows others; ?server= picks one of
+// those, ?store= presets the store id. The form waits for the list.
 const params = new URLSearchParams(location.search);
-serverInput.value = params.get("server") ?? location.origin;
 storeInput.value = params.get("store") ?? "";
 updateAuthFields();
+loadButton.disabled = true;
+void loadAllowedServers(location.origin).then((allowed) => {
+  servers = allowed;
+  showServers(params.get("server"));
+  loadButton.disabled = false;
+});

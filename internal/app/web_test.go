@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -135,5 +138,97 @@ func TestExplorerIsServedOnlyWhenEnabled(t *testing.T) {
 	res, body = do(t, http.MethodGet, off+"/explorer/", nil)
 	if res.StatusCode != http.StatusNotFound || strings.Contains(body, "VSS store explorer") {
 		t.Fatalf("GET /explorer/ with the explorer off: %d\n%s", res.StatusCode, body)
+	}
+}
+
+// cspDirectives splits a Content-Security-Policy into its directives' source lists.
+func cspDirectives(t *testing.T, csp string) map[string][]string {
+	t.Helper()
+	d := map[string][]string{}
+	for _, part := range strings.Split(csp, ";") {
+		fields := strings.Fields(part)
+		if len(fields) == 0 {
+			continue
+		}
+		if _, dup := d[fields[0]]; dup {
+			t.Fatalf("directive %s appears twice in %q", fields[0], csp)
+		}
+		d[fields[0]] = fields[1:]
+	}
+	return d
+}
+
+// TestExplorerConnectsOnlyToAllowedServers checks what keeps the explorer's page from
+// calling any server but its own and the ones the operator allows: the
+// Content-Security-Policy on every explorer response and the list in config.json.
+func TestExplorerConnectsOnlyToAllowedServers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		allowed []string
+		want    []string // origins besides 'self'
+	}{
+		{"default", nil, []string{}},
+		{"allow list", []string{"https://vss2.example.com", "HTTP://127.0.0.1:9000", "https://vss2.example.com:443"},
+			[]string{"https://vss2.example.com", "http://127.0.0.1:9000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			base := serve(t, Config{Auth: AuthConfig{Schemes: "signature"}, Explorer: true, ExplorerAllowedServers: tc.allowed})
+			res, page := do(t, http.MethodGet, base+"/explorer/", nil)
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("GET /explorer/: %d", res.StatusCode)
+			}
+			paths := []string{"/explorer/", "/explorer/config.json", "/explorer/no-such-file"}
+			for _, m := range regexp.MustCompile(`(?:src|href)="\./(assets/[^"]+)"`).FindAllStringSubmatch(page, -1) {
+				paths = append(paths, "/explorer/"+m[1])
+			}
+			for _, path := range paths {
+				res, _ := do(t, http.MethodGet, base+path, nil)
+				h := res.Header
+				d := cspDirectives(t, h.Get("Content-Security-Policy"))
+				want := map[string][]string{
+					"default-src":               {"'none'"},
+					"script-src":                {"'self'"},
+					"style-src":                 {"'self'"},
+					"connect-src":               append([]string{"'self'"}, tc.want...),
+					"form-action":               {"'none'"},
+					"base-uri":                  {"'none'"},
+					"frame-ancestors":           {"'none'"},
+					"require-trusted-types-for": {"'script'"},
+				}
+				if len(d) != len(want) {
+					t.Errorf("%s: Content-Security-Policy %q, want exactly the directives %v", path, h.Get("Content-Security-Policy"), want)
+				}
+				for name, sources := range want {
+					if !slices.Equal(d[name], sources) {
+						t.Errorf("%s: %s %q, want %q", path, name, d[name], sources)
+					}
+				}
+				if h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+					t.Errorf("%s: X-Frame-Options %q, X-Content-Type-Options %q, Referrer-Policy %q", path,
+						h.Get("X-Frame-Options"), h.Get("X-Content-Type-Options"), h.Get("Referrer-Policy"))
+				}
+			}
+
+			res, body := do(t, http.MethodGet, base+"/explorer/config.json", nil)
+			var cfg struct {
+				AllowedServers []string `json:"allowedServers"`
+			}
+			if err := json.Unmarshal([]byte(body), &cfg); err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("GET /explorer/config.json: %d %q: %v", res.StatusCode, body, err)
+			}
+			if !slices.Equal(cfg.AllowedServers, tc.want) || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+				t.Errorf("config.json %s (%s), want allowedServers %q", body, res.Header.Get("Content-Type"), tc.want)
+			}
+		})
+	}
+
+	for _, bad := range []string{"*", "https://vss2.example.com/", "https://*.example.com", "vss2.example.com", "https://vss2.example.com 'unsafe-inline'"} {
+		err := Run(context.Background(), Config{Listen: "127.0.0.1:0", DatabaseURL: MemoryURL, Explorer: true, ExplorerAllowedServers: []string{bad}},
+			slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), "explorer server") {
+			t.Errorf("Run with explorer server %q: %v", bad, err)
+		}
 	}
 }
