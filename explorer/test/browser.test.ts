@@ -348,7 +348,8 @@ describe("store explorer in Chromium", () => {
         }
       }
 
-      await page.goto(linkAttacks(explorer, attacker.origin)[0]!);
+      const links = linkAttacks(explorer, attacker.origin);
+      await page.goto(links[0]!);
       await page.check('input[name="auth"][value="bearer"]');
       await page.fill("#bearer-token", "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ2aWN0aW0ifQ.c2lnbmF0dXJl");
       await page.fill("#store-id", store);
@@ -369,6 +370,10 @@ describe("store explorer in Chromium", () => {
       }, attacker.origin + "/vss.v1.VssService/ListKeyVersions");
       assert.equal(reached, false, "fetch to the attacker succeeded");
       assert.equal(attacker.received.length, 0, `a script reached the attacker:\n${describeReceived(attacker.received)}`);
+      console.log(
+        `link attack on ${explorer}: ${links.length} links with a key, 1 with a token, 1 script fetch; ` +
+          `the attacker received ${attacker.received.length} requests`,
+      );
       // The browser reports the blocked connection.
       await page.waitForFunction(() =>
         ((globalThis as unknown as { cspViolations?: string[] }).cspViolations ?? []).some((v) => v.startsWith("connect-src")),
