@@ -89,11 +89,13 @@ type JWT struct {
 // are checked with the leeway; sub must be a non-empty string of at most
 // server.MaxUserLength characters without control characters.
 //
-// When the token has a kid that names a JWKS key of the token's algorithm, only that key
-// is tried; otherwise every configured key of the algorithm is.
+// When the token has a kid that names a proving key or a JWKS key of the token's
+// algorithm, only that key is tried; otherwise every key of Keys and the JWKS of the
+// algorithm is.
 //
 // With a JWKS source, NewJWT reads it before returning (an unreadable source or one with
 // no usable key is an error) and refreshes it in a goroutine that ends when ctx does.
+// Authorize never waits for a refresh.
 func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 	j := &JWT{allProven: cfg.KeySubjectsProven}
 	for i, k := range cfg.Keys {
