@@ -13,6 +13,11 @@ import (
 // the limit of the reference schema's user_token column), or an error. Errors made with
 // AuthError reach the client as AUTH_EXCEPTION (HTTP 401, Connect unauthenticated) with
 // their message; any other error is an internal failure.
+//
+// Authorize runs while the request holds one of the server's concurrency slots, so it
+// must answer from what it has at hand: it must never wait on the network, a lock held
+// across I/O or other requests (the JWT authorizer refreshes its keys in the
+// background for this reason).
 type Authorizer interface {
 	Authorize(ctx context.Context, header http.Header) (string, error)
 }

@@ -85,6 +85,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		"JWKS `file or URL` of an identity provider whose JWTs are accepted; URLs are refreshed periodically (env VSS_JWKS)")
 	fs.DurationVar(&cfg.Auth.JWTLeeway, "jwt-leeway", envDuration("VSS_JWT_LEEWAY", 30*time.Second),
 		"clock skew allowed when checking a JWT's exp, nbf and iat (env VSS_JWT_LEEWAY)")
+	fs.BoolVar(&cfg.Auth.JWTPubkeySubjects, "auth-jwt-pubkey-subjects", env("VSS_AUTH_JWT_PUBKEY_SUBJECTS", "") == "true" || env("VSS_AUTH_JWT_PUBKEY_SUBJECTS", "") == "1",
+		"trust the configured JWT issuers to put a secp256k1 public key (hex) in sub only after its holder proved it, "+
+			"so such a token reaches the signature user of that key; without it such tokens are refused when "+
+			"--auth includes signature or --lnurl-auth is on (env VSS_AUTH_JWT_PUBKEY_SUBJECTS=true)")
 	fs.BoolVar(&cfg.Auth.LNURLAuth, "lnurl-auth", env("VSS_LNURL_AUTH", "") == "true" || env("VSS_LNURL_AUTH", "") == "1",
 		"serve the built-in LNURL-auth issuer of JWTs at /auth/lnurl (needs --public-url) (env VSS_LNURL_AUTH=true)")
 	fs.StringVar(&cfg.Auth.PublicURL, "public-url", env("VSS_PUBLIC_URL", ""),

@@ -45,6 +45,14 @@ func TestParseConfig(t *testing.T) {
 	if cfg.Listen != "0.0.0.0:9" || cfg.DatabaseURL != "memory:" || cfg.Auth.Schemes != "none" || cfg.MaxBodyBytes != 10 || cfg.DataDir != "/d" {
 		t.Fatalf("from the environment = %+v", cfg)
 	}
+	cfg, _, err = parseConfig(nil, env(map[string]string{"VSS_AUTH_JWT_PUBKEY_SUBJECTS": "true"}), io.Discard)
+	if err != nil || !cfg.Auth.JWTPubkeySubjects {
+		t.Fatalf("VSS_AUTH_JWT_PUBKEY_SUBJECTS=true: %+v %v", cfg.Auth, err)
+	}
+	cfg, _, err = parseConfig([]string{"--auth-jwt-pubkey-subjects"}, env(nil), io.Discard)
+	if err != nil || !cfg.Auth.JWTPubkeySubjects {
+		t.Fatalf("--auth-jwt-pubkey-subjects: %+v %v", cfg.Auth, err)
+	}
 	cfg, _, err = parseConfig([]string{"--listen", "127.0.0.1:1", "--auth", "none"}, env(map[string]string{"VSS_LISTEN": "0.0.0.0:9"}), io.Discard)
 	if err != nil || cfg.Listen != "127.0.0.1:1" {
 		t.Fatalf("flags must win over the environment: %+v %v", cfg, err)

@@ -39,6 +39,11 @@ type AuthConfig struct {
 	PublicURL string
 	// LNURLTokenTTL is how long issued JWTs are valid.
 	LNURLTokenTTL time.Duration
+	// JWTPubkeySubjects declares that the configured JWT issuers put a public key in sub
+	// only after its holder proved it, so that such a token reaches the data of the
+	// signature user of that key (see auth.Combine). Without it, such tokens are refused
+	// whenever this server proves keys itself (signature scheme or LNURL-auth on).
+	JWTPubkeySubjects bool
 }
 
 // jwtConfigured reports whether any source of JWT keys is configured.
@@ -88,6 +93,7 @@ func setUpAuth(ctx context.Context, c AuthConfig, store storage.Store, log *slog
 	var routes func(*http.ServeMux)
 	if useJWT {
 		var keys []crypto.PublicKey
+		var proving map[string]crypto.PublicKey
 		if c.JWTPublicKeyFile != "" {
 			data, err := os.ReadFile(c.JWTPublicKeyFile)
 			if err != nil {
@@ -109,16 +115,17 @@ func setUpAuth(ctx context.Context, c AuthConfig, store storage.Store, log *slog
 			if err != nil {
 				return nil, nil, err
 			}
-			keys = append(keys, issuer.PublicKey())
+			// Its tokens' subjects are keys their holders proved.
+			proving = map[string]crypto.PublicKey{issuer.KeyID(): issuer.PublicKey()}
 			routes = issuer.Routes
 		}
-		cfg := auth.JWTConfig{Keys: keys, Leeway: c.JWTLeeway, Logger: log}
+		cfg := auth.JWTConfig{Keys: keys, ProvingKeys: proving, KeySubjectsProven: c.JWTPubkeySubjects, Leeway: c.JWTLeeway, Logger: log}
 		if strings.HasPrefix(c.JWKS, "http://") || strings.HasPrefix(c.JWKS, "https://") {
 			cfg.JWKSURL = c.JWKS
 		} else {
 			cfg.JWKSFile = c.JWKS
 		}
-		if len(keys) == 0 && c.JWKS == "" {
+		if len(keys) == 0 && len(proving) == 0 && c.JWKS == "" {
 			return nil, nil, errors.New("--auth jwt needs keys: --jwt-public-key-file, VSS_JWT_RSA_PEM, --jwks or --lnurl-auth")
 		}
 		jwt, err := auth.NewJWT(ctx, cfg)
@@ -127,7 +134,8 @@ func setUpAuth(ctx context.Context, c AuthConfig, store storage.Store, log *slog
 		}
 		bearer = jwt
 	}
-	log.Info("authentication", "signature", useSignature, "jwt", useJWT, "lnurl_auth", c.LNURLAuth)
+	log.Info("authentication", "signature", useSignature, "jwt", useJWT, "lnurl_auth", c.LNURLAuth,
+		"jwt_pubkey_subjects", c.JWTPubkeySubjects)
 	return auth.Combine(bearer, signature), routes, nil
 }
 

@@ -7,7 +7,8 @@
 //   - NewJWT: "Authorization: Bearer <JWT>", signed by a configured RSA (RS256), P-256
 //     (ES256) or Ed25519 (EdDSA) key, or by a key of a JSON Web Key Set read from a file
 //     or a URL and refreshed in the background; the user is the token's sub claim.
-//   - Combine runs a bearer-token scheme and another scheme side by side.
+//   - Combine runs a bearer-token scheme and another scheme side by side, and keeps
+//     their identities apart.
 //
 // Every rejection is a server.AuthError whose message says what is wrong with the
 // credentials, so that it reaches the client as AUTH_EXCEPTION; no message contains key
@@ -15,7 +16,6 @@
 package auth
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
@@ -50,25 +50,4 @@ func splitScheme(value string) (scheme, credentials string) {
 func isBearer(value string) bool {
 	scheme, _ := splitScheme(value)
 	return strings.EqualFold(scheme, "Bearer")
-}
-
-// Combine returns an Authorizer that runs two schemes side by side: requests whose
-// Authorization header uses the Bearer scheme go to bearer, all others (including
-// requests without the header) go to other.
-//
-// A nil bearer rejects every bearer token; a nil other rejects every request that has no
-// bearer token, telling the client that one is required.
-func Combine(bearer, other server.Authorizer) server.Authorizer {
-	return server.AuthorizerFunc(func(ctx context.Context, header http.Header) (string, error) {
-		if isBearer(header.Get(authorizationHeader)) {
-			if bearer == nil {
-				return "", server.AuthError("bearer tokens are not accepted by this server")
-			}
-			return bearer.Authorize(ctx, header)
-		}
-		if other == nil {
-			return "", server.AuthError("this server requires a bearer token: send Authorization: Bearer <JWT>")
-		}
-		return other.Authorize(ctx, header)
-	})
 }

@@ -78,3 +78,100 @@ func TestCombineSignatureAndJWT(t *testing.T) {
 		t.Fatalf("bad token: message %q", msg)
 	}
 }
+
+// withSub returns validClaims with sub set.
+func withSub(sub string) jwt.MapClaims {
+	c := validClaims()
+	c["sub"] = sub
+	return c
+}
+
+// TestCombineKeepsIdentitiesApart checks the one rule that keeps identities from
+// crossing schemes: a bearer token may name a public key as its user only when its
+// subject is proven, as soon as this server proves keys itself.
+func TestCombineKeepsIdentitiesApart(t *testing.T) {
+	t.Parallel()
+	external, issuer := newEC(t), newEC(t)
+	const issuerKID = "lnurl-issuer"
+	ext := []crypto.PublicKey{&external.PublicKey}
+	proving := map[string]crypto.PublicKey{issuerKID: &issuer.PublicKey}
+	signature := NewSignature(fixedClock(vectorTime))
+	jwtOnly := newTestJWT(t, JWTConfig{Keys: ext})
+	withIssuer := newTestJWT(t, JWTConfig{Keys: ext, ProvingKeys: proving})
+	trusted := newTestJWT(t, JWTConfig{Keys: ext, KeySubjectsProven: true})
+
+	fromExternal := func(sub string) string { return sign(t, jwt.SigningMethodES256, external, withSub(sub), nil) }
+	fromIssuer := sign(t, jwt.SigningMethodES256, issuer, withSub(vectorUser), map[string]any{"kid": issuerKID})
+	// Another key of the same shape as vectorUser, and ones that only look alike.
+	otherKey := "02" + strings.Repeat("ab", 32)
+	upper := strings.ToUpper(vectorUser)
+
+	const refused = "form of a secp256k1 public key"
+	tests := []struct {
+		name   string
+		a      server.Authorizer
+		header string
+		user   string // "" when refused
+		want   string
+	}{
+		// Signature and JWT side by side: key subjects of external tokens are refused.
+		{"mixed: signature user", Combine(jwtOnly, signature), vectorHeader, vectorUser, ""},
+		{"mixed: JWT claiming the signature user's key", Combine(jwtOnly, signature), "Bearer " + fromExternal(vectorUser), "", refused},
+		{"mixed: JWT claiming any key", Combine(jwtOnly, signature), "Bearer " + fromExternal(otherKey), "", refused},
+		{"mixed: JWT with an ordinary sub", Combine(jwtOnly, signature), "Bearer " + fromExternal("user-1"), "user-1", ""},
+		{"mixed: uppercase hex is another identity", Combine(jwtOnly, signature), "Bearer " + fromExternal(upper), upper, ""},
+		{"mixed: 04 prefix is no signature identity", Combine(jwtOnly, signature), "Bearer " + fromExternal("04"+vectorUser[2:]), "04" + vectorUser[2:], ""},
+		{"mixed: proven by this server's issuer", Combine(withIssuer, signature), "Bearer " + fromIssuer, vectorUser, ""},
+		{"mixed: issuers declared to prove keys", Combine(trusted, signature), "Bearer " + fromExternal(vectorUser), vectorUser, ""},
+		{"mixed: external key under the issuer's kid", Combine(withIssuer, signature),
+			"Bearer " + sign(t, jwt.SigningMethodES256, external, withSub(vectorUser), map[string]any{"kid": issuerKID}), "", "signature is invalid"},
+		{"mixed: issuer's key without its kid", Combine(withIssuer, signature),
+			"Bearer " + sign(t, jwt.SigningMethodES256, issuer, withSub(vectorUser), nil), "", "signature is invalid"},
+
+		// JWT only, with this server's LNURL-auth issuer beside external keys: the same.
+		{"jwt+issuer: external JWT claiming a key", Combine(withIssuer, nil), "Bearer " + fromExternal(vectorUser), "", refused},
+		{"jwt+issuer: proven key", Combine(withIssuer, nil), "Bearer " + fromIssuer, vectorUser, ""},
+		{"jwt+issuer: ordinary sub", Combine(withIssuer, nil), "Bearer " + fromExternal("user-1"), "user-1", ""},
+
+		// One scheme and no proven keys, as on the reference server: raw identities.
+		{"jwt only: key-shaped sub", Combine(jwtOnly, nil), "Bearer " + fromExternal(vectorUser), vectorUser, ""},
+		{"signature only", Combine(nil, signature), vectorHeader, vectorUser, ""},
+	}
+	for _, tt := range tests {
+		user, err := authorize(tt.a, tt.header)
+		if tt.want == "" {
+			if err != nil || user != tt.user {
+				t.Errorf("%s: Authorize = %q, %v; want %q", tt.name, user, err, tt.user)
+			}
+			continue
+		}
+		if msg := authMessage(t, mustFail(user, err)); !strings.Contains(msg, tt.want) {
+			t.Errorf("%s: message %q does not contain %q", tt.name, msg, tt.want)
+		}
+	}
+	// The JWT authorizer on its own never applies the rule.
+	if user, err := authorize(withIssuer, "Bearer "+fromExternal(vectorUser)); err != nil || user != vectorUser {
+		t.Errorf("JWT alone: Authorize = %q, %v", user, err)
+	}
+}
+
+func TestIsKeyIdentity(t *testing.T) {
+	t.Parallel()
+	for id, want := range map[string]bool{
+		vectorUser:                           true,
+		"02" + strings.Repeat("0", 64):       true,
+		"03" + strings.Repeat("f", 64):       true,
+		strings.ToUpper(vectorUser):          false,
+		"04" + strings.Repeat("0", 64):       false,
+		"02" + strings.Repeat("0", 63):       false,
+		"02" + strings.Repeat("0", 65):       false,
+		"02" + strings.Repeat("0", 63) + "g": false,
+		vectorUser + " ":                     false,
+		"":                                   false,
+		"user-1":                             false,
+	} {
+		if got := isKeyIdentity(id); got != want {
+			t.Errorf("isKeyIdentity(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,13 +26,15 @@ const (
 	maxJWKSBytes = 1 << 20
 	// jwksFetchTimeout bounds one read of a JWKS URL.
 	jwksFetchTimeout = 10 * time.Second
-	// maxOnDemandGap is the longest wait between two refreshes caused by tokens whose
-	// kid is unknown; a shorter refresh interval shortens it too.
-	maxOnDemandGap = time.Minute
+	// maxOnDemandGap is the shortest time between two refreshes caused by tokens whose
+	// kid is unknown; a shorter refresh interval shortens it too. It is well under the
+	// 15 seconds for which LDK Node retries a refused request, so a wallet whose token
+	// names a freshly published key gets through on a retry.
+	maxOnDemandGap = 10 * time.Second
 )
 
 // verifierKey is one key a JWT may be signed with: the only algorithm it verifies and,
-// for keys from a JWKS, its key id.
+// for keys from a JWKS or a proving issuer, its key id.
 type verifierKey struct {
 	kid string
 	alg string
@@ -52,21 +53,27 @@ type jwksSource struct {
 	load func(ctx context.Context) ([]byte, error)
 }
 
-// jwks holds the keys of one or more JWKS sources and refreshes them: periodically in a
-// goroutine that ends with the context given to newJWKS, and on demand (rate limited)
-// when a token names an unknown kid, so that a rotated key works at once.
+// jwks holds the keys of one or more JWKS sources and refreshes them in one goroutine,
+// which ends with the context given to newJWKS: periodically, and early (rate limited)
+// when a token names an unknown kid, so that a rotated key works soon.
+//
+// Requests never wait for a refresh: they read the current snapshot, which only the
+// refresh goroutine replaces, and a token with an unknown kid is answered from it at
+// once while the goroutine fetches in the background. So a flood of tokens with made-up
+// kids costs at most one fetch per onDemandGap, and neither the tokens nor anyone else
+// queue behind a slow JWKS endpoint.
 type jwks struct {
 	sources     []jwksSource
 	interval    time.Duration
 	onDemandGap time.Duration
 	log         *slog.Logger
 
-	mu           sync.Mutex // serializes refreshes and guards the fields below
-	bySource     [][]verifierKey
-	gen          uint64
-	lastOnDemand time.Time
+	// bySource and gen belong to the refresh goroutine once newJWKS has returned.
+	bySource [][]verifierKey
+	gen      uint64
 
 	current atomic.Pointer[keySnapshot]
+	wanted  chan struct{} // holds one signal when a token named an unknown kid
 	stopped chan struct{} // closed when the refresh goroutine has returned
 }
 
@@ -79,6 +86,7 @@ func newJWKS(ctx context.Context, sources []jwksSource, interval time.Duration, 
 		onDemandGap: min(interval, maxOnDemandGap),
 		log:         log,
 		bySource:    make([][]verifierKey, len(sources)),
+		wanted:      make(chan struct{}, 1),
 		stopped:     make(chan struct{}),
 	}
 	for i, src := range sources {
@@ -96,8 +104,8 @@ func newJWKS(ctx context.Context, sources []jwksSource, interval time.Duration, 
 // snapshot returns the current keys.
 func (j *jwks) snapshot() *keySnapshot { return j.current.Load() }
 
-// publish makes the keys of every source the current snapshot; j.mu is held or j is
-// not shared yet.
+// publish makes the keys of every source the current snapshot; only the refresh
+// goroutine (or newJWKS, before it starts) calls it.
 func (j *jwks) publish() {
 	var all []verifierKey
 	for _, keys := range j.bySource {
@@ -106,26 +114,49 @@ func (j *jwks) publish() {
 	j.current.Store(&keySnapshot{gen: j.gen, keys: all})
 }
 
-// run refreshes the keys every interval until ctx ends.
+// unknownKID asks for an early refresh because a token named a kid no key has. It never
+// blocks: the refresh goroutine does the work, at most once per onDemandGap.
+func (j *jwks) unknownKID() {
+	select {
+	case j.wanted <- struct{}{}:
+	default: // a request is pending already
+	}
+}
+
+// run refreshes the keys every interval, and after unknownKID (at once, or when
+// onDemandGap has passed since the last early refresh), until ctx ends.
 func (j *jwks) run(ctx context.Context) {
 	defer close(j.stopped)
 	ticker := time.NewTicker(j.interval)
 	defer ticker.Stop()
+	var lastEarly time.Time
+	var early <-chan time.Time // set while an early refresh waits for the gap
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			j.mu.Lock()
 			j.refresh(ctx)
-			j.mu.Unlock()
+		case <-j.wanted:
+			if early != nil {
+				continue // scheduled already
+			}
+			if wait := j.onDemandGap - time.Since(lastEarly); !lastEarly.IsZero() && wait > 0 {
+				early = time.After(wait)
+				continue
+			}
+			lastEarly = time.Now()
+			j.refresh(ctx)
+		case <-early:
+			early = nil
+			lastEarly = time.Now()
+			j.refresh(ctx)
 		}
 	}
 }
 
-// refresh reads every source again; a source that fails keeps its previous keys. It
-// reports whether any source was read. j.mu must be held.
-func (j *jwks) refresh(ctx context.Context) bool {
+// refresh reads every source again; a source that fails keeps its previous keys.
+func (j *jwks) refresh(ctx context.Context) {
 	changed := false
 	for i, src := range j.sources {
 		keys, err := j.load(ctx, src)
@@ -142,24 +173,6 @@ func (j *jwks) refresh(ctx context.Context) bool {
 		j.gen++
 		j.publish()
 	}
-	return changed
-}
-
-// refreshForUnknownKID is called when a token whose kid is unknown failed against the
-// keys of generation gen. It refreshes now, unless another refresh already happened
-// since gen or the last on-demand refresh is more recent than onDemandGap, and reports
-// whether the keys changed since gen, that is whether the token is worth checking again.
-func (j *jwks) refreshForUnknownKID(ctx context.Context, gen uint64) bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.gen != gen {
-		return true
-	}
-	if !j.lastOnDemand.IsZero() && time.Since(j.lastOnDemand) < j.onDemandGap {
-		return false
-	}
-	j.lastOnDemand = time.Now()
-	return j.refresh(ctx)
 }
 
 // load reads and parses one source.

@@ -33,10 +33,20 @@ type JWTConfig struct {
 	// least MinRSABits bits verify RS256 only, EC P-256 keys ES256 only, Ed25519 keys
 	// EdDSA only. A private key stands for its public key.
 	Keys []crypto.PublicKey
+	// ProvingKeys are the keys of issuers that put a public key in sub only after its
+	// holder proved it, such as this server's LNURL-auth issuer, by the kid their tokens
+	// name. A token that names one of these kids is verified by that key only, and its
+	// sub counts as proven (see Combine). Tokens without such a kid never reach them.
+	ProvingKeys map[string]crypto.PublicKey
+	// KeySubjectsProven declares that every issuer of Keys and the JWKS sources, too,
+	// puts a public key in sub only after its holder proved it, so that every subject
+	// counts as proven (see Combine).
+	KeySubjectsProven bool
 	// JWKSFile, if set, is a JSON Web Key Set file. Like JWKSURL it is read at start,
-	// every JWKSRefresh, and when a token that names a kid no JWKS key has fails to
-	// verify (at most once a minute, or once per JWKSRefresh if that is shorter). A
-	// failed refresh keeps the previous keys.
+	// every JWKSRefresh, and in the background when a token names a kid no JWKS key has
+	// (at most once every 10 seconds, or once per JWKSRefresh if that is shorter); such
+	// a token is refused until a refresh has brought its key. A failed refresh keeps the
+	// previous keys.
 	JWKSFile string
 	// JWKSURL, if set, is an http or https URL serving a JSON Web Key Set (at most
 	// 1 MiB), read as JWKSFile is.
@@ -65,9 +75,12 @@ type JWTConfig struct {
 
 // JWT is the bearer-token authorizer returned by NewJWT.
 type JWT struct {
-	parser *jwt.Parser
-	static []verifierKey
-	jwks   *jwks // nil without JWKSFile and JWKSURL
+	parser  *jwt.Parser
+	static  []verifierKey
+	proving []verifierKey // from ProvingKeys, with their kids
+	// allProven is KeySubjectsProven.
+	allProven bool
+	jwks      *jwks // nil without JWKSFile and JWKSURL
 }
 
 // NewJWT returns an authorizer for "Authorization: Bearer <JWT>" whose user identity is
@@ -76,19 +89,31 @@ type JWT struct {
 // are checked with the leeway; sub must be a non-empty string of at most
 // server.MaxUserLength characters without control characters.
 //
-// When the token has a kid that names a JWKS key of the token's algorithm, only that key
-// is tried; otherwise every configured key of the algorithm is.
+// When the token has a kid that names a proving key or a JWKS key of the token's
+// algorithm, only that key is tried; otherwise every key of Keys and the JWKS of the
+// algorithm is.
 //
 // With a JWKS source, NewJWT reads it before returning (an unreadable source or one with
 // no usable key is an error) and refreshes it in a goroutine that ends when ctx does.
+// Authorize never waits for a refresh.
 func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
-	j := &JWT{}
+	j := &JWT{allProven: cfg.KeySubjectsProven}
 	for i, k := range cfg.Keys {
 		alg, pub, err := verificationKey(k)
 		if err != nil {
 			return nil, fmt.Errorf("JWT key %d: %w", i+1, err)
 		}
 		j.static = append(j.static, verifierKey{alg: alg, key: pub})
+	}
+	for kid, k := range cfg.ProvingKeys {
+		alg, pub, err := verificationKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("JWT proving key %q: %w", kid, err)
+		}
+		if kid == "" {
+			return nil, errors.New("JWT proving keys need a kid")
+		}
+		j.proving = append(j.proving, verifierKey{kid: kid, alg: alg, key: pub})
 	}
 
 	var sources []jwksSource
@@ -106,7 +131,7 @@ func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 		}
 		sources = append(sources, src)
 	}
-	if len(sources) == 0 && len(j.static) == 0 {
+	if len(sources) == 0 && len(j.static) == 0 && len(j.proving) == 0 {
 		return nil, errors.New("no JWT verification key configured: give keys, a JWKS file or a JWKS URL")
 	}
 	if len(sources) > 0 {
@@ -160,53 +185,65 @@ var (
 
 // lookup records what the key lookup of one Authorize call saw.
 type lookup struct {
-	kidUnknown bool   // the token names a kid that no JWKS key has
-	gen        uint64 // the JWKS generation the keys came from
+	kidUnknown bool // the token names a kid that no JWKS or proving key has
+	proving    bool // only a proving key was offered to verify the token
 }
 
 // Authorize checks the request's bearer token and returns its sub claim.
 func (j *JWT) Authorize(ctx context.Context, header http.Header) (string, error) {
+	sub, _, err := j.authorizeSubject(ctx, header)
+	return sub, err
+}
+
+// provesKeys reports whether some of j's tokens come from an issuer that proves key
+// subjects (ProvingKeys), so that public keys are identities of their own here.
+func (j *JWT) provesKeys() bool { return len(j.proving) > 0 }
+
+// authorizeSubject is Authorize, and also reports whether the subject is proven: the
+// token was verified by a proving key, or every issuer is declared to prove keys.
+func (j *JWT) authorizeSubject(_ context.Context, header http.Header) (sub string, proven bool, err error) {
 	value, ok, err := authorization(header)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if !ok {
-		return "", server.AuthError("missing bearer token: send Authorization: Bearer <JWT>")
+		return "", false, server.AuthError("missing bearer token: send Authorization: Bearer <JWT>")
 	}
 	scheme, token := splitScheme(value)
 	if !strings.EqualFold(scheme, "Bearer") {
-		return "", server.AuthError("the Authorization header must use the Bearer scheme: send Authorization: Bearer <JWT>")
+		return "", false, server.AuthError("the Authorization header must use the Bearer scheme: send Authorization: Bearer <JWT>")
 	}
 	if token == "" {
-		return "", server.AuthError("missing bearer token: the Authorization header has the Bearer scheme but no token")
+		return "", false, server.AuthError("missing bearer token: the Authorization header has the Bearer scheme but no token")
 	}
 	if len(token) > MaxTokenBytes {
-		return "", server.AuthError("bearer token is larger than " + strconv.Itoa(MaxTokenBytes) + " bytes")
+		return "", false, server.AuthError("bearer token is larger than " + strconv.Itoa(MaxTokenBytes) + " bytes")
 	}
 
 	var l lookup
 	claims := &jwt.RegisteredClaims{}
 	tok, err := j.parser.ParseWithClaims(token, claims, j.keyfunc(&l))
-	if err != nil && l.kidUnknown && (errors.Is(err, jwt.ErrTokenSignatureInvalid) || errors.Is(err, errNoKeyForAlg)) &&
-		j.jwks.refreshForUnknownKID(ctx, l.gen) {
-		// The token may be signed by a key published since the last refresh.
-		claims = &jwt.RegisteredClaims{}
-		tok, err = j.parser.ParseWithClaims(token, claims, j.keyfunc(&l))
-	}
 	if err != nil {
-		return "", tokenError(err, tok, claims)
+		if l.kidUnknown && j.jwks != nil && (errors.Is(err, jwt.ErrTokenSignatureInvalid) || errors.Is(err, errNoKeyForAlg)) {
+			// The token may be signed by a key published since the last refresh: fetch
+			// in the background, and refuse this token now rather than keep it waiting.
+			j.jwks.unknownKID()
+			return "", false, server.AuthError("JWT names a key (kid) this server does not know; its key set is being " +
+				"refreshed in the background: retry in a few seconds")
+		}
+		return "", false, tokenError(err, tok, claims)
 	}
 
-	sub := claims.Subject
+	sub = claims.Subject
 	switch {
 	case sub == "":
-		return "", server.AuthError("JWT has no sub claim: the subject names the user")
+		return "", false, server.AuthError("JWT has no sub claim: the subject names the user")
 	case utf8.RuneCountInString(sub) > server.MaxUserLength:
-		return "", server.AuthError("JWT sub claim is longer than " + strconv.Itoa(server.MaxUserLength) + " characters")
+		return "", false, server.AuthError("JWT sub claim is longer than " + strconv.Itoa(server.MaxUserLength) + " characters")
 	case strings.ContainsFunc(sub, unicode.IsControl):
-		return "", server.AuthError("JWT sub claim contains control characters")
+		return "", false, server.AuthError("JWT sub claim contains control characters")
 	}
-	return sub, nil
+	return sub, l.proving || j.allProven, nil
 }
 
 // keyfunc returns the jwt.Keyfunc of one Authorize call: the keys pinned to the token's
@@ -217,11 +254,19 @@ func (j *JWT) keyfunc(l *lookup) jwt.Keyfunc {
 			return nil, errCritical
 		}
 		alg := t.Method.Alg()
+		kid, _ := t.Header["kid"].(string)
+		if kid != "" {
+			for _, k := range j.proving {
+				if k.kid == kid && k.alg == alg {
+					l.proving = true
+					return k.key, nil
+				}
+			}
+		}
 		var fetched []verifierKey
 		if j.jwks != nil {
-			snap := j.jwks.snapshot()
-			l.gen, fetched = snap.gen, snap.keys
-			if kid, _ := t.Header["kid"].(string); kid != "" {
+			fetched = j.jwks.snapshot().keys
+			if kid != "" {
 				var named []jwt.VerificationKey
 				known := false
 				for _, k := range fetched {
