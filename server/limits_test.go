@@ -3,10 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,14 +88,20 @@ func TestClientKey(t *testing.T) {
 	}
 }
 
-// heldRequests sends requests whose bodies never arrive, so that each keeps its
-// request slot until the test ends; it returns once the handler has had time to take
-// the slots.
+// heldRequests sends n requests whose bodies stop after one byte, one after the
+// other, each once the previous one is reading its body (so holds its slot); they keep
+// their slots until the test ends.
 func heldRequests(t *testing.T, h http.Handler, n int, path, contentType, user, remote string) {
 	t.Helper()
 	var wg sync.WaitGroup
 	var writers []*io.PipeWriter
-	for range n {
+	t.Cleanup(func() {
+		for _, w := range writers {
+			_ = w.CloseWithError(io.ErrUnexpectedEOF)
+		}
+		wg.Wait()
+	})
+	for i := range n {
 		pr, pw := io.Pipe()
 		writers = append(writers, pw)
 		r := httptest.NewRequest(http.MethodPost, path, pr)
@@ -102,14 +110,27 @@ func heldRequests(t *testing.T, h http.Handler, n int, path, contentType, user, 
 		r.RemoteAddr = remote
 		wg.Add(1)
 		go func() { defer wg.Done(); h.ServeHTTP(httptest.NewRecorder(), r) }()
-	}
-	t.Cleanup(func() {
-		for _, w := range writers {
-			_ = w.CloseWithError(io.ErrUnexpectedEOF)
+		read := make(chan error, 1)
+		go func() { _, err := pw.Write([]byte{0x0a}); read <- err }()
+		select {
+		case err := <-read:
+			if err != nil {
+				t.Fatalf("held request %d: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("held request %d never read its body", i)
 		}
-		wg.Wait()
-	})
-	time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// eventually calls f until it returns true, for up to 10 s.
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !f(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+	}
 }
 
 // TestUserShareOfSlots: one user's stalled uploads hold at most its share of the slots;
@@ -145,6 +166,10 @@ func TestUserShareOfSlots(t *testing.T) {
 		h.ServeHTTP(w, r)
 		return w
 	}
+	// Once the held uploads have their slots, mallory is over its share.
+	eventually(t, "mallory's held uploads take their slots", func() bool {
+		return call("/vss/getObject", "application/octet-stream", "mallory").Code == http.StatusServiceUnavailable
+	})
 	if w := call("/vss/getObject", "application/octet-stream", "mallory"); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Errorf("mallory over its share on the VSS HTTP API: status %d, Retry-After %q; want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
 	}
@@ -180,7 +205,7 @@ func TestPublicBudgetIsSeparate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// gRPC health checks with bodies that never arrive, from one address.
-	heldRequests(t, h, 3, "/grpc.health.v1.Health/Check", "application/proto", "", "192.0.2.1:1")
+	heldRequests(t, h, 2, "/grpc.health.v1.Health/Check", "application/proto", "", "192.0.2.1:1")
 	check := func(path, remote string) int {
 		r := httptest.NewRequest(http.MethodGet, path, nil)
 		r.RemoteAddr = remote
@@ -188,9 +213,9 @@ func TestPublicBudgetIsSeparate(t *testing.T) {
 		h.ServeHTTP(w, r)
 		return w.Code
 	}
-	if code := check("/healthz", "192.0.2.1:9"); code != http.StatusServiceUnavailable {
-		t.Errorf("/healthz from the flooding address: status %d, want 503", code)
-	}
+	eventually(t, "/healthz from the flooding address refused", func() bool {
+		return check("/healthz", "192.0.2.1:9") == http.StatusServiceUnavailable
+	})
 	if code := check("/healthz", "192.0.2.2:9"); code != http.StatusOK {
 		t.Errorf("/healthz from another address: status %d, want 200", code)
 	}
@@ -202,4 +227,26 @@ func TestPublicBudgetIsSeparate(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Errorf("a VSS call from the flooding address: status %d, want 200: %s", w.Code, w.Body)
 	}
+}
+
+// BenchmarkPoolAcquire is the cost of admission per VSS call: a user's share and a
+// slot, taken and given back, by many users at once.
+func BenchmarkPoolAcquire(b *testing.B) {
+	p := newPool(1024, 64, 0)
+	users := make([]string, 64)
+	for i := range users {
+		users[i] = fmt.Sprintf("%066x", i) // as long as a signature identity
+	}
+	var next atomic.Int64
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		user := users[next.Add(1)%int64(len(users))]
+		for pb.Next() {
+			if ok, _ := p.acquire(ctx, user); !ok {
+				b.Fatal("refused")
+			}
+			p.release(user)
+		}
+	})
 }
