@@ -37,8 +37,16 @@ const NoAuthUser = "unauthenticated"
 
 // NoAuth returns an Authorizer that accepts every request as NoAuthUser. Every client
 // shares one user's data: use it only for local development and tests.
-func NoAuth() Authorizer {
-	return AuthorizerFunc(func(context.Context, http.Header) (string, error) { return NoAuthUser, nil })
+func NoAuth() Authorizer { return noAuth{} }
+
+type noAuth struct{}
+
+func (noAuth) Authorize(context.Context, http.Header) (string, error) { return NoAuthUser, nil }
+
+// isNoAuth reports whether a is NoAuth, under which every request is the same user.
+func isNoAuth(a Authorizer) bool {
+	_, ok := a.(noAuth)
+	return ok
 }
 
 type userKey struct{}
@@ -61,6 +69,23 @@ func (h *handler) authorize(r *http.Request) (context.Context, *Error) {
 		}
 	}
 	return context.WithValue(ctx, userKey{}, user), nil
+}
+
+// admit authorizes r, then takes a slot of the VSS budget for its user: first the
+// user's share, then a slot of the whole budget. Both bindings call it before they read
+// the body, so a request without valid credentials never holds a slot, and one user's
+// requests never hold more than that user's share. The caller must call release when
+// the request is done (release is nil with an error).
+func (h *handler) admit(r *http.Request) (ctx context.Context, release func(), e *Error) {
+	ctx, e = h.authorize(r)
+	if e != nil {
+		return ctx, nil, e
+	}
+	release, e = h.budgets.admitUser(ctx, userFrom(ctx))
+	if e != nil {
+		return ctx, nil, h.svc.classify(ctx, e)
+	}
+	return ctx, release, nil
 }
 
 // userFrom returns the user that authorize stored in ctx.

@@ -49,8 +49,9 @@ func unary[Req, Resp any](h *handler, ctx context.Context, req *Req, call func(c
 	return connect.NewResponse(resp), nil
 }
 
-// connectHandler returns the Connect, gRPC and gRPC-Web handler with authentication in
-// front of it, so that unauthenticated requests are refused before their body is read.
+// connectHandler returns the Connect, gRPC and gRPC-Web handler with authentication and
+// admission (handler.admit) in front of it, so that unauthenticated requests are refused
+// before their body is read and never hold a request slot.
 func (h *handler) connectHandler() (string, http.Handler) {
 	path, svc := vssv1connect.NewVssServiceHandler(connectService{h},
 		connect.WithReadMaxBytes(int(min(h.maxBody, int64(^uint(0)>>1)))),
@@ -68,12 +69,13 @@ func (h *handler) connectHandler() (string, http.Handler) {
 	return path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op, b := rpcOfProcedure(r.URL.Path), bindingOfContentType(r.Header.Get("Content-Type"))
 		defer h.metrics.end(r.Context(), op, b, h.metrics.begin())
-		ctx, aerr := h.authorize(r)
+		ctx, release, aerr := h.admit(r)
 		if aerr != nil {
 			h.metrics.authFailed(r.Header, aerr)
 			_ = errs.Write(w, r, connectError(aerr))
 			return
 		}
+		defer release()
 		svc.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

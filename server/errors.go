@@ -44,6 +44,10 @@ const (
 	// (INTERNAL_SERVER_EXCEPTION, which clients retry with backoff, HTTP 429; Connect
 	// resource_exhausted), with RetryAfter set.
 	KindRateLimited
+	// KindOverloaded is a request refused for want of a request slot, the server's or
+	// its user's share (INTERNAL_SERVER_EXCEPTION, HTTP 503; Connect unavailable), with
+	// RetryAfter set.
+	KindOverloaded
 )
 
 func (e *Error) Error() string { return e.Code.String() + ": " + e.Message }
@@ -128,8 +132,11 @@ func connectError(e *Error) *connect.Error {
 // legacyStatus is the HTTP status the existing VSS HTTP API uses for an error: the
 // status of its code, except 429 for rate limiting.
 func legacyStatus(e *Error) int {
-	if e.Kind == KindRateLimited {
+	switch e.Kind {
+	case KindRateLimited:
 		return http.StatusTooManyRequests
+	case KindOverloaded:
+		return http.StatusServiceUnavailable
 	}
 	switch e.Code {
 	case vssv1.ErrorCode_CONFLICT_EXCEPTION:

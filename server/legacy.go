@@ -29,17 +29,18 @@ func (h *handler) legacyRoutes(mux *http.ServeMux) {
 	})
 }
 
-// legacy adapts one Service method to the existing VSS HTTP API. Authentication runs
-// before the body is read.
+// legacy adapts one Service method to the existing VSS HTTP API. Authentication and
+// admission (handler.admit) run before the body is read.
 func legacy[Req, Resp proto.Message](h *handler, op rpc, newReq func() Req, call func(context.Context, string, Req) (Resp, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer h.metrics.end(r.Context(), op, bindingVSSHTTP, h.metrics.begin())
-		ctx, aerr := h.authorize(r)
+		ctx, release, aerr := h.admit(r)
 		if aerr != nil {
 			h.metrics.authFailed(r.Header, aerr)
 			writeLegacyError(w, legacyStatus(aerr), aerr)
 			return
 		}
+		defer release()
 		body, status, berr := readBody(w, r, h.maxBody)
 		if berr != nil {
 			writeLegacyError(w, status, berr)

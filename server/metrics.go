@@ -24,7 +24,7 @@ type Metrics struct {
 	respBytes [numRPCs][numBindings]prometheus.Observer
 	inFlight  prometheus.Gauge
 	authFails [numAuthReasons]prometheus.Counter
-	refused   prometheus.Counter
+	refusedBy [numRefusals]prometheus.Counter
 }
 
 // The metric names, for documentation and tests.
@@ -109,12 +109,13 @@ const (
 	resultUnavailable
 	resultQuota
 	resultRateLimited
+	resultOverloaded
 	numResults
 )
 
 var resultNames = [numResults]string{
 	"invalid_request", "ok", "no_such_key", "conflict", "invalid_request", "auth",
-	"internal", "unavailable", "quota", "rate_limited",
+	"internal", "unavailable", "quota", "rate_limited", "overloaded",
 }
 
 // resultOf is the outcome label of a classified error.
@@ -124,6 +125,8 @@ func resultOf(e *Error) result {
 		return resultQuota
 	case KindRateLimited:
 		return resultRateLimited
+	case KindOverloaded:
+		return resultOverloaded
 	}
 	switch e.Code {
 	case vssv1.ErrorCode_NO_SUCH_KEY_EXCEPTION:
@@ -179,7 +182,7 @@ var sizeBuckets = prometheus.ExponentialBuckets(64, 4, 11) // 64 B .. 64 MiB
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: MetricRequests,
-		Help: "VSS requests served, by operation, binding (vss-http, connect, grpc, grpc-web) and result (ok or the VSS error: no_such_key, conflict, invalid_request, auth, internal, unavailable, quota, rate_limited).",
+		Help: "VSS requests served, by operation, binding (vss-http, connect, grpc, grpc-web) and result (ok or the VSS error: no_such_key, conflict, invalid_request, auth, internal, unavailable, quota, rate_limited, overloaded).",
 	}, []string{"rpc", "binding", "result"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    MetricRequestDuration,
@@ -204,16 +207,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Name: MetricAuthFailures,
 		Help: "Requests refused by authentication, by reason: missing (no Authorization header), signature (a refused signature header), bearer (a refused bearer token), multiple_headers.",
 	}, []string{"reason"})
-	refused := prometheus.NewCounter(prometheus.CounterOpts{
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: MetricOverloadRefusals,
-		Help: "Requests refused because the server was serving its maximum number of concurrent requests.",
-	})
+		Help: "Requests refused for want of a request slot, by reason: server (every VSS slot taken), user (the user holds its share), public (every slot of the unauthenticated endpoints taken), address (the client address holds its share of those).",
+	}, []string{"reason"})
 	for _, c := range []prometheus.Collector{requests, duration, reqBytes, respBytes, inFlight, authFails, refused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	m := &Metrics{inFlight: inFlight, refused: refused}
+	m := &Metrics{inFlight: inFlight}
+	for i := range numRefusals {
+		m.refusedBy[i] = refused.WithLabelValues(refusalNames[i])
+	}
 	for r := rpcGetObject; r < numRPCs; r++ {
 		for b := range numBindings {
 			for res := range numResults {
@@ -277,12 +283,12 @@ func (m *Metrics) authFailed(h http.Header, e *Error) {
 	m.authFails[authReasonOf(h)].Inc()
 }
 
-// overloaded counts a request refused by the concurrency limit.
-func (m *Metrics) overloaded() {
+// refused counts a request refused for want of a request slot.
+func (m *Metrics) refused(why refusal) {
 	if m == nil {
 		return
 	}
-	m.refused.Inc()
+	m.refusedBy[why].Inc()
 }
 
 // requestState is what the server knows about the request being served: its id, and

@@ -51,11 +51,26 @@ type Options struct {
 	// Interceptors, if set, wrap every Connect, gRPC and gRPC-Web call once it is
 	// authenticated and decoded (tracing, for example).
 	Interceptors []connect.Interceptor
-	// MaxConcurrentRequests caps the requests served at once; 0 means no cap. Over the
-	// cap a request waits up to QueueTimeout for a slot, then is refused with 503 and
-	// Retry-After (Connect: unavailable); health checks and /metrics are exempt.
+	// MaxConcurrentRequests caps the VSS calls served at once; 0 means no cap. A call
+	// takes its slot after authentication, before its body is read. Over the cap a call
+	// waits up to QueueTimeout for a slot, then is refused with 503 and Retry-After
+	// (Connect: unavailable).
 	MaxConcurrentRequests int
-	// QueueTimeout is how long a request over the cap waits for a slot before it is
+	// MaxConcurrentPerUser caps the slots one user holds at once; over it a call is
+	// refused at once, like a call over MaxConcurrentRequests. 0 means
+	// MaxConcurrentRequests/DefaultUserShareDivisor (at least 1), negative no cap.
+	// Without authentication (NoAuth) there is no per-user cap.
+	MaxConcurrentPerUser int
+	// MaxConcurrentPublic caps the requests served at once outside the VSS service,
+	// everything reachable without credentials: the gRPC health and reflection
+	// services, /healthz, /readyz, Routes (LNURL-auth, /metrics, the explorer); 0 means
+	// no cap. These slots are separate from the VSS calls' slots.
+	MaxConcurrentPublic int
+	// MaxConcurrentPerAddress caps the public slots one client address (an IPv6 /64)
+	// holds at once; 0 means MaxConcurrentPublic/DefaultPublicShareDivisor (at least
+	// 1), negative no cap.
+	MaxConcurrentPerAddress int
+	// QueueTimeout is how long a request over a cap waits for a slot before it is
 	// refused; 0 means DefaultQueueTimeout.
 	QueueTimeout time.Duration
 }
@@ -69,6 +84,8 @@ type handler struct {
 	interceptors []connect.Interceptor
 	// limit is the per-user rate limit, nil when off.
 	limit *rateLimiter
+	// budgets hold the request slots (limits.go).
+	budgets *budgets
 }
 
 // New returns the server's HTTP handler: the existing VSS HTTP API under /vss/, the
@@ -91,6 +108,7 @@ func New(opts Options) (http.Handler, error) {
 		maxBody: opts.MaxBodyBytes,
 		metrics: opts.Metrics,
 		limit:   newRateLimiter(opts.RateLimit, nil),
+		budgets: newBudgets(opts, log),
 	}
 	h.interceptors = opts.Interceptors
 	if h.maxBody <= 0 {
@@ -123,7 +141,7 @@ func New(opts Options) (http.Handler, error) {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	return withRequestContext(newLimiter(limitByAddress(mux, newRateLimiter(opts.RateLimit, nil)), opts, log), log), nil
+	return withRequestContext(withPublicBudget(limitByAddress(mux, newRateLimiter(opts.RateLimit, nil)), h.budgets), log), nil
 }
 
 // storeChecker reports the VSS service as serving while its database answers.

@@ -142,10 +142,19 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	fs.IntVar(&cfg.Limits.MaxHeaderBytes, "max-header-bytes", envInt("VSS_MAX_HEADER_BYTES", app.DefaultMaxHeaderBytes),
 		"largest request header block in `bytes`; larger ones get 431 (env VSS_MAX_HEADER_BYTES)")
 	fs.IntVar(&cfg.Limits.MaxConcurrent, "max-concurrent-requests", envInt("VSS_MAX_CONCURRENT_REQUESTS", app.DefaultMaxConcurrent),
-		"most requests served at once; over it a request waits up to --queue-timeout, then gets 503 with Retry-After "+
-			"(Connect/gRPC: unavailable); health checks and /metrics are exempt; -1 removes the cap (env VSS_MAX_CONCURRENT_REQUESTS)")
+		"most VSS calls served at once, taken after authentication; over it a call waits up to --queue-timeout, then gets 503 "+
+			"with Retry-After (Connect/gRPC: unavailable); -1 removes the cap (env VSS_MAX_CONCURRENT_REQUESTS)")
+	fs.IntVar(&cfg.Limits.MaxConcurrentPerUser, "max-concurrent-per-user", envInt("VSS_MAX_CONCURRENT_PER_USER", 0),
+		"most of those slots one user holds at once (uploads included); over it a call gets 503 at once; "+
+			"0 means --max-concurrent-requests/16 (at least 1), -1 no cap (env VSS_MAX_CONCURRENT_PER_USER)")
+	fs.IntVar(&cfg.Limits.MaxConcurrentPublic, "max-concurrent-public", envInt("VSS_MAX_CONCURRENT_PUBLIC", app.DefaultMaxConcurrentPublic),
+		"most requests served at once on the endpoints without credentials (gRPC health and reflection, LNURL-auth, /metrics, "+
+			"/healthz, /readyz, the explorer), apart from the VSS calls' slots; -1 removes the cap (env VSS_MAX_CONCURRENT_PUBLIC)")
+	fs.IntVar(&cfg.Limits.MaxConcurrentPerAddress, "max-concurrent-per-address", envInt("VSS_MAX_CONCURRENT_PER_ADDRESS", 0),
+		"most of those public slots one client address (IPv6: /64) holds at once; 0 means --max-concurrent-public/4 "+
+			"(at least 1), -1 no cap (env VSS_MAX_CONCURRENT_PER_ADDRESS)")
 	fs.DurationVar(&cfg.Limits.QueueTimeout, "queue-timeout", envDuration("VSS_QUEUE_TIMEOUT", server.DefaultQueueTimeout),
-		"how long a request over --max-concurrent-requests waits for a slot before it is refused (env VSS_QUEUE_TIMEOUT)")
+		"how long a request over --max-concurrent-requests or --max-concurrent-public waits for a slot before it is refused (env VSS_QUEUE_TIMEOUT)")
 	level := fs.String("log-level", env("VSS_LOG_LEVEL", "info"),
 		"log `level`: debug (one line per request), info, warn or error (env VSS_LOG_LEVEL)")
 	format := fs.String("log-format", env("VSS_LOG_FORMAT", "text"),

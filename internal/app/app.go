@@ -106,7 +106,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	routes = obs.routes(cfg.Observability, routes)
 	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Routes: routes, RateLimit: cfg.RateLimit,
-		Metrics: obs.serverMetrics(), Interceptors: obs.interceptors, MaxConcurrentRequests: max(limits.MaxConcurrent, 0), QueueTimeout: limits.QueueTimeout})
+		Metrics: obs.serverMetrics(), Interceptors: obs.interceptors, QueueTimeout: limits.QueueTimeout,
+		MaxConcurrentRequests: max(limits.MaxConcurrent, 0), MaxConcurrentPerUser: limits.MaxConcurrentPerUser,
+		MaxConcurrentPublic: max(limits.MaxConcurrentPublic, 0), MaxConcurrentPerAddress: limits.MaxConcurrentPerAddress})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/govss/vss/server"
 )
 
 // Defaults of LimitsConfig.
@@ -17,6 +19,7 @@ const (
 	DefaultIdleTimeout         = 2 * time.Minute
 	DefaultMaxHeaderBytes      = 64 << 10
 	DefaultMaxConcurrent       = 1024
+	DefaultMaxConcurrentPublic = server.DefaultMaxConcurrentPublic
 )
 
 // LimitsConfig bounds what one client can make the server hold: time, connections and
@@ -41,12 +44,21 @@ type LimitsConfig struct {
 	IdleTimeout time.Duration
 	// MaxHeaderBytes limits the size of a request's header block; larger ones get 431.
 	MaxHeaderBytes int
-	// MaxConcurrent caps the requests served at once (health checks and metrics are
-	// exempt); a negative value removes the cap. QueueTimeout is how long a request over
-	// the cap waits for a slot before it is refused with 503 (the VSS HTTP API) or
-	// unavailable (Connect, gRPC).
+	// MaxConcurrent caps the VSS calls served at once; a negative value removes the
+	// cap. QueueTimeout is how long a request over a cap waits for a slot before it is
+	// refused with 503 (the VSS HTTP API) or unavailable (Connect, gRPC).
 	MaxConcurrent int
 	QueueTimeout  time.Duration
+	// MaxConcurrentPerUser caps the slots of MaxConcurrent one user holds; zero means
+	// MaxConcurrent/16 (at least 1), negative no cap.
+	MaxConcurrentPerUser int
+	// MaxConcurrentPublic caps the requests served at once on everything reachable
+	// without credentials (health, reflection, LNURL-auth, /metrics, the explorer), with
+	// slots of their own; negative removes the cap. MaxConcurrentPerAddress caps the
+	// share of one client address (an IPv6 /64); zero means MaxConcurrentPublic/4 (at
+	// least 1), negative no cap.
+	MaxConcurrentPublic     int
+	MaxConcurrentPerAddress int
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -68,6 +80,9 @@ func (c LimitsConfig) withDefaults() LimitsConfig {
 	}
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.MaxConcurrentPublic == 0 {
+		c.MaxConcurrentPublic = DefaultMaxConcurrentPublic
 	}
 	return c
 }

@@ -267,7 +267,7 @@ func TestConcurrencyCapRefusesWhenSaturated(t *testing.T) {
 			close(release)
 		}
 	}()
-	// Wait until both hold their slot, as the in-flight gauge (metrics are exempt from
+	// Wait until both hold their slot, as the in-flight gauge (metrics have slots apart from
 	// the cap) shows.
 	deadline := time.Now().Add(10 * time.Second)
 	for counterValue(t, scrape(t, base), server.MetricInFlight, nil) != 2 {
@@ -299,14 +299,14 @@ func TestConcurrencyCapRefusesWhenSaturated(t *testing.T) {
 			t.Errorf("%s over the cap: %v, want unavailable", name, err)
 		}
 	}
-	// Health checks and metrics are exempt.
+	// Health checks and metrics have slots of their own.
 	if res, _ := do(t, http.MethodGet, base+"/healthz", nil); res.StatusCode != http.StatusOK {
 		t.Errorf("healthz over the cap: %d", res.StatusCode)
 	}
 	if res, _ := do(t, http.MethodGet, base+"/readyz", nil); res.StatusCode != http.StatusOK {
 		t.Errorf("readyz over the cap: %d", res.StatusCode)
 	}
-	if got := counterValue(t, scrape(t, base), server.MetricOverloadRefusals, nil); got != 3 {
+	if got := counterValue(t, scrape(t, base), server.MetricOverloadRefusals, map[string]string{"reason": "server"}); got != 3 {
 		t.Errorf("%s = %v, want 3", server.MetricOverloadRefusals, got)
 	}
 
