@@ -51,12 +51,13 @@ func unary[Req, Resp any](h *handler, ctx context.Context, req *Req, call func(c
 
 // connectHandler returns the Connect, gRPC and gRPC-Web handler with authentication in
 // front of it, so that unauthenticated requests are refused before their body is read.
-func (h *handler) connectHandler() (string, http.Handler) {
+// opts are the options every RPC service gets (see rpcOptions): they bound messages.
+func (h *handler) connectHandler(opts ...connect.HandlerOption) (string, http.Handler) {
 	path, svc := vssv1connect.NewVssServiceHandler(connectService{h},
-		connect.WithReadMaxBytes(int(min(h.maxBody, int64(^uint(0)>>1)))),
+		connect.WithHandlerOptions(opts...),
 		// Values are encrypted by the client and do not compress: gzip on a response costs
 		// CPU and saves nothing (Connect clients ask for it by default). Compressed
-		// requests are still accepted.
+		// requests are still accepted, up to the body limit after decompression.
 		connect.WithCompressMinBytes(math.MaxInt32),
 		connect.WithInterceptors(h.interceptors...),
 		connect.WithRecover(func(ctx context.Context, _ connect.Spec, _ http.Header, p any) error {

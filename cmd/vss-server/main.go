@@ -98,6 +98,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 			"e.g. https://wallet.example.com,https://*.example.org, or * for any; empty turns CORS off (env VSS_CORS_ORIGINS)")
 	fs.BoolVar(&cfg.Explorer, "explorer", env("VSS_EXPLORER", "") == "true" || env("VSS_EXPLORER", "") == "1",
 		"serve the store explorer web app at /explorer/ (env VSS_EXPLORER=true)")
+	fs.BoolVar(&cfg.GRPCReflection, "grpc-reflection", env("VSS_GRPC_REFLECTION", "") == "true" || env("VSS_GRPC_REFLECTION", "") == "1",
+		"serve gRPC server reflection, which lets tools such as grpcurl discover the services; a debugging aid, off by default (env VSS_GRPC_REFLECTION=true)")
 	quotaBytes := fs.String("quota-max-bytes", env("VSS_QUOTA_MAX_BYTES", "0"),
 		"most `bytes` of keys and values each user may store, across all of its stores; 0 means no limit "+
 			"(env VSS_QUOTA_MAX_BYTES; see README, Quotas and rate limits)")

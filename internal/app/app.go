@@ -44,6 +44,8 @@ type Config struct {
 	CORSOrigins []string
 	// Explorer serves the store explorer web app at /explorer/.
 	Explorer bool
+	// GRPCReflection serves gRPC server reflection (for grpcurl and similar tools).
+	GRPCReflection bool
 	// Ready, if set, is called with the listening address once the server accepts
 	// connections.
 	Ready func(net.Addr)
@@ -101,7 +103,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	routes = obs.routes(cfg.Observability, routes)
 	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Routes: routes, RateLimit: cfg.RateLimit,
-		Metrics: obs.serverMetrics(), Interceptors: obs.interceptors, MaxConcurrentRequests: max(limits.MaxConcurrent, 0), QueueTimeout: limits.QueueTimeout})
+		Metrics: obs.serverMetrics(), Interceptors: obs.interceptors, MaxConcurrentRequests: max(limits.MaxConcurrent, 0), QueueTimeout: limits.QueueTimeout,
+		GRPCReflection: cfg.GRPCReflection})
 	if err != nil {
 		return err
 	}
