@@ -129,11 +129,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer stopMetrics()
 	errc := make(chan error, 1)
 	scheme := "http://"
+	// The listeners let the protocol version header reach the responses Go's HTTP server
+	// writes without a handler (protoheader.go).
 	if tlsConfig != nil {
-		srv.TLSConfig, scheme = tlsConfig, "https://"
-		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+		scheme = "https://"
+		tln := newTLSListener(ln, tlsConfig, limits.ReadHeaderTimeout, log)
+		srv.TLSConfig = tln.config
+		go func() { errc <- srv.Serve(tln) }()
 	} else {
-		go func() { errc <- srv.Serve(ln) }()
+		go func() { errc <- srv.Serve(plainListener{ln}) }()
 	}
 	log.Info("serving VSS", "addr", ln.Addr().String(),
 		"vss_http_api", scheme+ln.Addr().String()+"/vss",
@@ -172,8 +176,9 @@ func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
 	protocols.SetUnencryptedHTTP2(true)
 	protocols.SetHTTP2(true)
 	return &http.Server{
-		Handler:   handler,
-		Protocols: &protocols,
+		Handler:     trackHandlers(handler),
+		ConnContext: connContext,
+		Protocols:   &protocols,
 		// Timeouts and the header limit are set by applyLimits (limits.go).
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
