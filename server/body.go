@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -138,8 +139,8 @@ func (b *bodyRules) refuse(w http.ResponseWriter, r *http.Request, kind bodyKind
 }
 
 // rpcOptions are the options of every RPC service the server mounts (see mountRPC):
-// messages of at most limit bytes after decompression, gzip the only compression, and
-// decoding errors that quote at most a short prefix of the client's input.
+// messages of at most limit bytes after decompression, gzip the only compression (of
+// requests; responses are not compressed), and decoding errors that quote at most a short prefix of the client's input.
 //
 // connect-go's own gzip support checks the limit after decompression, but then reads the
 // rest of the decompressed stream to report its size: a few megabytes of gzip make the
@@ -150,6 +151,9 @@ func rpcOptions(limit int64) []connect.HandlerOption {
 		connect.WithCompression("gzip",
 			func() connect.Decompressor { return &boundedGzip{limit: limit} },
 			func() connect.Compressor { return gzip.NewWriter(io.Discard) }),
+		// Responses are small (health) or encrypted values that do not compress: gzip on a
+		// response would cost CPU and save nothing. Compressed requests are accepted.
+		connect.WithCompressMinBytes(math.MaxInt32),
 		connect.WithCodec(clippedProto{}),
 		connect.WithCodec(clippedJSON{name: "json"}),
 		connect.WithCodec(clippedJSON{name: "json; charset=utf-8"}),

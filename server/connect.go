@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"math"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -55,10 +54,6 @@ func unary[Req, Resp any](h *handler, ctx context.Context, req *Req, call func(c
 func (h *handler) connectHandler(opts ...connect.HandlerOption) (string, http.Handler) {
 	path, svc := vssv1connect.NewVssServiceHandler(connectService{h},
 		connect.WithHandlerOptions(opts...),
-		// Values are encrypted by the client and do not compress: gzip on a response costs
-		// CPU and saves nothing (Connect clients ask for it by default). Compressed
-		// requests are still accepted, up to the body limit after decompression.
-		connect.WithCompressMinBytes(math.MaxInt32),
 		connect.WithInterceptors(h.interceptors...),
 		connect.WithRecover(func(ctx context.Context, _ connect.Spec, _ http.Header, p any) error {
 			h.svc.log.ErrorContext(ctx, "panic while serving a request", "request_id", RequestID(ctx), "panic", p)
