@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"math"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -51,14 +50,11 @@ func unary[Req, Resp any](h *handler, ctx context.Context, req *Req, call func(c
 
 // connectHandler returns the Connect, gRPC and gRPC-Web handler with authentication and
 // admission (handler.admit) in front of it, so that unauthenticated requests are refused
-// before their body is read and never hold a request slot.
-func (h *handler) connectHandler() (string, http.Handler) {
+// before their body is read and never hold a request slot. opts are the options every
+// RPC service gets (see rpcOptions): they bound messages.
+func (h *handler) connectHandler(opts ...connect.HandlerOption) (string, http.Handler) {
 	path, svc := vssv1connect.NewVssServiceHandler(connectService{h},
-		connect.WithReadMaxBytes(int(min(h.maxBody, int64(^uint(0)>>1)))),
-		// Values are encrypted by the client and do not compress: gzip on a response costs
-		// CPU and saves nothing (Connect clients ask for it by default). Compressed
-		// requests are still accepted.
-		connect.WithCompressMinBytes(math.MaxInt32),
+		connect.WithHandlerOptions(opts...),
 		connect.WithInterceptors(h.interceptors...),
 		connect.WithRecover(func(ctx context.Context, _ connect.Spec, _ http.Header, p any) error {
 			h.svc.log.ErrorContext(ctx, "panic while serving a request", "request_id", RequestID(ctx), "panic", p)

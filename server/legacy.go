@@ -25,7 +25,7 @@ func (h *handler) legacyRoutes(mux *http.ServeMux) {
 	mux.Handle(LegacyPathPrefix+"deleteObject", legacy(h, rpcDeleteObject, func() *vssv1.DeleteObjectRequest { return new(vssv1.DeleteObjectRequest) }, h.svc.DeleteObject))
 	mux.Handle(LegacyPathPrefix+"listKeyVersions", legacy(h, rpcListKeyVersions, func() *vssv1.ListKeyVersionsRequest { return new(vssv1.ListKeyVersionsRequest) }, h.svc.ListKeyVersions))
 	mux.HandleFunc(LegacyPathPrefix, func(w http.ResponseWriter, r *http.Request) {
-		writeLegacyError(w, http.StatusNotFound, &Error{Code: vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, Message: "no such VSS operation: " + r.URL.Path})
+		writeLegacyError(w, http.StatusNotFound, &Error{Code: vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, Message: "no such VSS operation: " + QuoteInput(r.URL.Path)})
 	})
 }
 
@@ -48,7 +48,7 @@ func legacy[Req, Resp proto.Message](h *handler, op rpc, newReq func() Req, call
 		}
 		req := newReq()
 		if err := proto.Unmarshal(body, req); err != nil {
-			writeLegacyError(w, http.StatusBadRequest, invalidf("request body is not a valid %s: %v", req.ProtoReflect().Descriptor().Name(), err))
+			writeLegacyError(w, http.StatusBadRequest, invalidf("request body is not a valid %s: %s", req.ProtoReflect().Descriptor().Name(), clipMessage(err.Error())))
 			return
 		}
 		noteSizes(ctx, len(body), -1)

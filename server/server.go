@@ -73,6 +73,9 @@ type Options struct {
 	// QueueTimeout is how long a request over a cap waits for a slot before it is
 	// refused; 0 means DefaultQueueTimeout.
 	QueueTimeout time.Duration
+	// GRPCReflection serves gRPC server reflection (v1 and v1alpha), which tools such as
+	// grpcurl use to discover the services. It is a debugging aid and off by default.
+	GRPCReflection bool
 }
 
 type handler struct {
@@ -89,8 +92,9 @@ type handler struct {
 }
 
 // New returns the server's HTTP handler: the existing VSS HTTP API under /vss/, the
-// Connect, gRPC and gRPC-Web service under /vss.v1.VssService/, the gRPC health and
-// reflection services, and /healthz and /readyz.
+// Connect, gRPC and gRPC-Web service under /vss.v1.VssService/, the gRPC health service
+// (and gRPC reflection when Options.GRPCReflection is set), and /healthz and /readyz.
+// Every request body is bounded by one set of rules (see bodyRules).
 func New(opts Options) (http.Handler, error) {
 	if opts.Store == nil {
 		return nil, errors.New("server: Options.Store is required")
@@ -116,12 +120,21 @@ func New(opts Options) (http.Handler, error) {
 	}
 
 	mux := http.NewServeMux()
+	bodies := newBodyRules(h.maxBody)
 	h.legacyRoutes(mux)
-	mux.Handle(h.connectHandler())
-	mux.Handle(grpchealth.NewHandler(storeChecker{opts.Store}))
-	reflector := grpcreflect.NewStaticReflector(vssv1connect.VssServiceName, grpchealth.HealthV1ServiceName)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	bodies.mountRPC(mux, h.maxBody, h.connectHandler)
+	bodies.mountRPC(mux, SmallBodyBytes, func(o ...connect.HandlerOption) (string, http.Handler) {
+		return grpchealth.NewHandler(storeChecker{opts.Store}, o...)
+	})
+	if opts.GRPCReflection {
+		reflector := grpcreflect.NewStaticReflector(vssv1connect.VssServiceName, grpchealth.HealthV1ServiceName)
+		bodies.mountRPC(mux, SmallBodyBytes, func(o ...connect.HandlerOption) (string, http.Handler) {
+			return grpcreflect.NewHandlerV1(reflector, o...)
+		})
+		bodies.mountRPC(mux, SmallBodyBytes, func(o ...connect.HandlerOption) (string, http.Handler) {
+			return grpcreflect.NewHandlerV1Alpha(reflector, o...)
+		})
+	}
 	if opts.Routes != nil {
 		opts.Routes(mux)
 	}
@@ -141,7 +154,8 @@ func New(opts Options) (http.Handler, error) {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	return withRequestContext(withPublicBudget(limitByAddress(mux, newRateLimiter(opts.RateLimit, nil)), h.budgets), log), nil
+	bodies.next = mux
+	return withRequestContext(withPublicBudget(limitByAddress(bodies, newRateLimiter(opts.RateLimit, nil)), h.budgets), log), nil
 }
 
 // storeChecker reports the VSS service as serving while its database answers.
@@ -151,7 +165,7 @@ func (c storeChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (
 	switch req.Service {
 	case "", vssv1connect.VssServiceName:
 	default:
-		return nil, connect.NewError(connect.CodeNotFound, errors.New("unknown service "+req.Service))
+		return nil, connect.NewError(connect.CodeNotFound, errors.New("unknown service "+QuoteInput(req.Service)))
 	}
 	if err := c.store.Ping(ctx); err != nil {
 		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil

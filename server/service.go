@@ -94,7 +94,7 @@ func (s *Service) PutObjects(ctx context.Context, user string, req *vssv1.PutObj
 			return invalidf("%s[%d]: %s", field, i, err.(*Error).Message)
 		}
 		if _, dup := seen[kv.GetKey()]; dup {
-			return invalidf("%s[%d]: key %q appears more than once in the request", field, i, kv.GetKey())
+			return invalidf("%s[%d]: key %s appears more than once in the request", field, i, QuoteInput(kv.GetKey()))
 		}
 		seen[kv.GetKey()] = struct{}{}
 		return nil
@@ -253,7 +253,7 @@ func encodePageToken(sortOrder int64) string { return strconv.FormatInt(sortOrde
 func decodePageToken(token string) (int64, error) {
 	n, err := strconv.ParseInt(token, 10, 64)
 	if err != nil || n < 0 || strconv.FormatInt(n, 10) != token { // canonical decimals only: not "+1", "01" or "-0"
-		return 0, invalidf("page_token %q was not issued by this server", token)
+		return 0, invalidf("page_token %s was not issued by this server", QuoteInput(token))
 	}
 	return n, nil
 }

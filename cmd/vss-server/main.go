@@ -105,6 +105,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	explorerServers := fs.String("explorer-allowed-servers", env("VSS_EXPLORER_ALLOWED_SERVERS", ""),
 		"comma-separated `origins` of other VSS servers the explorer page may call, e.g. https://vss2.example.com; "+
 			"empty: only the server that serves it. Those servers need this one's origin in --cors-origins (env VSS_EXPLORER_ALLOWED_SERVERS)")
+	fs.BoolVar(&cfg.GRPCReflection, "grpc-reflection", env("VSS_GRPC_REFLECTION", "") == "true" || env("VSS_GRPC_REFLECTION", "") == "1",
+		"serve gRPC server reflection, which lets tools such as grpcurl discover the services; a debugging aid, off by default (env VSS_GRPC_REFLECTION=true)")
 	quotaBytes := fs.String("quota-max-bytes", env("VSS_QUOTA_MAX_BYTES", "0"),
 		"most `bytes` of keys and values each user may store, across all of its stores; 0 means no limit "+
 			"(env VSS_QUOTA_MAX_BYTES; see README, Quotas and rate limits)")

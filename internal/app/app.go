@@ -47,6 +47,8 @@ type Config struct {
 	// ExplorerAllowedServers lists the origins of other VSS servers the explorer's page
 	// may call (scheme://host[:port]); empty means only the server that serves it.
 	ExplorerAllowedServers []string
+	// GRPCReflection serves gRPC server reflection (for grpcurl and similar tools).
+	GRPCReflection bool
 	// Ready, if set, is called with the listening address once the server accepts
 	// connections.
 	Ready func(net.Addr)
@@ -108,7 +110,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Routes: routes, RateLimit: cfg.RateLimit,
 		Metrics: obs.serverMetrics(), Interceptors: obs.interceptors, QueueTimeout: limits.QueueTimeout,
 		MaxConcurrentRequests: max(limits.MaxConcurrent, 0), MaxConcurrentPerUser: limits.MaxConcurrentPerUser,
-		MaxConcurrentPublic: max(limits.MaxConcurrentPublic, 0), MaxConcurrentPerAddress: limits.MaxConcurrentPerAddress})
+		MaxConcurrentPublic: max(limits.MaxConcurrentPublic, 0), MaxConcurrentPerAddress: limits.MaxConcurrentPerAddress,
+		GRPCReflection: cfg.GRPCReflection})
 	if err != nil {
 		return err
 	}
@@ -133,11 +136,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer stopMetrics()
 	errc := make(chan error, 1)
 	scheme := "http://"
+	// The listeners let the protocol version header reach the responses Go's HTTP server
+	// writes without a handler (protoheader.go).
 	if tlsConfig != nil {
-		srv.TLSConfig, scheme = tlsConfig, "https://"
-		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+		scheme = "https://"
+		tln := newTLSListener(ln, tlsConfig, limits.ReadHeaderTimeout, log)
+		srv.TLSConfig = tln.config
+		go func() { errc <- srv.Serve(tln) }()
 	} else {
-		go func() { errc <- srv.Serve(ln) }()
+		go func() { errc <- srv.Serve(plainListener{ln}) }()
 	}
 	log.Info("serving VSS", "addr", ln.Addr().String(),
 		"vss_http_api", scheme+ln.Addr().String()+"/vss",
@@ -177,8 +184,9 @@ func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
 	protocols.SetUnencryptedHTTP2(true)
 	protocols.SetHTTP2(true)
 	return &http.Server{
-		Handler:   handler,
-		Protocols: &protocols,
+		Handler:     trackHandlers(handler),
+		ConnContext: connContext,
+		Protocols:   &protocols,
 		// Timeouts and the header limit are set by applyLimits (limits.go).
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -18,6 +18,7 @@ import (
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 	"github.com/govss/vss/internal/conformance"
 	"github.com/govss/vss/internal/pgtest"
+	"github.com/govss/vss/server"
 	"github.com/govss/vss/storage/postgres"
 	"github.com/govss/vss/storage/sqlite"
 )
@@ -245,7 +246,8 @@ func TestConnectBodyLimit(t *testing.T) {
 }
 
 // TestHealthAndReflection checks the plain health endpoints, the gRPC health service and
-// gRPC server reflection (what grpcurl uses).
+// gRPC server reflection (what grpcurl uses): off by default, served with
+// Options.GRPCReflection.
 func TestHealthAndReflection(t *testing.T) {
 	t.Parallel()
 	base := memoryServer(t, 0)
@@ -260,10 +262,20 @@ func TestHealthAndReflection(t *testing.T) {
 		t.Fatalf("health check: %d %s", resp.StatusCode, body)
 	}
 
-	client := grpcreflect.NewClient(conformance.H2CClient(), base)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream := client.NewStream(ctx)
+	off := grpcreflect.NewClient(conformance.H2CClient(), base).NewStream(ctx)
+	defer off.Close()
+	if names, err := off.ListServices(); err == nil {
+		t.Fatalf("reflection is on by default: it lists %v", names)
+	}
+
+	s, err := sqlite.OpenMemory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := serveOptions(t, server.Options{Store: s, Authorizer: testAuth, GRPCReflection: true})
+	stream := grpcreflect.NewClient(conformance.H2CClient(), on).NewStream(ctx)
 	defer stream.Close()
 	names, err := stream.ListServices()
 	if err != nil {

@@ -83,6 +83,12 @@ func (s *serverProc) url() string { return "http://" + s.addr }
 // start starts the process and waits until it is ready.
 func (s *serverProc) start() {
 	s.t.Helper()
+	s.startWith(&http.Client{Timeout: time.Second}, s.url())
+}
+
+// startWith starts the process and waits until hc gets 200 from base+"/healthz".
+func (s *serverProc) startWith(hc *http.Client, base string) {
+	s.t.Helper()
 	logFile, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		s.t.Fatal(err)
@@ -113,7 +119,6 @@ func (s *serverProc) start() {
 	s.cmd, s.done = cmd, done
 	s.mu.Unlock()
 
-	hc := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
@@ -122,7 +127,7 @@ func (s *serverProc) start() {
 			s.t.Fatalf("vss-server exited at start-up: %v\n%s", cmd.ProcessState, tail(out, 4000))
 		default:
 		}
-		if res, err := hc.Get(s.url() + "/healthz"); err == nil {
+		if res, err := hc.Get(base + "/healthz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return

@@ -310,7 +310,7 @@ func tokenError(err error, tok *jwt.Token, claims *jwt.RegisteredClaims) error {
 	case tok != nil && alg == "":
 		return server.AuthError("malformed bearer token: the JWT header has no alg")
 	case tok != nil && !isAccepted(alg):
-		return server.AuthError("unsupported JWT algorithm " + quoteShort(alg) + ": this server accepts RS256, ES256 and EdDSA")
+		return server.AuthError("unsupported JWT algorithm " + server.QuoteInput(alg) + ": this server accepts RS256, ES256 and EdDSA")
 	case errors.Is(err, errNoKeyForAlg):
 		return server.AuthError("unexpected JWT algorithm " + alg + ": no key of that type is configured on this server")
 	case errors.Is(err, errCritical):
@@ -341,12 +341,4 @@ func tokenError(err error, tok *jwt.Token, claims *jwt.RegisteredClaims) error {
 // isAccepted reports whether alg is one of the algorithms of acceptedAlgs.
 func isAccepted(alg string) bool {
 	return alg == algRS256 || alg == algES256 || alg == algEdDSA
-}
-
-// quoteShort quotes a client-supplied string for an error message, cut to 16 bytes.
-func quoteShort(s string) string {
-	if len(s) > 16 {
-		return strconv.Quote(s[:16]) + "…"
-	}
-	return strconv.Quote(s)
 }
