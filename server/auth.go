@@ -72,20 +72,26 @@ func (h *handler) authorize(r *http.Request) (context.Context, *Error) {
 }
 
 // admit authorizes r, then takes a slot of the VSS budget for its user: first the
-// user's share, then a slot of the whole budget. Both bindings call it before they read
-// the body, so a request without valid credentials never holds a slot, and one user's
-// requests never hold more than that user's share. The caller must call release when
+// user's share, then a slot of the whole budget; and it makes the body reserve its
+// bytes in the upload budget as it is read (budgets.meterBody). Both bindings call it
+// before they read the body, so a request without valid credentials never holds a slot
+// or a byte, and one user's requests never hold more than that user's share of either. The caller must call release when
 // the request is done (release is nil with an error).
 func (h *handler) admit(r *http.Request) (ctx context.Context, release func(), e *Error) {
 	ctx, e = h.authorize(r)
 	if e != nil {
 		return ctx, nil, e
 	}
-	release, e = h.budgets.admitUser(ctx, userFrom(ctx))
+	releaseSlot, e := h.budgets.admitUser(ctx, userFrom(ctx))
 	if e != nil {
 		return ctx, nil, h.svc.classify(ctx, e)
 	}
-	return ctx, release, nil
+	giveBytes, e := h.budgets.meterBody(r, userFrom(ctx), h.maxBody)
+	if e != nil {
+		releaseSlot()
+		return ctx, nil, h.svc.classify(ctx, e)
+	}
+	return ctx, func() { giveBytes(); releaseSlot() }, nil
 }
 
 // userFrom returns the user that authorize stored in ctx.

@@ -99,6 +99,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int,
 		if errors.As(err, &maxErr) {
 			return tooLarge()
 		}
+		if e := uploadRefusal(err); e != nil {
+			return nil, legacyStatus(e), e
+		}
 		if err != nil {
 			return nil, http.StatusBadRequest, invalidf("reading the request body failed: %v", err)
 		}

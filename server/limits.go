@@ -52,10 +52,12 @@ const (
 	refusedUser                   // the user holds its share of that budget
 	refusedPublic                 // every slot of the unauthenticated budget is taken
 	refusedAddress                // the client address holds its share of that budget
+	refusedServerUpload           // the upload budget of all VSS calls is spent
+	refusedUserUpload             // the user holds its share of the upload budget
 	numRefusals
 )
 
-var refusalNames = [numRefusals]string{"server", "user", "public", "address"}
+var refusalNames = [numRefusals]string{"server", "user", "public", "address", "server_upload", "user_upload"}
 
 // pool is a budget of request slots: at most cap(slots) requests hold one at a time,
 // and at most perKey of them share one key (a user, a client address). A request over
@@ -155,8 +157,9 @@ func (p *pool) keys() int {
 // requests without credentials, or of one user's requests, cannot take the slots that
 // other users' calls need.
 type budgets struct {
-	vss    *pool // nil: no cap
-	public *pool // nil: no cap
+	vss     *pool       // nil: no cap
+	public  *pool       // nil: no cap
+	uploads *byteBudget // nil: no cap
 	// perUser is true unless every request is the same user (authentication off).
 	perUser bool
 	metrics *Metrics
@@ -178,6 +181,17 @@ func newBudgets(opts Options, log *slog.Logger) *budgets {
 			perAddr = max(1, opts.MaxConcurrentPublic/DefaultPublicShareDivisor)
 		}
 		b.public = newPool(opts.MaxConcurrentPublic, perAddr, opts.QueueTimeout)
+	}
+	if opts.MaxUploadBytes > 0 || opts.MaxUploadBytesPerUser > 0 {
+		perUser := opts.MaxUploadBytesPerUser
+		if perUser == 0 && opts.MaxUploadBytes > 0 {
+			maxBody := opts.MaxBodyBytes
+			if maxBody <= 0 {
+				maxBody = DefaultMaxBodyBytes
+			}
+			perUser = max(opts.MaxUploadBytes/DefaultUploadUserShareDivisor, maxBody)
+		}
+		b.uploads = newByteBudget(opts.MaxUploadBytes, perUser)
 	}
 	return b
 }

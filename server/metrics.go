@@ -209,7 +209,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}, []string{"reason"})
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: MetricOverloadRefusals,
-		Help: "Requests refused for want of a request slot, by reason: server (every VSS slot taken), user (the user holds its share), public (every slot of the unauthenticated endpoints taken), address (the client address holds its share of those).",
+		Help: "Requests refused for want of a request slot or of upload bytes, by reason: server (every VSS slot taken), user (the user holds its share), public (every slot of the unauthenticated endpoints taken), address (the client address holds its share of those), server_upload (the upload budget of all VSS calls is spent), user_upload (the user holds its share of it).",
 	}, []string{"reason"})
 	for _, c := range []prometheus.Collector{requests, duration, reqBytes, respBytes, inFlight, authFails, refused} {
 		if err := reg.Register(c); err != nil {

@@ -70,6 +70,15 @@ type Options struct {
 	// holds at once; 0 means MaxConcurrentPublic/DefaultPublicShareDivisor (at least
 	// 1), negative no cap.
 	MaxConcurrentPerAddress int
+	// MaxUploadBytes caps the request-body bytes the VSS calls in flight hold, across
+	// all users; 0 means no cap. Bytes are reserved before they are read (a declared
+	// Content-Length at once), and a call whose bytes do not fit is refused at once,
+	// like a call over its user's share of slots.
+	MaxUploadBytes int64
+	// MaxUploadBytesPerUser caps those bytes for one user; 0 means
+	// MaxUploadBytes/DefaultUploadUserShareDivisor but at least MaxBodyBytes, negative
+	// no cap. Without authentication there is no per-user cap.
+	MaxUploadBytesPerUser int64
 	// QueueTimeout is how long a request over a cap waits for a slot before it is
 	// refused; 0 means DefaultQueueTimeout.
 	QueueTimeout time.Duration

@@ -88,7 +88,8 @@ func New(cfg Config) (*Server, error) {
 		if err != nil {
 			return fail(err)
 		}
-		jwt, err := auth.NewJWT(ctx, auth.JWTConfig{Keys: []crypto.PublicKey{issuer.PublicKey()}, Logger: log})
+		// The issuer's tokens name keys their holders proved (as vss-server --lnurl-auth).
+		jwt, err := auth.NewJWT(ctx, auth.JWTConfig{ProvingKeys: map[string]crypto.PublicKey{issuer.KeyID(): issuer.PublicKey()}, Logger: log})
 		if err != nil {
 			return fail(err)
 		}

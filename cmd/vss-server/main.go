@@ -155,6 +155,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	fs.IntVar(&cfg.Limits.MaxConcurrentPerAddress, "max-concurrent-per-address", envInt("VSS_MAX_CONCURRENT_PER_ADDRESS", 0),
 		"most of those public slots one client address (IPv6: /64) holds at once; 0 means --max-concurrent-public/4 "+
 			"(at least 1), -1 no cap (env VSS_MAX_CONCURRENT_PER_ADDRESS)")
+	fs.Int64Var(&cfg.Limits.MaxUploadBytes, "max-upload-bytes", int64(envInt("VSS_MAX_UPLOAD_BYTES", server.DefaultMaxUploadBytes)),
+		"most request-body `bytes` the VSS calls in flight hold in memory, across all users; a call whose body does not fit "+
+			"gets 503 at once (Connect/gRPC: unavailable); -1 removes the cap (env VSS_MAX_UPLOAD_BYTES)")
+	fs.Int64Var(&cfg.Limits.MaxUploadBytesPerUser, "max-upload-bytes-per-user", int64(envInt("VSS_MAX_UPLOAD_BYTES_PER_USER", 0)),
+		"most of those `bytes` one user's calls hold at once; 0 means --max-upload-bytes/8 but at least --max-body-bytes, "+
+			"-1 no cap (env VSS_MAX_UPLOAD_BYTES_PER_USER)")
 	fs.DurationVar(&cfg.Limits.QueueTimeout, "queue-timeout", envDuration("VSS_QUEUE_TIMEOUT", server.DefaultQueueTimeout),
 		"how long a request over --max-concurrent-requests or --max-concurrent-public waits for a slot before it is refused (env VSS_QUEUE_TIMEOUT)")
 	level := fs.String("log-level", env("VSS_LOG_LEVEL", "info"),

@@ -111,6 +111,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Metrics: obs.serverMetrics(), Interceptors: obs.interceptors, QueueTimeout: limits.QueueTimeout,
 		MaxConcurrentRequests: max(limits.MaxConcurrent, 0), MaxConcurrentPerUser: limits.MaxConcurrentPerUser,
 		MaxConcurrentPublic: max(limits.MaxConcurrentPublic, 0), MaxConcurrentPerAddress: limits.MaxConcurrentPerAddress,
+		MaxUploadBytes: max(limits.MaxUploadBytes, 0), MaxUploadBytesPerUser: limits.MaxUploadBytesPerUser,
 		GRPCReflection: cfg.GRPCReflection})
 	if err != nil {
 		return err

@@ -59,6 +59,12 @@ type LimitsConfig struct {
 	// least 1), negative no cap.
 	MaxConcurrentPublic     int
 	MaxConcurrentPerAddress int
+	// MaxUploadBytes caps the request-body bytes held by the VSS calls in flight, across
+	// all users; a negative value removes the cap. MaxUploadBytesPerUser caps one
+	// user's share; zero means MaxUploadBytes/8 but at least the largest body, negative
+	// no cap. A call whose bytes do not fit is refused at once with 503 (unavailable).
+	MaxUploadBytes        int64
+	MaxUploadBytesPerUser int64
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -83,6 +89,9 @@ func (c LimitsConfig) withDefaults() LimitsConfig {
 	}
 	if c.MaxConcurrentPublic == 0 {
 		c.MaxConcurrentPublic = DefaultMaxConcurrentPublic
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = server.DefaultMaxUploadBytes
 	}
 	return c
 }
