@@ -48,12 +48,12 @@ const (
 type refusal uint8
 
 const (
-	refusedServer  refusal = iota // every slot of the authenticated VSS budget is taken
-	refusedUser                   // the user holds its share of that budget
-	refusedPublic                 // every slot of the unauthenticated budget is taken
-	refusedAddress                // the client address holds its share of that budget
-	refusedServerUpload           // the upload budget of all VSS calls is spent
-	refusedUserUpload             // the user holds its share of the upload budget
+	refusedServer       refusal = iota // every slot of the authenticated VSS budget is taken
+	refusedUser                        // the user holds its share of that budget
+	refusedPublic                      // every slot of the unauthenticated budget is taken
+	refusedAddress                     // the client address holds its share of that budget
+	refusedServerUpload                // the upload budget of all VSS calls is spent
+	refusedUserUpload                  // the user holds its share of the upload budget
 	numRefusals
 )
 
