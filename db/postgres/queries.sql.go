@@ -266,16 +266,30 @@ WITH items AS MATERIALIZED (
                unnest($5::bigint[]) AS version
     ) d
 ),
+expected AS MATERIALIZED (
+    SELECT COALESCE(jsonb_object_agg(i.key, i.version), '{}'::jsonb) AS versions
+    FROM items i
+    WHERE NOT i.is_delete
+),
 claimed AS (
     INSERT INTO vss_db AS v (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
     SELECT $6, $7, i.key, i.value, 1, now(), now(), i.sort_order
     FROM items i
     ORDER BY i.key
-    ON CONFLICT (user_token, store_id, key) DO UPDATE SET version = v.version WHERE false
-    RETURNING v.key
+    ON CONFLICT (user_token, store_id, key) DO UPDATE
+    SET value = excluded.value,
+        version = CASE
+            WHEN ((SELECT e.versions FROM expected e) ->> excluded.key)::bigint = -1 THEN 1
+            ELSE v.version + 1
+        END,
+        last_updated_at = excluded.last_updated_at
+    WHERE ((SELECT e.versions FROM expected e) ->> excluded.key)::bigint = -1
+       OR (((SELECT e.versions FROM expected e) ->> excluded.key)::bigint = v.version
+           AND v.version < 9223372036854775807)
+    RETURNING v.key, v.sort_order
 ),
 locked AS MATERIALIZED (
-    SELECT i.key, i.version AS expected, i.value, i.is_delete, r.version AS current
+    SELECT i.key, i.version AS expected, r.version AS current
     FROM items i
     CROSS JOIN LATERAL (
         SELECT r.version
@@ -283,43 +297,33 @@ locked AS MATERIALIZED (
         WHERE r.user_token = $6 AND r.store_id = $7 AND r.key = i.key
         FOR UPDATE
     ) r
-    -- A one-time filter: claimed runs to its end, taking every lock, before any row
-    -- is read here.
-    WHERE (SELECT count(*) FROM claimed) >= 0
-),
-unseen AS MATERIALIZED (
-    SELECT i.version, i.is_delete
-    FROM items i
-    WHERE NOT EXISTS (SELECT 1 FROM claimed c WHERE c.key = i.key)
-      AND NOT EXISTS (SELECT 1 FROM locked l WHERE l.key = i.key)
+    -- The second condition is a one-time filter: claimed runs to its end, taking every
+    -- lock, before any row is read here.
+    WHERE i.is_delete AND (SELECT count(*) FROM claimed) >= 0
 ),
 verdict AS MATERIALIZED (
     SELECT
         (EXISTS (
-            SELECT 1 FROM claimed c JOIN items i ON i.key = c.key
-            WHERE i.is_delete OR i.version > 0
+            SELECT 1
+            FROM items i
+            LEFT JOIN claimed c ON c.key = i.key
+            WHERE CASE
+                WHEN i.is_delete THEN c.key IS NOT NULL
+                WHEN i.version = 0 THEN c.sort_order IS DISTINCT FROM i.sort_order
+                WHEN i.version > 0 THEN c.key IS NULL OR c.sort_order = i.sort_order
+                ELSE false
+            END
         ) OR EXISTS (
-            SELECT 1 FROM locked l
-            WHERE (NOT l.is_delete AND l.expected = 0)
-               OR (l.expected <> -1 AND l.current <> l.expected)
-        ) OR EXISTS (
-            SELECT 1 FROM unseen u WHERE NOT u.is_delete AND u.version = 0
+            SELECT 1 FROM locked l WHERE l.expected <> -1 AND l.current <> l.expected
         )) AS conflict,
-        EXISTS (SELECT 1 FROM unseen u WHERE u.is_delete OR u.version <> 0) AS stale,
-        EXISTS (SELECT 1 FROM claimed) AS inserted
-),
-updated AS (
-    -- Every row here exists and is locked by this statement, so the insert always
-    -- meets its conflict and updates: an update that finds its row through the primary
-    -- key index whatever the planner estimates.
-    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
-    SELECT $6, $7, l.key, l.value,
-           CASE WHEN l.expected = -1 THEN 1 ELSE l.current + 1 END, now(), now()
-    FROM locked l
-    WHERE NOT l.is_delete AND (SELECT NOT v.conflict AND NOT v.stale FROM verdict v)
-    ON CONFLICT (user_token, store_id, key) DO UPDATE
-    SET value = excluded.value, version = excluded.version, last_updated_at = excluded.last_updated_at
-    RETURNING 1
+        EXISTS (
+            SELECT 1
+            FROM items i
+            WHERE (i.is_delete OR i.version = -1)
+              AND NOT EXISTS (SELECT 1 FROM claimed c WHERE c.key = i.key)
+              AND NOT EXISTS (SELECT 1 FROM locked l WHERE l.key = i.key)
+        ) AS stale,
+        EXISTS (SELECT 1 FROM claimed) AS wrote
 ),
 deleted AS (
     DELETE FROM vss_db v
@@ -327,20 +331,17 @@ deleted AS (
     WHERE cardinality($4::text[]) > 0
       AND v.user_token = $6 AND v.store_id = $7 AND v.key = l.key
       AND v.key = ANY($4::text[])
-      AND l.is_delete
       AND (SELECT NOT vd.conflict AND NOT vd.stale FROM verdict vd)
     RETURNING 1
 )
 SELECT
     (CASE
-        WHEN v.conflict AND v.inserted THEN vss_abort('VS409', 'version conflict')
+        WHEN v.conflict AND v.wrote THEN vss_abort('VS409', 'version conflict')
         WHEN v.conflict THEN false
-        WHEN v.stale THEN vss_abort('40001', 'a key of the request was created concurrently')
+        WHEN v.stale THEN vss_abort('40001', 'a key to delete was created concurrently')
         ELSE true
     END)::boolean AS ok,
-    ((SELECT count(*) FROM claimed)
-     + (SELECT count(*) FROM updated)
-     + (SELECT count(*) FROM deleted))::bigint AS written
+    ((SELECT count(*) FROM claimed) + (SELECT count(*) FROM deleted))::bigint AS written
 FROM verdict v
 `
 
@@ -363,52 +364,54 @@ type PutObjectsRow struct {
 // put_versions, put_values) and the delete items (delete_keys, delete_versions) arrive
 // as parallel arrays, with distinct keys. It returns ok = false and writes nothing when
 // a version condition fails; otherwise it writes everything and returns how many rows it
-// wrote, one per item. When it must give up after inserting rows it raises an error
-// instead, which undoes them: VS409 for a failed condition, 40001 (serialization
-// failure, which the store retries) when a row it needs to read was created after the
-// statement's snapshot.
+// wrote, one per item. When it must give up after writing rows it raises an error
+// instead, which undoes them: VS409 for a failed condition (a conflict), 40001
+// (serialization failure, which the store retries) when a row to delete was created
+// after the statement's snapshot. (pgx then prepares the statement again on that
+// connection at its next use: it drops a statement that failed from its cache.)
 //
 // One lock order. Every statement that writes vss_db takes its row locks, and waits for
-// concurrent inserts of the same keys, in key order, in a single pass: claimed below,
-// UpsertObjects, and DeleteObject (one key). A transaction holding key k therefore only
-// ever waits for a key after k, so racing requests cannot deadlock, whatever keys and
-// item kinds they mix. (PutObjectsQuota is serialized per user by the usage lock first.)
+// concurrent inserts of the same keys, in key order and in a single pass: claimed below,
+// UpsertObjects, and DeleteObject (one key). A transaction holding key k only ever waits
+// for a key after k, so racing requests cannot deadlock, whatever keys and item kinds
+// they mix. (PutObjectsQuota is serialized per user by the usage lock it takes first.)
 //
-// Why this is correct under concurrency, at READ COMMITTED. All sub-statements of one
-// statement share one snapshot, and none sees the others' writes.
+// Why this is correct under concurrency, at READ COMMITTED:
 //
-//  1. claimed is an INSERT ... ON CONFLICT of every item, in key order. For a key with a
-//     live row, DO UPDATE ... WHERE false changes nothing but locks the newest version of
-//     the row (waiting for its writer if need be). For a key without one it inserts the
-//     item's row, at version 1 with the item's value (waiting first for a concurrent
-//     insert or delete of the key to end). RETURNING yields the inserted keys only. Once
-//     claimed has run, this statement holds every key of the request: no one else can
-//     create, change or delete any of them until it ends. That instant is the one at
-//     which every condition below is judged.
-//  2. locked reads, FOR UPDATE (locks it already holds, so no waiting), the newest
-//     version of every row that the snapshot sees and that is still live. A row
-//     committed after the snapshot is live and locked but unseen: the request cannot
-//     read its version, nor update or delete it in this statement.
-//  3. verdict judges each item at that instant: a claimed key did not exist (a create or
-//     an unconditional put is fine; a delete or a put at N > 0 fails); a locked row has
-//     its current version (a create fails, a put or delete at N > 0 needs N); an unseen
-//     row exists (a create fails; anything else cannot be decided here, and the
-//     statement is retried with a fresh snapshot).
-//  4. updated and deleted write the locked rows only when every item passed; when
-//     PostgreSQL finds the snapshot's version of a row out of date it follows the update
-//     chain to the newest version (EvalPlanQual), the one locked read. Claimed rows are
-//     final as inserted.
+//  1. claimed is an INSERT ... ON CONFLICT of every item, in key order. For a key
+//     without a live row it inserts the item's row (version 1, the item's value, the
+//     item's sort_order), after waiting for a concurrent insert or delete of the key to
+//     end. For a key with a live row, DO UPDATE locks the row's newest version, even one
+//     committed after the statement's snapshot (waiting for its writer if need be), and
+//     writes a put item whose condition holds there: version -1 (stores 1) or version N
+//     equal to the row's (stores N+1; never past 2^63-1). The row of a create
+//     (version 0), of a put whose version differs, or of a delete item is locked and
+//     left alone. RETURNING yields the rows inserted or written, with their sort_order:
+//     the item's own one for a row it inserted, the row's older one for a row it
+//     updated. Once claimed has run, the statement holds every key of the request
+//     until it ends; that is the instant at which every item is judged.
+//  2. verdict judges each put from claimed alone: a create needs its row inserted, a
+//     put at N its row updated (an inserted row means the key did not exist); an
+//     unconditional put is always written. A delete needs a live row: a row claimed
+//     inserted for it means the key did not exist. locked reads the version of the
+//     others, FOR UPDATE (locks claimed already holds, so without waiting), through the
+//     snapshot, following a row's updates to its newest version. A row committed after
+//     the snapshot is locked but out of the snapshot's reach: that delete is retried
+//     with a fresh snapshot (40001).
+//  3. deleted removes the locked rows of the delete items, only when every item passed.
+//     Any failed condition after claimed wrote something raises VS409, undoing it all.
 //
 // Listing order. items takes one sort_order per item from the table's sequence in
 // request order, and claimed stores it in the rows it inserts: keys created together are
 // listed in the order of the request (the newest-first listing shows the last one
-// first), as the reference server, which inserts them one by one, lists them. Rows that
-// already exist keep theirs, so an update keeps its place.
+// first), as the reference server, which inserts them one by one, lists them. An update
+// keeps the row's sort_order, so the key keeps its place.
 //
 // Every read of vss_db below names its rows by the whole primary key, so the statement
 // costs O(items · log rows) whatever the planner estimates. (Joining on the key alone is
 // not enough: a generic plan, which cannot know the arrays' lengths, may scan every row
-// of the store through the key prefix and join afterwards.)
+// of the store through the key prefix and join afterwards.) expected is a JSON object
+// from key to expected version, so that DO UPDATE finds an item's version in O(log items).
 func (q *Queries) PutObjects(ctx context.Context, arg PutObjectsParams) (PutObjectsRow, error) {
 	row := q.db.QueryRow(ctx, putObjects,
 		arg.PutKeys,
