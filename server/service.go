@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -25,6 +26,15 @@ const (
 	MaxStoreIDLength = 120
 	// MaxKeyLength is the longest key, in characters.
 	MaxKeyLength = 600
+	// MaxKeyBytes is the longest key in bytes of UTF-8. Characters beyond the ASCII
+	// range take up to 4 bytes each, and PostgreSQL refuses an index entry larger than
+	// 2704 bytes. An entry of the listing index (the largest index of vss_db) holds the
+	// user (at most MaxUserLength characters: 480 bytes), the store id (at most
+	// MaxStoreIDLength characters: 480 bytes), the key, a sort order and a version,
+	// with their headers and alignment: 1000 bytes besides the key, so a key of up to
+	// 1600 bytes fits with a margin of about 100 bytes, however the characters are
+	// spread. A store id needs no byte limit of its own: 120 characters always fit.
+	MaxKeyBytes = 1600
 	// MaxItemsPerPut is the largest number of transaction and delete items in one
 	// PutObjects.
 	MaxItemsPerPut = 1000
@@ -83,7 +93,7 @@ func (s *Service) PutObjects(ctx context.Context, user string, req *vssv1.PutObj
 		Deletes: make([]storage.KeyValue, 0, len(deletes)),
 	}
 	seen := make(map[string]struct{}, len(items)+len(deletes))
-	check := func(field string, i int, kv *vssv1.KeyValue) error {
+	check := func(field string, i int, kv *vssv1.KeyValue, validateVersion func(int64) error) error {
 		if kv == nil {
 			return invalidf("%s[%d] is missing", field, i)
 		}
@@ -100,19 +110,19 @@ func (s *Service) PutObjects(ctx context.Context, user string, req *vssv1.PutObj
 		return nil
 	}
 	for i, kv := range items {
-		if err := check("transaction_items", i, kv); err != nil {
+		if err := check("transaction_items", i, kv, validateWriteVersion); err != nil {
 			return nil, err
 		}
 		put.Puts = append(put.Puts, storage.KeyValue{Key: kv.GetKey(), Version: kv.GetVersion(), Value: kv.GetValue()})
 	}
 	for i, kv := range deletes {
-		if err := check("delete_items", i, kv); err != nil {
+		if err := check("delete_items", i, kv, validateVersion); err != nil {
 			return nil, err
 		}
 		put.Deletes = append(put.Deletes, storage.KeyValue{Key: kv.GetKey(), Version: kv.GetVersion()})
 	}
 	if req.GlobalVersion != nil {
-		if err := validateVersion(req.GetGlobalVersion()); err != nil {
+		if err := validateWriteVersion(req.GetGlobalVersion()); err != nil {
 			return nil, invalidf("global_version: %s", err.(*Error).Message)
 		}
 		// The global version is a per-store counter checked and bumped exactly like a
@@ -231,6 +241,8 @@ func validateKey(key string, readable bool) error {
 		return invalidf("key must not be empty")
 	case utf8.RuneCountInString(key) > MaxKeyLength:
 		return invalidf("key is longer than %d characters", MaxKeyLength)
+	case len(key) > MaxKeyBytes:
+		return invalidf("key is %d bytes long in UTF-8, longer than %d bytes", len(key), MaxKeyBytes)
 	case strings.IndexByte(key, 0) >= 0:
 		return invalidf("key must not contain NUL characters")
 	case key == storage.GlobalVersionKey && !readable:
@@ -244,6 +256,19 @@ func validateVersion(v int64) error {
 		return invalidf("version must be -1 (unconditional), 0 (create) or a stored version, got %d", v)
 	}
 	return nil
+}
+
+// validateWriteVersion checks the version of a put item or of the global version: like
+// any version, and also one that the write can increment. A conditional write at
+// version N stores N+1, so no write can succeed at the largest version: it is refused
+// as INVALID_REQUEST whatever is stored, on every store, rather than failing in the
+// database or wrapping around. (Deleting a key at that version, or overwriting it
+// unconditionally, remains possible.)
+func validateWriteVersion(v int64) error {
+	if v == math.MaxInt64 {
+		return invalidf("version %d is the largest version and cannot be incremented (version -1 writes unconditionally and starts again at 1)", v)
+	}
+	return validateVersion(v)
 }
 
 // Page tokens are the decimal sort order of the last key of the previous page, as the

@@ -27,9 +27,12 @@ const ListStart int64 = math.MaxInt64
 var (
 	// ErrNotFound means the key does not exist.
 	ErrNotFound = errors.New("storage: no such key")
-	// ErrConflict means a version condition failed; nothing was written.
+	// ErrConflict means a version condition failed; nothing was written. Stores return
+	// it for nothing else: clients do not retry a conflict.
 	ErrConflict = errors.New("storage: version conflict")
-	// ErrUnavailable means the database could not be reached; the request may be retried.
+	// ErrUnavailable means the database could not be reached, or rolled the request back
+	// because of concurrent requests (a deadlock or serialization failure that the store's
+	// own retries did not get past); nothing was written and the request may be retried.
 	ErrUnavailable = errors.New("storage: database unavailable")
 	// ErrQuotaExceeded means a write would take the user over a Quota; nothing was
 	// written. Stores return it wrapped in a *QuotaError.

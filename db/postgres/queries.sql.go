@@ -250,67 +250,80 @@ func (q *Queries) LockUsage(ctx context.Context, userToken string) error {
 const putObjects = `-- name: PutObjects :one
 WITH items AS MATERIALIZED (
     -- Set-returning functions in one select list advance in step: row i pairs the
-    -- i-th element of each array.
-    SELECT unnest($1::text[]) AS key,
-           unnest($2::bigint[]) AS version,
-           unnest($3::bytea[]) AS value,
-           false AS is_delete
+    -- i-th element of each array. Rows come, and nextval is called, in array order.
+    SELECT p.key, p.version, p.value, false AS is_delete,
+           nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
+    FROM (
+        SELECT unnest($1::text[]) AS key,
+               unnest($2::bigint[]) AS version,
+               unnest($3::bytea[]) AS value
+    ) p
     UNION ALL
-    SELECT unnest($4::text[]) AS key,
-           unnest($5::bigint[]) AS version,
-           NULL::bytea AS value,
-           true AS is_delete
+    SELECT d.key, d.version, NULL::bytea AS value, true AS is_delete,
+           nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
+    FROM (
+        SELECT unnest($4::text[]) AS key,
+               unnest($5::bigint[]) AS version
+    ) d
+),
+expected AS MATERIALIZED (
+    SELECT COALESCE(jsonb_object_agg(i.key, i.version), '{}'::jsonb) AS versions
+    FROM items i
+    WHERE NOT i.is_delete
+),
+claimed AS (
+    INSERT INTO vss_db AS v (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
+    SELECT $6, $7, i.key, i.value, 1, now(), now(), i.sort_order
+    FROM items i
+    ORDER BY i.key
+    ON CONFLICT (user_token, store_id, key) DO UPDATE
+    SET value = excluded.value,
+        version = CASE
+            WHEN ((SELECT e.versions FROM expected e) ->> excluded.key)::bigint = -1 THEN 1
+            ELSE v.version + 1
+        END,
+        last_updated_at = excluded.last_updated_at
+    WHERE ((SELECT e.versions FROM expected e) ->> excluded.key)::bigint = -1
+       OR (((SELECT e.versions FROM expected e) ->> excluded.key)::bigint = v.version
+           AND v.version < 9223372036854775807)
+    RETURNING v.key, v.sort_order
 ),
 locked AS MATERIALIZED (
-    SELECT i.key, i.version AS expected, i.value, i.is_delete, v.version AS current
-    FROM (SELECT key, version, value, is_delete FROM items ORDER BY key) i
+    SELECT i.key, i.version AS expected, r.version AS current
+    FROM items i
     CROSS JOIN LATERAL (
         SELECT r.version
         FROM vss_db r
         WHERE r.user_token = $6 AND r.store_id = $7 AND r.key = i.key
         FOR UPDATE
-    ) v
+    ) r
+    -- The second condition is a one-time filter: claimed runs to its end, taking every
+    -- lock, before any row is read here.
+    WHERE i.is_delete AND (SELECT count(*) FROM claimed) >= 0
 ),
-checked AS MATERIALIZED (
+verdict AS MATERIALIZED (
     SELECT
-        NOT EXISTS (
+        (EXISTS (
             SELECT 1
-            FROM locked l
-            WHERE (NOT l.is_delete AND l.expected = 0)
-               OR (l.expected <> -1 AND l.current <> l.expected)
-        )
-        AND (SELECT count(*) FROM locked l WHERE l.is_delete OR l.expected > 0)
-          = (SELECT count(*) FROM items i WHERE i.is_delete OR i.version > 0) AS ok
-),
-created AS (
-    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
-    SELECT $6, $7, i.key, i.value, 1, now(), now()
-    FROM items i
-    WHERE NOT i.is_delete AND i.version = 0 AND (SELECT c.ok FROM checked c)
-    ORDER BY i.key
-    RETURNING 1
-),
-upserted AS (
-    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
-    SELECT $6, $7, i.key, i.value, 1, now(), now()
-    FROM items i
-    WHERE NOT i.is_delete AND i.version = -1 AND (SELECT c.ok FROM checked c)
-    ORDER BY i.key
-    ON CONFLICT (user_token, store_id, key) DO UPDATE
-    SET value = excluded.value, version = 1, last_updated_at = excluded.last_updated_at
-    RETURNING 1
-),
-updated AS (
-    -- Every row here exists and is locked by this statement, so the insert always
-    -- meets its conflict and updates: an update that finds its row through the primary
-    -- key index whatever the planner estimates.
-    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
-    SELECT $6, $7, l.key, l.value, l.current + 1, now(), now()
-    FROM locked l
-    WHERE NOT l.is_delete AND l.expected > 0 AND (SELECT c.ok FROM checked c)
-    ON CONFLICT (user_token, store_id, key) DO UPDATE
-    SET value = excluded.value, version = excluded.version, last_updated_at = excluded.last_updated_at
-    RETURNING 1
+            FROM items i
+            LEFT JOIN claimed c ON c.key = i.key
+            WHERE CASE
+                WHEN i.is_delete THEN c.key IS NOT NULL
+                WHEN i.version = 0 THEN c.sort_order IS DISTINCT FROM i.sort_order
+                WHEN i.version > 0 THEN c.key IS NULL OR c.sort_order = i.sort_order
+                ELSE false
+            END
+        ) OR EXISTS (
+            SELECT 1 FROM locked l WHERE l.expected <> -1 AND l.current <> l.expected
+        )) AS conflict,
+        EXISTS (
+            SELECT 1
+            FROM items i
+            WHERE (i.is_delete OR i.version = -1)
+              AND NOT EXISTS (SELECT 1 FROM claimed c WHERE c.key = i.key)
+              AND NOT EXISTS (SELECT 1 FROM locked l WHERE l.key = i.key)
+        ) AS stale,
+        EXISTS (SELECT 1 FROM claimed) AS wrote
 ),
 deleted AS (
     DELETE FROM vss_db v
@@ -318,17 +331,18 @@ deleted AS (
     WHERE cardinality($4::text[]) > 0
       AND v.user_token = $6 AND v.store_id = $7 AND v.key = l.key
       AND v.key = ANY($4::text[])
-      AND l.is_delete
-      AND (SELECT c.ok FROM checked c)
+      AND (SELECT NOT vd.conflict AND NOT vd.stale FROM verdict vd)
     RETURNING 1
 )
 SELECT
-    checked.ok::boolean AS ok,
-    ((SELECT count(*) FROM created)
-     + (SELECT count(*) FROM upserted)
-     + (SELECT count(*) FROM updated)
-     + (SELECT count(*) FROM deleted))::bigint AS written
-FROM checked
+    (CASE
+        WHEN v.conflict AND v.wrote THEN vss_abort('VS409', 'version conflict')
+        WHEN v.conflict THEN false
+        WHEN v.stale THEN vss_abort('40001', 'a key to delete was created concurrently')
+        ELSE true
+    END)::boolean AS ok,
+    ((SELECT count(*) FROM claimed) + (SELECT count(*) FROM deleted))::bigint AS written
+FROM verdict v
 `
 
 type PutObjectsParams struct {
@@ -349,50 +363,55 @@ type PutObjectsRow struct {
 // PutObjects applies a whole PutObjectRequest in one statement. The put items (put_keys,
 // put_versions, put_values) and the delete items (delete_keys, delete_versions) arrive
 // as parallel arrays, with distinct keys. It returns ok = false and writes nothing when
-// any version condition fails; otherwise it writes everything and returns how many rows
-// it wrote, one per item.
+// a version condition fails; otherwise it writes everything and returns how many rows it
+// wrote, one per item. When it must give up after writing rows it raises an error
+// instead, which undoes them: VS409 for a failed condition (a conflict), 40001
+// (serialization failure, which the store retries) when a row to delete was created
+// after the statement's snapshot. (pgx then prepares the statement again on that
+// connection at its next use: it drops a statement that failed from its cache.)
 //
-// Why this is correct under concurrency, at READ COMMITTED. All sub-statements of one
-// statement share one snapshot, and none sees the others' writes. Three facts carry the
-// argument:
+// One lock order. Every statement that writes vss_db takes its row locks, and waits for
+// concurrent inserts of the same keys, in key order and in a single pass: claimed below,
+// UpsertObjects, and DeleteObject (one key). A transaction holding key k only ever waits
+// for a key after k, so racing requests cannot deadlock, whatever keys and item kinds
+// they mix. (PutObjectsQuota is serialized per user by the usage lock it takes first.)
 //
-//  1. locked takes a row lock on every existing row the request names, in key order (the
-//     lock is taken above the sort, so two requests lock their common rows in the same
-//     order and cannot deadlock on them). If such a row was changed by a transaction that
-//     committed after our snapshot, FOR UPDATE waits for it, then locks and returns the
-//     newest version; if it was deleted, the row is left out. So locked holds the current
-//     version of every named row that exists, and nobody can change those rows until we
-//     commit.
-//  2. checked compares every item with locked: no locked row may fail its condition, and
-//     every item that needs its row (a put at version N > 0, a delete) must have one. It
-//     reads locked to the end when the answer is yes, so every lock is held before any
-//     write starts; every writer below runs only if checked.ok is true, so a failed
-//     condition writes nothing.
-//  3. updated and deleted reach their rows through the snapshot; when the snapshot's
-//     version is out of date PostgreSQL follows the update chain to the newest version
-//     (EvalPlanQual), which is the one locked holds: each write applies to exactly the
-//     row version that was checked. They only touch rows present in locked.
+// Why this is correct under concurrency, at READ COMMITTED:
 //
-// A row our snapshot cannot see (created by a transaction that committed after it or
-// that is still in progress) is not in locked. A version-0 item is a plain INSERT in created:
-// it waits for the other transaction and raises unique_violation (23505) if that one
-// committed, which aborts the whole statement, writes nothing, and reports a conflict.
-// A version -1 item is an upsert in upserted: it overwrites the row it locked, or a row
-// created concurrently (waiting for its transaction), or creates the key. A
-// put at version N > 0 or a delete whose row is not in locked fails the check: the right
-// answer for a missing key, and a safe one (nothing written, retry) for a key deleted
-// and re-created concurrently. Inserts run in key order within created and within
-// upserted; two requests that cross a create and an upsert of the same two new keys can
-// still deadlock, and PostgreSQL then aborts one of them (40P01), which the store
-// reports as a conflict: nothing of it was written. An update or upsert keeps the
-// row's sort_order, so the key keeps its place in listings; a delete followed by a
-// create gives the new row the next sort_order.
+//  1. claimed is an INSERT ... ON CONFLICT of every item, in key order. For a key
+//     without a live row it inserts the item's row (version 1, the item's value, the
+//     item's sort_order), after waiting for a concurrent insert or delete of the key to
+//     end. For a key with a live row, DO UPDATE locks the row's newest version, even one
+//     committed after the statement's snapshot (waiting for its writer if need be), and
+//     writes a put item whose condition holds there: version -1 (stores 1) or version N
+//     equal to the row's (stores N+1; never past 2^63-1). The row of a create
+//     (version 0), of a put whose version differs, or of a delete item is locked and
+//     left alone. RETURNING yields the rows inserted or written, with their sort_order:
+//     the item's own one for a row it inserted, the row's older one for a row it
+//     updated. Once claimed has run, the statement holds every key of the request
+//     until it ends; that is the instant at which every item is judged.
+//  2. verdict judges each put from claimed alone: a create needs its row inserted, a
+//     put at N its row updated (an inserted row means the key did not exist); an
+//     unconditional put is always written. A delete needs a live row: a row claimed
+//     inserted for it means the key did not exist. locked reads the version of the
+//     others, FOR UPDATE (locks claimed already holds, so without waiting), through the
+//     snapshot, following a row's updates to its newest version. A row committed after
+//     the snapshot is locked but out of the snapshot's reach: that delete is retried
+//     with a fresh snapshot (40001).
+//  3. deleted removes the locked rows of the delete items, only when every item passed.
+//     Any failed condition after claimed wrote something raises VS409, undoing it all.
 //
-// Every read of vss_db below names its rows by the whole primary key, the keys as an
-// array (key = ANY(...)), so the statement costs O(items · log rows) whatever the
-// planner estimates. (Joining on the key alone is not enough: a generic plan, which
-// cannot know the arrays' lengths, may scan every row of the store through the key
-// prefix and join afterwards, making each write cost O(keys in the store).)
+// Listing order. items takes one sort_order per item from the table's sequence in
+// request order, and claimed stores it in the rows it inserts: keys created together are
+// listed in the order of the request (the newest-first listing shows the last one
+// first), as the reference server, which inserts them one by one, lists them. An update
+// keeps the row's sort_order, so the key keeps its place.
+//
+// Every read of vss_db below names its rows by the whole primary key, so the statement
+// costs O(items · log rows) whatever the planner estimates. (Joining on the key alone is
+// not enough: a generic plan, which cannot know the arrays' lengths, may scan every row
+// of the store through the key prefix and join afterwards.) expected is a JSON object
+// from key to expected version, so that DO UPDATE finds an item's version in O(log items).
 func (q *Queries) PutObjects(ctx context.Context, arg PutObjectsParams) (PutObjectsRow, error) {
 	row := q.db.QueryRow(ctx, putObjects,
 		arg.PutKeys,
@@ -410,19 +429,24 @@ func (q *Queries) PutObjects(ctx context.Context, arg PutObjectsParams) (PutObje
 
 const putObjectsQuota = `-- name: PutObjectsQuota :one
 WITH items AS MATERIALIZED (
-    SELECT unnest($1::text[]) AS key,
-           unnest($2::bigint[]) AS version,
-           unnest($3::bytea[]) AS value,
-           false AS is_delete
+    -- As in PutObjects, sort_order is taken in request order for the rows created.
+    SELECT p.key, p.version, p.value, false AS is_delete,
+           nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
+    FROM (
+        SELECT unnest($1::text[]) AS key,
+               unnest($2::bigint[]) AS version,
+               unnest($3::bytea[]) AS value
+    ) p
     UNION ALL
-    SELECT unnest($4::text[]) AS key,
-           unnest($5::bigint[]) AS version,
-           NULL::bytea AS value,
-           true AS is_delete
+    SELECT d.key, d.version, NULL::bytea AS value, true AS is_delete, NULL::bigint AS sort_order
+    FROM (
+        SELECT unnest($4::text[]) AS key,
+               unnest($5::bigint[]) AS version
+    ) d
 ),
 locked AS MATERIALIZED (
     SELECT i.key, i.version AS expected, i.value, i.is_delete, v.version AS current, v.current_size
-    FROM (SELECT key, version, value, is_delete FROM items ORDER BY key) i
+    FROM (SELECT key, version, value, is_delete, sort_order FROM items ORDER BY key) i
     CROSS JOIN LATERAL (
         SELECT r.version, octet_length(r.key) + COALESCE(octet_length(r.value), 0) AS current_size
         FROM vss_db r
@@ -465,16 +489,16 @@ proceed AS MATERIALIZED (
     FROM checked c, allowed a
 ),
 created AS (
-    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
-    SELECT $6, $7, i.key, i.value, 1, now(), now()
+    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
+    SELECT $6, $7, i.key, i.value, 1, now(), now(), i.sort_order
     FROM items i
     WHERE NOT i.is_delete AND i.version = 0 AND (SELECT p.write FROM proceed p)
     ORDER BY i.key
     RETURNING 1
 ),
 upserted AS (
-    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
-    SELECT $6, $7, i.key, i.value, 1, now(), now()
+    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
+    SELECT $6, $7, i.key, i.value, 1, now(), now(), i.sort_order
     FROM items i
     WHERE NOT i.is_delete AND i.version = -1 AND (SELECT p.write FROM proceed p)
     ORDER BY i.key
@@ -542,9 +566,17 @@ type PutObjectsQuotaRow struct {
 	Counted int64
 }
 
-// PutObjectsQuota is PutObjects (see there for why it is atomic and correct under
-// concurrency) with the user's quota: it runs after LockUsage in the same transaction.
-// locked also reads the size of every existing row the request names; delta is what
+// PutObjectsQuota is PutObjects with the user's quota: it runs after LockUsage in the
+// same transaction. LockUsage makes the writes of one user take turns, so no write of
+// the user's keys runs concurrently with this statement (other than one of a server that
+// shares the database with quotas off), and its snapshot, taken after the lock was
+// granted, holds every committed write of the user: the statement can lock the existing
+// rows first and insert the new ones afterwards without meeting a concurrent writer.
+// locked takes a row lock on every existing row the request names and reads its
+// version; every writer below runs only if every condition holds, so a failed condition
+// writes nothing; a version-0 item that meets a row created concurrently after all (by a
+// server with quotas off) raises unique_violation, a conflict. As in PutObjects, new rows
+// take their sort_order in request order. locked also reads the size of every existing row the request names; delta is what
 // the request changes (bytes: the new keys and values minus the rows they replace or
 // delete; keys: the puts of keys that do not exist minus the deletes), and allowed
 // checks it against the limits, counting only the amounts the request raises. Nothing
@@ -598,10 +630,15 @@ func (q *Queries) Secret(ctx context.Context, arg SecretParams) ([]byte, error) 
 }
 
 const upsertObjects = `-- name: UpsertObjects :one
-WITH written AS (
-    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at)
-    SELECT $1, $2, i.key, i.value, 1, now(), now()
-    FROM (SELECT unnest($3::text[]) AS key, unnest($4::bytea[]) AS value) i
+WITH items AS MATERIALIZED (
+    SELECT i.key, i.value,
+           nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
+    FROM (SELECT unnest($1::text[]) AS key, unnest($2::bytea[]) AS value) i
+),
+written AS (
+    INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
+    SELECT $3, $4, i.key, i.value, 1, now(), now(), i.sort_order
+    FROM items i
     ORDER BY i.key
     ON CONFLICT (user_token, store_id, key) DO UPDATE
     SET value = excluded.value, version = 1, last_updated_at = excluded.last_updated_at
@@ -611,23 +648,24 @@ SELECT count(*) AS written FROM written
 `
 
 type UpsertObjectsParams struct {
-	UserToken string
-	StoreID   string
 	Keys      []string
 	Vals      [][]byte
+	UserToken string
+	StoreID   string
 }
 
 // UpsertObjects is PutObjects for a request whose items are all puts at version -1 (every
-// write LDK makes): nothing can fail a condition, so it is a plain upsert of every item,
-// in key order (so that two such requests lock their common rows in the same order),
-// storing version 1 and keeping an existing row's sort_order. It costs PostgreSQL a
-// fraction of the general statement. It returns how many rows it wrote.
+// write LDK makes): nothing can fail a condition, so it is a plain upsert of every item in
+// key order (the one lock order, see PutObjects), storing version 1 and keeping an
+// existing row's sort_order. A new row takes its sort_order from items, allocated in
+// request order as in PutObjects. It costs PostgreSQL a fraction of the general
+// statement. It returns how many rows it wrote.
 func (q *Queries) UpsertObjects(ctx context.Context, arg UpsertObjectsParams) (int64, error) {
 	row := q.db.QueryRow(ctx, upsertObjects,
-		arg.UserToken,
-		arg.StoreID,
 		arg.Keys,
 		arg.Vals,
+		arg.UserToken,
+		arg.StoreID,
 	)
 	var written int64
 	err := row.Scan(&written)

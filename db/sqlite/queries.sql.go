@@ -395,7 +395,7 @@ SET value = ?1,
     version = version + 1,
     last_updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
 WHERE user_token = ?2 AND store_id = ?3 AND key = ?4
-  AND version = ?5
+  AND version = ?5 AND version < 9223372036854775807
 `
 
 type UpdateObjectParams struct {
@@ -407,7 +407,10 @@ type UpdateObjectParams struct {
 }
 
 // UpdateObject replaces the value of a key at the given version and bumps
-// the version; it affects no row when the key is missing or at another version.
+// the version; it affects no row when the key is missing or at another version. It
+// never increments the largest version, 2^63-1: SQLite would turn the overflowing sum
+// into a REAL, a version that no longer reads as an integer. (The service refuses such
+// a write before it reaches the store.)
 func (q *Queries) UpdateObject(ctx context.Context, arg UpdateObjectParams) (int64, error) {
 	result, err := q.db.ExecContext(ctx, updateObject,
 		arg.Value,

@@ -361,11 +361,25 @@ var cases = []testCase{
 		}
 		e.put(kv("k2", 0, "2c")) // delete and re-create moves it to the front
 		wantList(t, e.listAll(nil, nil), "k2:1", "k3:1", "k1:2")
-		e.put(kv("k4", 0, "4"), kv("k5", 0, "5")) // one request: both newer than everything before
-		got := e.listAll(nil, nil)
-		if len(got) != 5 || strings.Join(got[2:], " ") != "k2:1 k3:1 k1:2" {
-			t.Fatalf("listing = %v", got)
+		e.put(kv("k5", 0, "5"), kv("k4", 0, "4")) // one request: both newer than everything before
+		wantList(t, e.listAll(nil, nil), "k4:1", "k5:1", "k2:1", "k3:1", "k1:2")
+	}},
+	{"ListOrderWithinOneRequest", func(t *testing.T, e *env) {
+		// Keys created by one request are listed as if created one by one in request
+		// order (as the reference server inserts them), whatever their key order, their
+		// versions (0 or -1) or the other items of the request.
+		e.put(kv("old", 0, "o"), kv("gone", 0, "g"))
+		if err := e.putReq(&vssv1.PutObjectRequest{
+			GlobalVersion:    i64(0),
+			TransactionItems: []*vssv1.KeyValue{kv("m", 0, "1"), kv("z", -1, "2"), kv("old", 1, "3"), kv("a", 0, "4"), kv("k", -1, "5")},
+			DeleteItems:      []*vssv1.KeyValue{kv("gone", 1, "")},
+		}); err != nil {
+			t.Fatal(err)
 		}
+		wantList(t, e.listAll(nil, nil), "k:1", "a:1", "z:1", "m:1", "old:2")
+		e.put(kv("y", -1, "1"), kv("b", -1, "2"), kv("x", -1, "3")) // only unconditional writes
+		wantList(t, e.listAll(nil, nil), "x:1", "b:1", "y:1", "k:1", "a:1", "z:1", "m:1", "old:2")
+		wantList(t, e.listAll(nil, i32(3)), "x:1", "b:1", "y:1", "k:1", "a:1", "z:1", "m:1", "old:2")
 	}},
 	{"Pagination", func(t *testing.T, e *env) {
 		const n = 250

@@ -18,13 +18,16 @@ VALUES (sqlc.arg(user_token), sqlc.arg(store_id), sqlc.arg(key), sqlc.arg(value)
 
 -- name: UpdateObject :execrows
 -- UpdateObject replaces the value of a key at the given version and bumps
--- the version; it affects no row when the key is missing or at another version.
+-- the version; it affects no row when the key is missing or at another version. It
+-- never increments the largest version, 2^63-1: SQLite would turn the overflowing sum
+-- into a REAL, a version that no longer reads as an integer. (The service refuses such
+-- a write before it reaches the store.)
 UPDATE vss_db
 SET value = sqlc.arg(value),
     version = version + 1,
     last_updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
 WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND key = sqlc.arg(key)
-  AND version = sqlc.arg(version);
+  AND version = sqlc.arg(version) AND version < 9223372036854775807;
 
 -- name: UpsertObject :exec
 -- UpsertObject writes a key unconditionally at version 1. An existing row is updated in

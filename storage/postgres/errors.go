@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -22,9 +24,14 @@ import (
 //     errors.Is(err, context.Canceled) holds for the caller.
 //   - pgx.ErrNoRows becomes storage.ErrNotFound.
 //   - unique_violation (23505) becomes storage.ErrConflict: a version-0 create met a row
-//     created concurrently. So do serialization_failure (40001) and deadlock_detected
-//     (40P01): PostgreSQL rolled the statement back because a concurrent request wrote
-//     the same keys, so nothing was written and the client must re-read.
+//     created concurrently. So does VS409, which PutObjects raises through vss_abort when
+//     a version condition fails after it inserted rows. Nothing else is a conflict: a
+//     conflict tells the client that a version condition failed, and clients do not
+//     retry it.
+//   - serialization_failure (40001) and deadlock_detected (40P01) wrap
+//     storage.ErrUnavailable: PostgreSQL rolled the statement back because of a
+//     concurrent request, nothing was written, and the request may simply be run again.
+//     The store does so a few times itself (see retry) before returning the error.
 //   - a failed connection or pool acquisition, a closed connection or pool, a network
 //     error, a server that is shutting down or starting (57P01, 57P02, 57P03), a
 //     connection exception (class 08) and too_many_connections (53300) wrap
@@ -46,9 +53,10 @@ func interpretError(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
-		case pgErr.Code == "23505", pgErr.Code == "40001", pgErr.Code == "40P01":
+		case pgErr.Code == "23505", pgErr.Code == conflictCode:
 			return storage.ErrConflict
-		case strings.HasPrefix(pgErr.Code, "08"),
+		case retryable(err),
+			strings.HasPrefix(pgErr.Code, "08"),
 			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03",
 			pgErr.Code == "53300":
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
@@ -70,4 +78,43 @@ func interpretError(err error) error {
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
 	return fmt.Errorf("database: %w", err)
+}
+
+// conflictCode is the SQLSTATE PutObjects raises (through vss_abort) for a failed version
+// condition once it has inserted rows, which the error undoes.
+const conflictCode = "VS409"
+
+// retryable reports whether err is PostgreSQL rolling a statement back because of a
+// concurrent transaction, serialization_failure (40001) or deadlock_detected (40P01):
+// nothing was written and the same statement may succeed when run again.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// Retries of a statement that failed retryably: at most retryAttempts runs in all,
+// waiting a random time of up to retryBackoff·2ⁿ before the n-th retry, so that the
+// requests that collided do not collide again in step.
+const (
+	retryAttempts = 5
+	retryBackoff  = 2 * time.Millisecond
+)
+
+// retry runs op until it succeeds, fails with an error that is not retryable, has run
+// retryAttempts times or ctx ends, and returns its last error interpreted. op must
+// be a whole transaction (one statement, or one batch run as an implicit transaction),
+// so that running it again after a rollback is running the request again.
+func retry(ctx context.Context, op func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil || !retryable(err) || attempt == retryAttempts {
+			return interpretError(err)
+		}
+		wait := rand.N(retryBackoff << (attempt - 1))
+		select {
+		case <-ctx.Done():
+			return interpretError(err)
+		case <-time.After(wait):
+		}
+	}
 }

@@ -178,7 +178,9 @@ func (s *Store) Get(ctx context.Context, user, storeID, key string) (storage.Key
 }
 
 // Put applies req atomically in one statement, or returns storage.ErrConflict and
-// changes nothing.
+// changes nothing. A statement that PostgreSQL rolls back because of a concurrent
+// request (a serialization failure) is run again a few times; if it still fails, Put
+// returns an error wrapping storage.ErrUnavailable, never storage.ErrConflict.
 func (s *Store) Put(ctx context.Context, user string, req storage.PutRequest) error {
 	n := len(req.Puts) + len(req.Deletes)
 	if n == 0 {
@@ -218,18 +220,26 @@ func (s *Store) Put(ctx context.Context, user string, req storage.PutRequest) er
 	}
 	if len(req.Deletes) == 0 && !slices.ContainsFunc(req.Puts, func(kv storage.KeyValue) bool { return kv.Version != -1 }) {
 		// Only unconditional puts: nothing can conflict, so a plain upsert does.
-		written, err := s.q.UpsertObjects(ctx, pgdb.UpsertObjectsParams{UserToken: user, StoreID: req.StoreID, Keys: arg.PutKeys, Vals: arg.PutValues})
+		var written int64
+		err := retry(ctx, func() (err error) {
+			written, err = s.q.UpsertObjects(ctx, pgdb.UpsertObjectsParams{UserToken: user, StoreID: req.StoreID, Keys: arg.PutKeys, Vals: arg.PutValues})
+			return err
+		})
 		if err != nil {
-			return interpretError(err)
+			return err
 		}
 		if written != int64(n) {
 			return fmt.Errorf("postgres: upsert wrote %d rows for %d items", written, n)
 		}
 		return nil
 	}
-	row, err := s.q.PutObjects(ctx, arg)
+	var row pgdb.PutObjectsRow
+	err := retry(ctx, func() (err error) {
+		row, err = s.q.PutObjects(ctx, arg)
+		return err
+	})
 	if err != nil {
-		return interpretError(err)
+		return err
 	}
 	if !row.Ok {
 		return storage.ErrConflict

@@ -94,35 +94,39 @@ func queue(b *pgx.Batch, call func(q *pgdb.Queries)) {
 }
 
 // putQuota is Put with the quota: LockUsage and PutObjectsQuota in one batch, which runs
-// in one implicit transaction.
+// in one implicit transaction, and so can be retried as a whole.
 func (s *Store) putQuota(ctx context.Context, user string, arg pgdb.PutObjectsParams, n int) error {
-	var b pgx.Batch
-	queue(&b, func(q *pgdb.Queries) { _ = q.LockUsage(ctx, user) })
-	queue(&b, func(q *pgdb.Queries) {
-		_, _ = q.PutObjectsQuota(ctx, pgdb.PutObjectsQuotaParams{
-			PutKeys:        arg.PutKeys,
-			PutVersions:    arg.PutVersions,
-			PutValues:      arg.PutValues,
-			DeleteKeys:     arg.DeleteKeys,
-			DeleteVersions: arg.DeleteVersions,
-			UserToken:      arg.UserToken,
-			StoreID:        arg.StoreID,
-			MaxBytes:       limit(s.quota.MaxBytes),
-			MaxKeys:        limit(s.quota.MaxKeys),
-		})
-	})
-	br := s.pool.SendBatch(ctx, &b)
-	_, lockErr := br.Exec()
 	var row pgdb.PutObjectsQuotaRow
-	putErr := br.QueryRow().Scan(&row.Ok, &row.BytesOk, &row.KeysOk, &row.Written, &row.Counted)
-	if err := errors.Join(lockErr, putErr, br.Close()); err != nil {
+	err := retry(ctx, func() error {
+		var b pgx.Batch
+		queue(&b, func(q *pgdb.Queries) { _ = q.LockUsage(ctx, user) })
+		queue(&b, func(q *pgdb.Queries) {
+			_, _ = q.PutObjectsQuota(ctx, pgdb.PutObjectsQuotaParams{
+				PutKeys:        arg.PutKeys,
+				PutVersions:    arg.PutVersions,
+				PutValues:      arg.PutValues,
+				DeleteKeys:     arg.DeleteKeys,
+				DeleteVersions: arg.DeleteVersions,
+				UserToken:      arg.UserToken,
+				StoreID:        arg.StoreID,
+				MaxBytes:       limit(s.quota.MaxBytes),
+				MaxKeys:        limit(s.quota.MaxKeys),
+			})
+		})
+		br := s.pool.SendBatch(ctx, &b)
+		_, lockErr := br.Exec()
+		putErr := br.QueryRow().Scan(&row.Ok, &row.BytesOk, &row.KeysOk, &row.Written, &row.Counted)
+		closeErr := br.Close()
 		// The first error is the cause; the later ones only say the batch was aborted.
-		for _, e := range []error{lockErr, putErr} {
+		for _, e := range []error{lockErr, putErr, closeErr} {
 			if e != nil {
-				return interpretError(e)
+				return e
 			}
 		}
-		return interpretError(err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	switch {
 	case !row.Ok:
@@ -139,19 +143,21 @@ func (s *Store) putQuota(ctx context.Context, user string, arg pgdb.PutObjectsPa
 
 // deleteQuota is Delete with the quota: LockUsage and DeleteObjectQuota in one batch.
 func (s *Store) deleteQuota(ctx context.Context, arg pgdb.DeleteObjectParams) error {
-	var b pgx.Batch
-	queue(&b, func(q *pgdb.Queries) { _ = q.LockUsage(ctx, arg.UserToken) })
-	queue(&b, func(q *pgdb.Queries) { _ = q.DeleteObjectQuota(ctx, pgdb.DeleteObjectQuotaParams(arg)) })
-	br := s.pool.SendBatch(ctx, &b)
-	_, lockErr := br.Exec()
-	_, delErr := br.Exec()
-	closeErr := br.Close()
-	for _, e := range []error{lockErr, delErr, closeErr} {
-		if e != nil {
-			return interpretError(e)
+	return retry(ctx, func() error {
+		var b pgx.Batch
+		queue(&b, func(q *pgdb.Queries) { _ = q.LockUsage(ctx, arg.UserToken) })
+		queue(&b, func(q *pgdb.Queries) { _ = q.DeleteObjectQuota(ctx, pgdb.DeleteObjectQuotaParams(arg)) })
+		br := s.pool.SendBatch(ctx, &b)
+		_, lockErr := br.Exec()
+		_, delErr := br.Exec()
+		closeErr := br.Close()
+		for _, e := range []error{lockErr, delErr, closeErr} {
+			if e != nil {
+				return e
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 var _ storage.Admin = (*Store)(nil)

@@ -191,7 +191,10 @@ func TestRoundTrips(t *testing.T) {
 	for _, o := range ops[:1] {
 		_ = o.op()
 	}
-	_ = s.Put(ctx, "u", storage.PutRequest{StoreID: "warm", Puts: []storage.KeyValue{kv("k", 5, "v")}}) // the conditional statement
+	// The conditional statement, failing without an error: a statement that fails with
+	// one (such as a conditional put of a missing key, which PutObjects abandons with
+	// vss_abort) is dropped from pgx's statement cache and prepared again at its next use.
+	_ = s.Put(ctx, "u", storage.PutRequest{StoreID: "one", Puts: []storage.KeyValue{kv("k", 5, "v")}})
 	_ = s.Delete(ctx, "u", "one", "none", -1)
 	_, _ = s.Get(ctx, "u", "one", "k")
 	_, _ = s.List(ctx, "u", storage.ListRequest{StoreID: "one", Before: storage.ListStart, Limit: 1})

@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,4 +192,39 @@ func TestOpenPathWithURICharacters(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the database is not at the path given: %v", err)
 	}
+}
+
+// TestNonIntegerVersionsRepaired opens a database in which an older release let a
+// version overflow into a REAL, which no read could scan: migration 0004 sets it to the
+// largest version, so the store lists and reads it again, and refuses to increment it.
+func TestNonIntegerVersionsRepaired(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "vss.db")
+	s := openPath(t, path)
+	mustPut(t, s, user, storeID, []storage.KeyValue{kv("a", 0, "a"), kv("b", 0, "b")}, nil)
+	for _, q := range []string{
+		"UPDATE vss_db SET version = 9223372036854775807 + 1 WHERE key = 'a'", // what version + 1 stored
+		"PRAGMA user_version = 3",
+	} {
+		if _, err := s.write.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := s.List(t.Context(), user, storage.ListRequest{StoreID: storeID, Before: storage.ListStart, Limit: 10}); err == nil {
+		t.Fatal("listing a REAL version succeeded: the test no longer sets up what it should")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openPath(t, path)
+	wantEntry(t, s, user, storeID, "a", math.MaxInt64, []byte("a"))
+	if got := listKeys(t, s, user, storeID, ""); strings.Join(got, " ") != "b a" {
+		t.Fatalf("listing = %v, want [b a]", got)
+	}
+	err := s.Put(t.Context(), user, storage.PutRequest{StoreID: storeID, Puts: []storage.KeyValue{kv("a", math.MaxInt64, "next")}})
+	if !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("increment of the largest version: %v, want ErrConflict (and no REAL)", err)
+	}
+	wantEntry(t, s, user, storeID, "a", math.MaxInt64, []byte("a"))
 }

@@ -102,8 +102,8 @@ type GetObjectRequest struct {
 	// store_id selects one of the user's stores. It may be empty and is at most 120
 	// characters long.
 	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	// key is the key to read, at most 600 characters long. The key "global_version"
-	// reads the store's global version.
+	// key is the key to read, at most 600 characters and 1600 bytes of UTF-8 long. The
+	// key "global_version" reads the store's global version.
 	Key           string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -206,12 +206,14 @@ type PutObjectRequest struct {
 	// characters long.
 	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	// global_version, when present, must equal the store's current global version (0 for
-	// a store that never set one); the write then increments it. When absent, the global
-	// version is neither checked nor changed.
+	// a store that never set one); the write then increments it, so the largest int64 is
+	// refused with INVALID_REQUEST. When absent, the global version is neither checked
+	// nor changed.
 	GlobalVersion *int64 `protobuf:"varint,2,opt,name=global_version,json=globalVersion,proto3,oneof" json:"global_version,omitempty"`
 	// transaction_items are the keys to create or update. Each item's version selects the
 	// rule: 0 creates a key that must not exist yet, N > 0 updates a key whose version is
-	// exactly N (it becomes N + 1), and -1 writes unconditionally (the version becomes 1).
+	// exactly N (it becomes N + 1; N may not be the largest int64, which has no next
+	// version: INVALID_REQUEST), and -1 writes unconditionally (the version becomes 1).
 	TransactionItems []*KeyValue `protobuf:"bytes,3,rep,name=transaction_items,json=transactionItems,proto3" json:"transaction_items,omitempty"`
 	// delete_items are the keys to delete in the same transaction. Each key must exist and,
 	// unless its version is -1, have exactly the version given. Their values are ignored.
@@ -557,7 +559,8 @@ func (x *ListKeyVersionsResponse) GetGlobalVersion() int64 {
 // KeyValue is a key with its version and value.
 type KeyValue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// key names the entry inside its store, at most 600 characters long.
+	// key names the entry inside its store, at most 600 characters and 1600 bytes of
+	// UTF-8 long.
 	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// version is the entry's version. In reads it is the stored version; in writes it is
 	// the condition the write depends on (see PutObjectRequest.transaction_items).

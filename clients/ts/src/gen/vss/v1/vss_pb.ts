@@ -37,8 +37,8 @@ export type GetObjectRequest = Message<"vss.v1.GetObjectRequest"> & {
   storeId: string;
 
   /**
-   * key is the key to read, at most 600 characters long. The key "global_version"
-   * reads the store's global version.
+   * key is the key to read, at most 600 characters and 1600 bytes of UTF-8 long. The
+   * key "global_version" reads the store's global version.
    *
    * @generated from field: string key = 2;
    */
@@ -89,8 +89,9 @@ export type PutObjectRequest = Message<"vss.v1.PutObjectRequest"> & {
 
   /**
    * global_version, when present, must equal the store's current global version (0 for
-   * a store that never set one); the write then increments it. When absent, the global
-   * version is neither checked nor changed.
+   * a store that never set one); the write then increments it, so the largest int64 is
+   * refused with INVALID_REQUEST. When absent, the global version is neither checked
+   * nor changed.
    *
    * @generated from field: optional int64 global_version = 2;
    */
@@ -99,7 +100,8 @@ export type PutObjectRequest = Message<"vss.v1.PutObjectRequest"> & {
   /**
    * transaction_items are the keys to create or update. Each item's version selects the
    * rule: 0 creates a key that must not exist yet, N > 0 updates a key whose version is
-   * exactly N (it becomes N + 1), and -1 writes unconditionally (the version becomes 1).
+   * exactly N (it becomes N + 1; N may not be the largest int64, which has no next
+   * version: INVALID_REQUEST), and -1 writes unconditionally (the version becomes 1).
    *
    * @generated from field: repeated vss.v1.KeyValue transaction_items = 3;
    */
@@ -273,7 +275,8 @@ export const ListKeyVersionsResponseSchema: GenMessage<ListKeyVersionsResponse> 
  */
 export type KeyValue = Message<"vss.v1.KeyValue"> & {
   /**
-   * key names the entry inside its store, at most 600 characters long.
+   * key names the entry inside its store, at most 600 characters and 1600 bytes of
+   * UTF-8 long.
    *
    * @generated from field: string key = 1;
    */

@@ -1,0 +1,153 @@
+package conformance_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	vssv1 "github.com/govss/vss/gen/vss/v1"
+	"github.com/govss/vss/internal/conformance"
+)
+
+// TestRacingWritersWithoutConditionsNeverConflict races writers over a few shared keys of
+// one store, through the VSS HTTP API and Connect, on every store. Each writer sends
+// multi-key PutObjects naming the shared keys in a random order: only unconditional
+// writes (version -1), or unconditional writes together with a create of a key nobody
+// else uses, or with an unconditional delete of such a key (which exists), and standalone
+// DeleteObjects of shared keys, so that keys keep disappearing and being created again.
+// Other writers create shared keys at version 0 among unconditional writes, which may
+// legitimately conflict. No condition of the first kind of request can fail, so none of
+// them may be answered CONFLICT: a deadlock or a serialization failure inside the
+// database is the server's business, to retry or to report as retryable (INTERNAL, 500
+// or unavailable), never a conflict, which clients do not retry.
+func TestRacingWritersWithoutConditionsNeverConflict(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			base := serve(t, st.open(t), 0)
+			bindings := conformance.Bindings(conformance.TestUser)
+			clients := []conformance.Client{bindings[0].New(base), bindings[1].New(base)}
+			c := raceUnconditional(t, clients)
+			t.Logf("%s: %d requests without conditions (%d CONFLICT, %d retryable failures), %d with creates of shared keys (%d CONFLICT)",
+				st.name, c.plain, c.plainConflicts, c.plainRetryable, c.creating, c.creatingConflicts)
+			if c.plainConflicts > 0 {
+				t.Errorf("%d of %d requests without a condition that can fail were answered CONFLICT", c.plainConflicts, c.plain)
+			}
+		})
+	}
+}
+
+type raceCounts struct {
+	plain, plainConflicts, plainRetryable int
+	creating, creatingConflicts           int
+}
+
+// raceUnconditional runs the race of TestRacingWritersWithoutConditionsNeverConflict with
+// clients and returns what the server answered. Unexpected answers fail t.
+func raceUnconditional(t *testing.T, clients []conformance.Client) raceCounts {
+	t.Helper()
+	const (
+		writers = 24
+		rounds  = 100
+		shared  = 8
+	)
+	user, store := "racer", "race-store"
+	sharedKey := func(i int) string { return fmt.Sprintf("shared-%d", i) }
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var (
+		mu sync.Mutex
+		c  raceCounts
+	)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			cl := clients[w%len(clients)]
+			// Each writer owns one key at a time that nobody else touches, so that its
+			// create (version 0) and its delete cannot fail.
+			own := ""
+			for r := range rounds {
+				perm := rng.Perm(shared)[:2+rng.IntN(shared-2)]
+				req := &vssv1.PutObjectRequest{StoreId: store}
+				for _, i := range perm {
+					req.TransactionItems = append(req.TransactionItems, &vssv1.KeyValue{Key: sharedKey(i), Version: -1, Value: fmt.Appendf(nil, "%d/%d", w, r)})
+				}
+				creating := false
+				before := own
+				switch op := rng.IntN(5); {
+				case op == 0 && own == "":
+					own = fmt.Sprintf("own-%d-%d", w, r)
+					req.TransactionItems = append(req.TransactionItems, &vssv1.KeyValue{Key: own, Version: 0, Value: []byte("mine")})
+				case op == 0:
+					req.DeleteItems = []*vssv1.KeyValue{{Key: own, Version: -1}}
+					own = ""
+				case op == 1:
+					// Create a shared key in the middle of the list: may conflict.
+					i := rng.IntN(len(req.TransactionItems))
+					req.TransactionItems[i].Version = 0
+					creating = true
+				case op == 2:
+					if _, err := cl.DeleteObject(ctx, user, &vssv1.DeleteObjectRequest{StoreId: store, KeyValue: &vssv1.KeyValue{Key: sharedKey(perm[0]), Version: -1}}); err != nil {
+						t.Errorf("DeleteObject: %v", err)
+						return
+					}
+				}
+				_, err := cl.PutObjects(ctx, user, req)
+				var f *conformance.Failure
+				if err != nil && !errors.As(err, &f) {
+					t.Errorf("PutObjects: %v", err)
+					return
+				}
+				mu.Lock()
+				switch {
+				case creating:
+					c.creating++
+					if f != nil && f.Code == vssv1.ErrorCode_CONFLICT_EXCEPTION {
+						c.creatingConflicts++
+						f = nil
+					}
+				default:
+					c.plain++
+					if f != nil && f.Code == vssv1.ErrorCode_CONFLICT_EXCEPTION {
+						c.plainConflicts++
+						f = nil
+					}
+				}
+				if f != nil && f.Code == vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION {
+					c.plainRetryable++
+					f = nil
+				}
+				mu.Unlock()
+				if f != nil {
+					t.Errorf("PutObjects %v: %v", req, f)
+					return
+				}
+				if err != nil {
+					own = before // nothing of a failed request was written
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	// Every write of a shared key was unconditional or a create: each that exists is at
+	// version 1.
+	for i := range shared {
+		resp, err := clients[0].GetObject(ctx, user, &vssv1.GetObjectRequest{StoreId: store, Key: sharedKey(i)})
+		var f *conformance.Failure
+		switch {
+		case errors.As(err, &f) && f.Code == vssv1.ErrorCode_NO_SUCH_KEY_EXCEPTION:
+		case err != nil:
+			t.Errorf("GetObject(%s): %v", sharedKey(i), err)
+		case resp.GetValue().GetVersion() != 1:
+			t.Errorf("%s is at version %d, want 1", sharedKey(i), resp.GetValue().GetVersion())
+		}
+	}
+	return c
+}
