@@ -49,6 +49,17 @@ bench: build ## Run the standard benchmark behind BENCHMARKS.md (about 20 minute
 	mkdir -p docs/bench
 	$(GO) run ./cmd/vss-bench --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) \
 		--json docs/bench/results.json --markdown docs/bench/results.md --plot docs/bench | tee docs/bench/results.txt
+	$(MAKE) --no-print-directory bench-fairness | tee docs/bench/fairness.txt
+
+# The per-user and per-address caps (fairness between users) turned off, for
+# bench-fairness to compare with the defaults.
+FAIRNESS_OFF = --max-concurrent-per-user=-1 --max-upload-bytes=-1 --max-connections=-1 --max-connections-per-address=-1
+
+.PHONY: bench-fairness
+bench-fairness: build ## What fairness between users costs: 64 wallets on PostgreSQL with the per-user caps off (A) and at their defaults (B), interleaved 3 times (about 4 minutes)
+	$(GO) run ./cmd/vss-bench --stores postgres --bindings vss-http,connect --scenarios put-small,ldk-mix --concurrency 64 \
+		--duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --rounds 3 \
+		--server-args "$(FAIRNESS_OFF)" --compare-args "--max-concurrent-per-user=0"
 
 .PHONY: bench-smoke
 bench-smoke: build ## Run every benchmark scenario briefly on both stores (seconds; checks, does not measure)

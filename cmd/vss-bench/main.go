@@ -61,6 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Target, "target", "", "VSS HTTP base `URL` of an external server to load instead of starting one, e.g. http://127.0.0.1:8080/vss")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "with --target: the server's `pid`, to read its CPU and RSS from /proc")
 	fs.StringVar(&cfg.ServerBin, "server-bin", "bin/vss-server", "vss-server `binary` to start (make build)")
+	compareArgs := fs.String("compare-args", "", "run the benchmark --rounds times with --server-args and as often with these `arguments` instead, "+
+		"interleaved, and print each cell's throughput and server CPU under both (e.g. what a setting costs)")
+	rounds := fs.Int("rounds", 3, "with --compare-args: rounds of each")
+	serverArgs := fs.String("server-args", "", "extra `arguments` for the servers it starts, separated by spaces, e.g. --max-concurrent-per-user=-1")
 	fs.BoolVar(&cfg.Direct, "direct", true, "also run every scenario directly against the store, for the efficiency column")
 	fs.BoolVar(&cfg.Memory, "memory", true, "measure the peak RSS of one large PutObjects and the RSS with --idle-conns idle connections")
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 1000, "idle keep-alive connections for the memory probe")
@@ -97,6 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	cfg.Stores, cfg.Bindings, cfg.Scenarios = splitList(*stores), splitList(*bindings), splitList(*scenarios)
+	cfg.ServerArgs = strings.Fields(*serverArgs)
 	for _, s := range splitList(*conc) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -131,6 +136,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		cfg.Log = f
 	}
+	if *compareArgs != "" {
+		if cfg.Target != "" || cfg.CPUProfile != "" || *rounds < 1 {
+			return errors.New("--compare-args needs servers it starts (no --target, no --cpuprofile) and --rounds >= 1")
+		}
+		cfg.Direct, cfg.Memory = false, false
+		return compare(ctx, cfg, strings.Fields(*compareArgs), *rounds, stdout)
+	}
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil {
 		rep.Args = args
@@ -147,4 +159,57 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return err
+}
+
+// compare runs cfg rounds times with its ServerArgs (A) and as often with argsB (B),
+// alternating A and B so that drifts of the machine fall on both, and prints each
+// cell's mean throughput and server CPU per request under both, and B's throughput
+// relative to A's.
+func compare(ctx context.Context, cfg bench.Config, argsB []string, rounds int, w io.Writer) error {
+	type key struct {
+		scenario, store, binding string
+		conc                     int
+	}
+	type sums struct{ ops, cpu [2][]float64 }
+	cells := map[key]*sums{}
+	var order []key
+	argsA := cfg.ServerArgs
+	cfg.Out = io.Discard
+	for round := range rounds {
+		for side, args := range [][]string{argsA, argsB} {
+			cfg.ServerArgs = args
+			rep, err := bench.Run(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			for _, r := range rep.Results {
+				k := key{r.Scenario, r.Store, r.Binding, r.Conc}
+				c := cells[k]
+				if c == nil {
+					c = &sums{}
+					cells[k] = c
+					order = append(order, k)
+				}
+				c.ops[side] = append(c.ops[side], r.OpsPerSec)
+				c.cpu[side] = append(c.cpu[side], r.ServerCPUPer1k*1000)
+				fmt.Fprintf(w, "round %d %s: %s %s %s %d wallets: %.0f ops/s, server CPU %.0f µs/op\n",
+					round+1, "AB"[side:side+1], r.Scenario, r.Store, r.Binding, r.Conc, r.OpsPerSec, r.ServerCPUPer1k*1000)
+			}
+		}
+	}
+	mean := func(xs []float64) float64 {
+		t := 0.0
+		for _, x := range xs {
+			t += x
+		}
+		return t / float64(max(len(xs), 1))
+	}
+	fmt.Fprintf(w, "\nA: %q\nB: %q\n", strings.Join(argsA, " "), strings.Join(argsB, " "))
+	fmt.Fprintf(w, "%-10s %-8s %-8s %5s %12s %12s %8s %14s %14s\n", "scenario", "store", "binding", "conc", "A ops/s", "B ops/s", "B/A", "A CPU µs/op", "B CPU µs/op")
+	for _, k := range order {
+		c := cells[k]
+		a, b := mean(c.ops[0]), mean(c.ops[1])
+		fmt.Fprintf(w, "%-10s %-8s %-8s %5d %12.0f %12.0f %8.3f %14.0f %14.0f\n", k.scenario, k.store, k.binding, k.conc, a, b, b/a, mean(c.cpu[0]), mean(c.cpu[1]))
+	}
+	return nil
 }

@@ -155,6 +155,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	fs.IntVar(&cfg.Limits.MaxConcurrentPerAddress, "max-concurrent-per-address", envInt("VSS_MAX_CONCURRENT_PER_ADDRESS", 0),
 		"most of those public slots one client address (IPv6: /64) holds at once; 0 means --max-concurrent-public/4 "+
 			"(at least 1), -1 no cap (env VSS_MAX_CONCURRENT_PER_ADDRESS)")
+	fs.IntVar(&cfg.Limits.MaxConnections, "max-connections", envInt("VSS_MAX_CONNECTIONS", app.DefaultMaxConnections),
+		"most open connections; one over it is closed at once; -1 removes the cap (env VSS_MAX_CONNECTIONS)")
+	fs.IntVar(&cfg.Limits.MaxConnectionsPerAddress, "max-connections-per-address", envInt("VSS_MAX_CONNECTIONS_PER_ADDRESS", app.DefaultMaxConnectionsPerAddress),
+		"most open connections from one client address (IPv6: /64); one over it is closed at once; -1 removes the cap "+
+			"(env VSS_MAX_CONNECTIONS_PER_ADDRESS)")
 	fs.Int64Var(&cfg.Limits.MaxUploadBytes, "max-upload-bytes", int64(envInt("VSS_MAX_UPLOAD_BYTES", server.DefaultMaxUploadBytes)),
 		"most request-body `bytes` the VSS calls in flight hold in memory, across all users; a call whose body does not fit "+
 			"gets 503 at once (Connect/gRPC: unavailable); -1 removes the cap (env VSS_MAX_UPLOAD_BYTES)")

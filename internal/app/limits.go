@@ -65,6 +65,11 @@ type LimitsConfig struct {
 	// no cap. A call whose bytes do not fit is refused at once with 503 (unavailable).
 	MaxUploadBytes        int64
 	MaxUploadBytesPerUser int64
+	// MaxConnections caps the open connections of the main listener, and
+	// MaxConnectionsPerAddress those of one client address (IPv6: its /64); zero means
+	// the default, negative no cap. A connection over a cap is closed at once.
+	MaxConnections           int
+	MaxConnectionsPerAddress int
 }
 
 // withDefaults returns c with every zero field set to its default.
@@ -90,6 +95,12 @@ func (c LimitsConfig) withDefaults() LimitsConfig {
 	if c.MaxConcurrentPublic == 0 {
 		c.MaxConcurrentPublic = DefaultMaxConcurrentPublic
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxConnectionsPerAddress == 0 {
+		c.MaxConnectionsPerAddress = DefaultMaxConnectionsPerAddress
+	}
 	if c.MaxUploadBytes == 0 {
 		c.MaxUploadBytes = server.DefaultMaxUploadBytes
 	}
@@ -104,6 +115,11 @@ func applyLimits(srv *http.Server, c LimitsConfig) {
 	srv.WriteTimeout = c.WriteTimeout
 	srv.IdleTimeout = c.IdleTimeout
 	srv.MaxHeaderBytes = c.MaxHeaderBytes
+	// An HTTP/2 connection from which nothing arrives for ReadHeaderTimeout is pinged,
+	// and closed when the ping is not answered within ReadHeaderTimeout: this cuts a
+	// client that stalls in the middle of a header block (which no stream deadline
+	// covers) as quickly as an HTTP/1.1 client that stalls in its headers.
+	srv.HTTP2 = &http.HTTP2Config{SendPingTimeout: c.ReadHeaderTimeout, PingTimeout: c.ReadHeaderTimeout}
 }
 
 // withBodyProgress enforces the minimum transfer rate of request bodies (see

@@ -36,6 +36,9 @@ type Config struct {
 	ServerPID int
 	// ServerBin is the vss-server binary to start when Target is empty.
 	ServerBin string
+	// ServerArgs are extra arguments for every server the benchmark starts (flags such
+	// as --max-concurrent-per-user=-1, to measure what a setting costs).
+	ServerArgs []string
 	// Stores are the stores to start the server on: postgres, sqlite.
 	Stores []string
 	// Bindings are vss-http and/or connect.
@@ -231,13 +234,13 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 		if cfg.CPUProfile != "" {
 			return startInProcess(ctx, serverURL, filepath.Join(tmp, "server"), cfg.Log)
 		}
-		return startServer(ctx, cfg.ServerBin, serverURL, filepath.Join(tmp, "server"), cfg.Log)
+		return startServer(ctx, cfg.ServerBin, cfg.ServerArgs, serverURL, filepath.Join(tmp, "server"), cfg.Log)
 	}
 	// A second server on the same database through the proxy, for the round-trip
 	// passes (not when profiling: the profile is of the measured runs).
 	var proxied *child
 	if proxy != nil && cfg.CPUProfile == "" {
-		if proxied, err = startServer(ctx, cfg.ServerBin, proxiedURL, "", cfg.Log); err != nil {
+		if proxied, err = startServer(ctx, cfg.ServerBin, cfg.ServerArgs, proxiedURL, "", cfg.Log); err != nil {
 			return err
 		}
 		defer func() { proxied.stop() }()

@@ -52,9 +52,9 @@ func startInProcess(ctx context.Context, databaseURL, dataDir string, logw io.Wr
 }
 
 // startServer starts bin as a child process on a free loopback port with signature
-// authentication, on databaseURL (PostgreSQL) or the embedded store in dataDir, and
-// waits until it is ready.
-func startServer(ctx context.Context, bin, databaseURL, dataDir string, logw io.Writer) (*child, error) {
+// authentication and extra, on databaseURL (PostgreSQL) or the embedded store in
+// dataDir, and waits until it is ready.
+func startServer(ctx context.Context, bin string, extra []string, databaseURL, dataDir string, logw io.Writer) (*child, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -67,6 +67,7 @@ func startServer(ctx context.Context, bin, databaseURL, dataDir string, logw io.
 	} else {
 		args = append(args, "--data-dir", dataDir)
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logw, logw
 	// The server dies with the benchmark, even if the benchmark is killed.

@@ -1,0 +1,137 @@
+package faulttest
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// TestSilentConnectionsAreCutAndCapped: from one address, an attacker keeps opening
+// connections that send nothing useful: plain TCP connections that never send a byte,
+// HTTP/2 (h2c) connections that send the preface and then nothing, and HTTP/2
+// connections that stall in the middle of a header block. The server closes each one
+// within a few --read-header-timeouts (an HTTP/2 connection that goes silent is pinged,
+// and closed when the ping goes unanswered), never holds more than
+// --max-connections-per-address of them, closes the ones over that cap at once, and a
+// user on another address keeps writing throughout.
+func TestSilentConnectionsAreCutAndCapped(t *testing.T) {
+	const perAddr = 100
+	const headerTimeout = time.Second
+	srv := startServer(t, "--database-url", "memory:", "--auth", "signature",
+		"--read-header-timeout", headerTimeout.String(), "--max-connections-per-address", "100")
+	ctx := testContext(t, 2*time.Minute)
+
+	// The bystander connects from 127.0.0.2, another address than the attacker's.
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := newHTTPClient(10 * time.Second)
+	hc.Transport.(*http.Transport).DialContext = (&net.Dialer{Timeout: 2 * time.Second,
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext
+	by := newBystander(t, srv, &legacyAPI{base: srv.url(), http: hc, auth: signer(key)})
+	by.start(ctx)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var opened, closedAtOnce, held, stalled atomic.Int64
+	var longest atomic.Int64
+	kinds := []func(net.Conn) error{
+		func(net.Conn) error { return nil }, // silent TCP
+		func(c net.Conn) error { // the HTTP/2 preface and SETTINGS, then silence
+			if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+				return err
+			}
+			return http2.NewFramer(c, nil).WriteSettings()
+		},
+		func(c net.Conn) error { // a header block that never ends
+			if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+				return err
+			}
+			fr := http2.NewFramer(c, nil)
+			if err := fr.WriteSettings(); err != nil {
+				return err
+			}
+			var block bytes.Buffer
+			enc := hpack.NewEncoder(&block)
+			for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/vss/putObjects"}, {":authority", "vss"}} {
+				_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+			}
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: false})
+		},
+	}
+	for i := range 3 * perAddr {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := net.Dial("tcp", srv.addr)
+				if err != nil {
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				opened.Add(1)
+				start := time.Now()
+				if kinds[i%3](c) != nil {
+					closedAtOnce.Add(1)
+					c.Close()
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				// Read (and discard) whatever the server sends until it hangs up.
+				done := make(chan struct{})
+				go func() { _, _ = io.Copy(io.Discard, c); close(done) }()
+				select {
+				case <-done:
+				case <-stop:
+					c.Close()
+					<-done
+					return
+				}
+				c.Close()
+				d := time.Since(start)
+				switch {
+				case d < 200*time.Millisecond:
+					closedAtOnce.Add(1)
+					time.Sleep(10 * time.Millisecond)
+				default:
+					held.Add(1)
+					if i%3 == 2 {
+						stalled.Add(1)
+					}
+					storeMax(&longest, int64(d))
+				}
+			}
+		}()
+	}
+	time.Sleep(10 * time.Second)
+	close(stop)
+	wg.Wait()
+	by.finish(t, srv, "silent connections", 0.01)
+	t.Logf("attacker: %d connections opened, %d closed by the server at once (over the cap of %d), %d held then cut "+
+		"(%d of them stalled in a header block); the longest lived %v",
+		opened.Load(), closedAtOnce.Load(), perAddr, held.Load(), stalled.Load(), time.Duration(longest.Load()).Round(time.Millisecond))
+	if closedAtOnce.Load() == 0 {
+		t.Errorf("no connection over the cap of %d per address was closed at once", perAddr)
+	}
+	if stalled.Load() == 0 {
+		t.Errorf("no connection stalled in a header block was cut within the test's 10 s")
+	}
+	if d := time.Duration(longest.Load()); d > 4*headerTimeout {
+		t.Errorf("a silent connection lived %v, want at most %v", d, 4*headerTimeout)
+	}
+}
