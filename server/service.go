@@ -26,15 +26,16 @@ const (
 	MaxStoreIDLength = 120
 	// MaxKeyLength is the longest key, in characters.
 	MaxKeyLength = 600
-	// MaxKeyBytes is the longest key in bytes of UTF-8. Characters beyond the ASCII
-	// range take up to 4 bytes each, and PostgreSQL refuses an index entry larger than
-	// 2704 bytes. An entry of the listing index (the largest index of vss_db) holds the
-	// user (at most MaxUserLength characters: 480 bytes), the store id (at most
-	// MaxStoreIDLength characters: 480 bytes), the key, a sort order and a version,
-	// with their headers and alignment: 1000 bytes besides the key, so a key of up to
-	// 1600 bytes fits with a margin of about 100 bytes, however the characters are
-	// spread. A store id needs no byte limit of its own: 120 characters always fit.
-	MaxKeyBytes = 1600
+	// MaxEntryBytes bounds the user identity, store id and key of one entry together,
+	// in bytes of UTF-8. Characters beyond the ASCII range take up to 4 bytes each, and
+	// PostgreSQL refuses an index entry larger than 2704 bytes. An entry of the listing
+	// index (the largest index of vss_db) holds the user, the store id, the key, a sort
+	// order and a version, with their headers and alignment: at most about 60 bytes
+	// besides the three strings, so 2560 bytes of strings fit with a margin of about 80
+	// bytes. The rule is the same on every store. It refuses no key within
+	// MaxKeyLength for a signature user (66 bytes) in a store id of up to 94 bytes, and
+	// no key of up to 1600 bytes whatever the user and store id.
+	MaxEntryBytes = 2560
 	// MaxItemsPerPut is the largest number of transaction and delete items in one
 	// PutObjects.
 	MaxItemsPerPut = 1000
@@ -61,7 +62,7 @@ func (s *Service) GetObject(ctx context.Context, user string, req *vssv1.GetObje
 	if err := validateStoreID(req.GetStoreId()); err != nil {
 		return nil, err
 	}
-	if err := validateKey(req.GetKey(), true); err != nil {
+	if err := validateKey(user, req.GetStoreId(), req.GetKey(), true); err != nil {
 		return nil, err
 	}
 	kv, err := s.store.Get(ctx, user, req.GetStoreId(), req.GetKey())
@@ -97,7 +98,7 @@ func (s *Service) PutObjects(ctx context.Context, user string, req *vssv1.PutObj
 		if kv == nil {
 			return invalidf("%s[%d] is missing", field, i)
 		}
-		if err := validateKey(kv.GetKey(), false); err != nil {
+		if err := validateKey(user, req.GetStoreId(), kv.GetKey(), false); err != nil {
 			return invalidf("%s[%d]: %s", field, i, err.(*Error).Message)
 		}
 		if err := validateVersion(kv.GetVersion()); err != nil {
@@ -148,7 +149,7 @@ func (s *Service) DeleteObject(ctx context.Context, user string, req *vssv1.Dele
 	if kv == nil {
 		return nil, invalidf("key_value is missing")
 	}
-	if err := validateKey(kv.GetKey(), false); err != nil {
+	if err := validateKey(user, req.GetStoreId(), kv.GetKey(), false); err != nil {
 		return nil, err
 	}
 	if err := validateVersion(kv.GetVersion()); err != nil {
@@ -233,16 +234,18 @@ func validateStoreID(id string) error {
 	return nil
 }
 
-// validateKey checks a key of a request; readable tells whether the reserved global
-// version key is allowed (it can be read, but never written or deleted directly).
-func validateKey(key string, readable bool) error {
+// validateKey checks a key of user's request in storeID (already validated); readable
+// tells whether the reserved global version key is allowed (it can be read, but never
+// written or deleted directly).
+func validateKey(user, storeID, key string, readable bool) error {
 	switch {
 	case key == "":
 		return invalidf("key must not be empty")
 	case utf8.RuneCountInString(key) > MaxKeyLength:
 		return invalidf("key is longer than %d characters", MaxKeyLength)
-	case len(key) > MaxKeyBytes:
-		return invalidf("key is %d bytes long in UTF-8, longer than %d bytes", len(key), MaxKeyBytes)
+	case len(user)+len(storeID)+len(key) > MaxEntryBytes:
+		return invalidf("key is %d bytes long in UTF-8; with the user (%d bytes) and the store id (%d bytes) that is more than the %d bytes an entry may take",
+			len(key), len(user), len(storeID), MaxEntryBytes)
 	case strings.IndexByte(key, 0) >= 0:
 		return invalidf("key must not contain NUL characters")
 	case key == storage.GlobalVersionKey && !readable:

@@ -47,11 +47,13 @@ func wantFailure(t *testing.T, what string, err error, code vssv1.ErrorCode, msg
 
 // TestKeyAndStoreIDBytes writes, at the byte limits, keys and store ids of 4-byte
 // characters that the indexes cannot compress, as the longest user, on every store and
-// through both kinds of binding: a key of server.MaxKeyBytes bytes in a store id of
-// server.MaxStoreIDLength such characters is stored, read back, listed and deleted; a
-// key one byte longer, or of server.MaxKeyLength such characters (within the character
-// limit, beyond PostgreSQL's index entry limit), is INVALID_REQUEST with a message that
-// says why, on every store alike, never a 500.
+// through both kinds of binding: a key that brings the user, the store id of
+// server.MaxStoreIDLength such characters and itself to server.MaxEntryBytes is stored,
+// read back, listed and deleted; a key one byte longer, or of server.MaxKeyLength such
+// characters (within the character limit, beyond PostgreSQL's index entry limit), is
+// INVALID_REQUEST with a message that says why, on every store alike, never a 500. A
+// signature user's key of server.MaxKeyLength such characters in the empty store id
+// fits, as it does on the reference server.
 func TestKeyAndStoreIDBytes(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
@@ -63,8 +65,9 @@ func TestKeyAndStoreIDBytes(t *testing.T) {
 				ctx := context.Background()
 				user := wide(rng, server.MaxUserLength)
 				store := wide(rng, server.MaxStoreIDLength)
-				atLimit := wide(rng, server.MaxKeyBytes/4)
-				overLimit := wide(rng, server.MaxKeyBytes/4-1) + "12345" // one byte more
+				room := server.MaxEntryBytes - len(user) - len(store) // 1600: a multiple of 4
+				atLimit := wide(rng, room/4)
+				overLimit := wide(rng, room/4-1) + "12345" // one byte more
 				tooWide := wide(rng, server.MaxKeyLength)
 
 				if _, err := c.PutObjects(ctx, user, &vssv1.PutObjectRequest{StoreId: store, GlobalVersion: i64(0), TransactionItems: []*vssv1.KeyValue{
@@ -103,6 +106,13 @@ func TestKeyAndStoreIDBytes(t *testing.T) {
 					wantFailure(t, what+": get", err, vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, "bytes")
 					_, err = c.DeleteObject(ctx, user, &vssv1.DeleteObjectRequest{StoreId: store, KeyValue: &vssv1.KeyValue{Key: key, Version: -1}})
 					wantFailure(t, what+": delete", err, vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, "bytes")
+				}
+				sigUser := strings.Repeat("02", 33)
+				if _, err := c.PutObjects(ctx, sigUser, &vssv1.PutObjectRequest{TransactionItems: []*vssv1.KeyValue{{Key: tooWide, Version: 0, Value: []byte("v")}}}); err != nil {
+					t.Fatalf("%s: a signature user's key of %d characters (%d bytes): %v", b.Name, server.MaxKeyLength, len(tooWide), err)
+				}
+				if got, err := c.GetObject(ctx, sigUser, &vssv1.GetObjectRequest{Key: tooWide}); err != nil || got.GetValue().GetVersion() != 1 {
+					t.Fatalf("%s: read back the signature user's wide key: %v, %v", b.Name, got, err)
 				}
 				_, err = c.PutObjects(ctx, user, &vssv1.PutObjectRequest{StoreId: store + "x", TransactionItems: []*vssv1.KeyValue{{Key: "k", Version: -1}}})
 				wantFailure(t, b.Name+": store id of 121 characters", err, vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, "characters")

@@ -102,8 +102,9 @@ type GetObjectRequest struct {
 	// store_id selects one of the user's stores. It may be empty and is at most 120
 	// characters long.
 	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	// key is the key to read, at most 600 characters and 1600 bytes of UTF-8 long. The
-	// key "global_version" reads the store's global version.
+	// key is the key to read, at most 600 characters long; with the user and the store
+	// id it takes at most 2560 bytes of UTF-8. The key "global_version" reads the store's
+	// global version.
 	Key           string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -559,8 +560,8 @@ func (x *ListKeyVersionsResponse) GetGlobalVersion() int64 {
 // KeyValue is a key with its version and value.
 type KeyValue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// key names the entry inside its store, at most 600 characters and 1600 bytes of
-	// UTF-8 long.
+	// key names the entry inside its store, at most 600 characters long; with the user
+	// and the store id it takes at most 2560 bytes of UTF-8.
 	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// version is the entry's version. In reads it is the stored version; in writes it is
 	// the condition the write depends on (see PutObjectRequest.transaction_items).

@@ -37,8 +37,9 @@ export type GetObjectRequest = Message<"vss.v1.GetObjectRequest"> & {
   storeId: string;
 
   /**
-   * key is the key to read, at most 600 characters and 1600 bytes of UTF-8 long. The
-   * key "global_version" reads the store's global version.
+   * key is the key to read, at most 600 characters long; with the user and the store
+   * id it takes at most 2560 bytes of UTF-8. The key "global_version" reads the store's
+   * global version.
    *
    * @generated from field: string key = 2;
    */
@@ -275,8 +276,8 @@ export const ListKeyVersionsResponseSchema: GenMessage<ListKeyVersionsResponse> 
  */
 export type KeyValue = Message<"vss.v1.KeyValue"> & {
   /**
-   * key names the entry inside its store, at most 600 characters and 1600 bytes of
-   * UTF-8 long.
+   * key names the entry inside its store, at most 600 characters long; with the user
+   * and the store id it takes at most 2560 bytes of UTF-8.
    *
    * @generated from field: string key = 1;
    */
