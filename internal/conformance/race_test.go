@@ -3,8 +3,6 @@ package conformance_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -56,7 +54,6 @@ func raceUnconditional(t *testing.T, clients []conformance.Client) raceCounts {
 		shared  = 8
 	)
 	user, store := "racer", "race-store"
-	sharedKey := func(i int) string { return fmt.Sprintf("shared-%d", i) }
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -67,33 +64,12 @@ func raceUnconditional(t *testing.T, clients []conformance.Client) raceCounts {
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			rw := conformance.NewRaceWriter(w, shared, 11)
 			cl := clients[w%len(clients)]
-			// Each writer owns one key at a time that nobody else touches, so that its
-			// create (version 0) and its delete cannot fail.
-			own := ""
-			for r := range rounds {
-				perm := rng.Perm(shared)[:2+rng.IntN(shared-2)]
-				req := &vssv1.PutObjectRequest{StoreId: store}
-				for _, i := range perm {
-					req.TransactionItems = append(req.TransactionItems, &vssv1.KeyValue{Key: sharedKey(i), Version: -1, Value: fmt.Appendf(nil, "%d/%d", w, r)})
-				}
-				creating := false
-				before := own
-				switch op := rng.IntN(5); {
-				case op == 0 && own == "":
-					own = fmt.Sprintf("own-%d-%d", w, r)
-					req.TransactionItems = append(req.TransactionItems, &vssv1.KeyValue{Key: own, Version: 0, Value: []byte("mine")})
-				case op == 0:
-					req.DeleteItems = []*vssv1.KeyValue{{Key: own, Version: -1}}
-					own = ""
-				case op == 1:
-					// Create a shared key in the middle of the list: may conflict.
-					i := rng.IntN(len(req.TransactionItems))
-					req.TransactionItems[i].Version = 0
-					creating = true
-				case op == 2:
-					if _, err := cl.DeleteObject(ctx, user, &vssv1.DeleteObjectRequest{StoreId: store, KeyValue: &vssv1.KeyValue{Key: sharedKey(perm[0]), Version: -1}}); err != nil {
+			for range rounds {
+				del, req, creating := rw.Next(store)
+				if del != nil {
+					if _, err := cl.DeleteObject(ctx, user, del); err != nil {
 						t.Errorf("DeleteObject: %v", err)
 						return
 					}
@@ -129,7 +105,7 @@ func raceUnconditional(t *testing.T, clients []conformance.Client) raceCounts {
 					return
 				}
 				if err != nil {
-					own = before // nothing of a failed request was written
+					rw.Failed()
 				}
 			}
 		})
@@ -139,14 +115,14 @@ func raceUnconditional(t *testing.T, clients []conformance.Client) raceCounts {
 	// Every write of a shared key was unconditional or a create: each that exists is at
 	// version 1.
 	for i := range shared {
-		resp, err := clients[0].GetObject(ctx, user, &vssv1.GetObjectRequest{StoreId: store, Key: sharedKey(i)})
+		resp, err := clients[0].GetObject(ctx, user, &vssv1.GetObjectRequest{StoreId: store, Key: conformance.SharedKey(i)})
 		var f *conformance.Failure
 		switch {
 		case errors.As(err, &f) && f.Code == vssv1.ErrorCode_NO_SUCH_KEY_EXCEPTION:
 		case err != nil:
-			t.Errorf("GetObject(%s): %v", sharedKey(i), err)
+			t.Errorf("GetObject(%s): %v", conformance.SharedKey(i), err)
 		case resp.GetValue().GetVersion() != 1:
-			t.Errorf("%s is at version %d, want 1", sharedKey(i), resp.GetValue().GetVersion())
+			t.Errorf("%s is at version %d, want 1", conformance.SharedKey(i), resp.GetValue().GetVersion())
 		}
 	}
 	return c

@@ -2,7 +2,6 @@ package faulttest
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	vssv1 "github.com/govss/vss/gen/vss/v1"
+	"github.com/govss/vss/internal/conformance"
 	"github.com/govss/vss/internal/pgtest"
 )
 
@@ -54,27 +54,11 @@ func TestRacingUnconditionalWritersOnPostgres(t *testing.T) {
 	for w := range wallets {
 		c := newAPI(w, servers[w%len(servers)].url(), key)
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(w), 5))
-			own := ""
-			for r := range rounds {
-				req := &vssv1.PutObjectRequest{StoreId: store}
-				perm := rng.Perm(shared)[:2+rng.IntN(shared-2)]
-				for _, i := range perm {
-					req.TransactionItems = append(req.TransactionItems, &vssv1.KeyValue{Key: fmt.Sprintf("shared-%d", i), Version: -1, Value: fmt.Appendf(nil, "w%d.r%d", w, r)})
-				}
-				before, isCreating := own, false
-				switch op := rng.IntN(5); {
-				case op == 0 && own == "":
-					own = fmt.Sprintf("own-%d-%d", w, r)
-					req.TransactionItems = append(req.TransactionItems, &vssv1.KeyValue{Key: own, Version: 0, Value: []byte("mine")})
-				case op == 0:
-					req.DeleteItems = []*vssv1.KeyValue{{Key: own, Version: -1}}
-					own = ""
-				case op == 1:
-					req.TransactionItems[rng.IntN(len(req.TransactionItems))].Version = 0
-					isCreating = true
-				case op == 2:
-					if err := c.DeleteObject(ctx, &vssv1.DeleteObjectRequest{StoreId: store, KeyValue: &vssv1.KeyValue{Key: fmt.Sprintf("shared-%d", perm[0]), Version: -1}}); err != nil {
+			rw := conformance.NewRaceWriter(w, shared, 5)
+			for range rounds {
+				del, req, isCreating := rw.Next(store)
+				if del != nil {
+					if err := c.DeleteObject(ctx, del); err != nil {
 						mu.Lock()
 						other = append(other, fmt.Errorf("DeleteObject: %w", err))
 						mu.Unlock()
@@ -82,7 +66,7 @@ func TestRacingUnconditionalWritersOnPostgres(t *testing.T) {
 				}
 				err := c.PutObjects(ctx, req)
 				if err != nil {
-					own = before
+					rw.Failed()
 				}
 				conflict := isCode(err, vssv1.ErrorCode_CONFLICT_EXCEPTION)
 				mu.Lock()
