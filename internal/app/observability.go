@@ -129,7 +129,9 @@ func (o *observability) watchStore(store storage.Store) error {
 
 // handler serves the metrics in the Prometheus text (or OpenMetrics) format.
 func (o *observability) handler() http.Handler {
-	return promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{Registry: o.registry, EnableOpenMetrics: true})
+	// A scrape gathers every metric: a few at once are plenty, more are answered 503 at
+	// once rather than piling up (the main port's public budget bounds them further).
+	return promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{Registry: o.registry, EnableOpenMetrics: true, MaxRequestsInFlight: MaxScrapesInFlight})
 }
 
 // routes adds GET /metrics to the main port, unless metrics are off or served on their
@@ -146,6 +148,15 @@ func (o *observability) routes(cfg ObservabilityConfig, routes func(*http.ServeM
 	}
 }
 
+// Limits of the metrics endpoints.
+const (
+	// MaxScrapesInFlight is how many scrapes of /metrics run at once.
+	MaxScrapesInFlight = 4
+	// MetricsMaxConnections caps the open connections of --metrics-listen, a quarter of
+	// them from one address.
+	MetricsMaxConnections = 64
+)
+
 // serveMetrics serves /metrics on cfg.MetricsListen until ctx ends, when that is set.
 // The returned function stops it.
 func (o *observability) serveMetrics(cfg ObservabilityConfig, log *slog.Logger) (stop func(), err error) {
@@ -156,6 +167,9 @@ func (o *observability) serveMetrics(cfg ObservabilityConfig, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsListen, err)
 	}
+	// Scrapers are few: a small number of connections is plenty, and bounds what a
+	// flood at this address can hold.
+	ln = limitConns(ln, MetricsMaxConnections, MetricsMaxConnections/4, log, nil)
 	mux := http.NewServeMux()
 	mux.Handle("GET "+MetricsPath, o.handler())
 	srv := &http.Server{
