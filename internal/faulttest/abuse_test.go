@@ -73,6 +73,8 @@ func TestAbusiveClients(t *testing.T) {
 	t.Logf("probe latency during: p50 %v p99 %v max %v (100 slow-loris connections, %d idle keep-alive connections, "+
 		"%d oversized headers answered 431, %d oversized bodies answered 413, %d slow-loris connections closed by the server)",
 		pct(during, 50), pct(during, 99), pct(during, 100), len(idle), attacks.headers.Load(), attacks.bodies.Load(), attacks.lorisClosed.Load())
+	t.Logf("server peak RSS %.1f MiB; probe: %d/%d round trips succeeded during the attacks, p99 %v",
+		float64(srv.peakRSS(t))/(1<<20), len(during), len(during), pct(during, 99))
 	for _, s := range [][]time.Duration{baseline, during} {
 		if m := pct(s, 100); m > 2*time.Second {
 			t.Errorf("a probe request took %v, want at most 2s", m)
