@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	ln = limitConns(ln, limits.MaxConnections, limits.MaxConnectionsPerAddress, log, nil)
+	ln = limitConns(ln, limits.MaxConnections, limits.MaxConnectionsPerAddress, log)
 	srv := newHTTPServer(handler, log)
 	applyLimits(srv, limits)
 	stopMetrics, err := obs.serveMetrics(cfg.Observability, log)

@@ -1,47 +1,59 @@
 package app
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Defaults of the connection caps.
 const (
-	// DefaultMaxConnections caps the open connections of the main listener. An idle
-	// HTTP/1.1 connection costs the server about 10 KiB and an idle HTTP/2 one a few
-	// times that, so the cap bounds what connections alone can hold to a few hundred MiB.
-	DefaultMaxConnections = 16384
+	// DefaultMaxConnections caps the open connections of the main listener. Measured
+	// on loopback: an idle HTTP/1.1 connection holds about 8 KiB of the server's memory,
+	// a silent HTTP/2 one about 25 KiB, and one in the middle of a header block of
+	// nearly --max-header-bytes (16 KiB) about 44 KiB; so connections without
+	// credentials hold at most about 360 MiB.
+	DefaultMaxConnections = 8192
 	// DefaultMaxConnectionsPerAddress caps the open connections of one client address
-	// (an IPv4 address, or an IPv6 /64).
-	DefaultMaxConnectionsPerAddress = 2048
+	// (an IPv4 address, or an IPv6 /64): a sixteenth of the total, so that a flood needs
+	// sixteen addresses to fill it, and still room for many wallets behind one NAT.
+	DefaultMaxConnectionsPerAddress = DefaultMaxConnections / 16
 )
 
+// minEvictAge is how long a connection must have been open, without a request reaching
+// a handler, before a new connection may push it out.
+const minEvictAge = time.Second
+
 // connLimiter is a listener that holds at most total open connections, and at most
-// perAddr from one client address (IPv6: its /64). A connection over a cap is closed as
-// soon as it is accepted, before the server reads a byte, so no number of connections,
-// silent or not, takes more than their share of the server's memory and file
+// perAddr from one client address (IPv6: its /64). When a new connection would pass a
+// cap, the oldest connection under that cap on which no request has reached a handler
+// yet (one stalled in its headers or its TLS handshake, or silent since it connected)
+// is closed to make room, so that a flood of such connections cannot keep other
+// clients out; a client's working and idle keep-alive connections are never pushed out.
+// When there is none, the new connection is closed as soon as it is accepted. Either
+// way no number of connections takes more than the caps' worth of memory and file
 // descriptors.
 type connLimiter struct {
 	net.Listener
 	total, perAddr int // 0: no cap
 	log            *slog.Logger
-	onRefuse       func(reason string)
 
 	mu     sync.Mutex
-	open   int
-	byAddr map[netip.Addr]int
+	open   map[*limitedConn]struct{}
+	byAddr map[netip.Addr]map[*limitedConn]struct{}
 }
 
-// limitConns wraps l with the caps (0 or less: none). onRefuse, if set, is called with
-// "total" or "address" for every connection closed over a cap.
-func limitConns(l net.Listener, total, perAddr int, log *slog.Logger, onRefuse func(reason string)) net.Listener {
+// limitConns wraps l with the caps (0 or less: none).
+func limitConns(l net.Listener, total, perAddr int, log *slog.Logger) net.Listener {
 	if total <= 0 && perAddr <= 0 {
 		return l
 	}
-	return &connLimiter{Listener: l, total: max(total, 0), perAddr: max(perAddr, 0), log: log, onRefuse: onRefuse,
-		byAddr: make(map[netip.Addr]int)}
+	return &connLimiter{Listener: l, total: max(total, 0), perAddr: max(perAddr, 0), log: log,
+		open: make(map[*limitedConn]struct{}), byAddr: make(map[netip.Addr]map[*limitedConn]struct{})}
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
@@ -50,41 +62,82 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		addr := connAddr(c)
-		if reason := l.take(addr); reason != "" {
+		lc := &limitedConn{Conn: c, limiter: l, addr: connAddr(c), opened: time.Now()}
+		if refused := l.take(lc); refused != "" {
 			_ = c.Close()
-			if l.onRefuse != nil {
-				l.onRefuse(reason)
-			}
-			l.log.Debug("connection refused: too many open connections", "remote", c.RemoteAddr().String(), "cap", reason)
+			l.log.Debug("connection refused: too many open connections", "remote", c.RemoteAddr().String(), "cap", refused)
 			continue
 		}
-		return &limitedConn{Conn: c, release: func() { l.give(addr) }}, nil
+		return lc, nil
 	}
 }
 
-// take counts a new connection from addr, or returns which cap it is over.
-func (l *connLimiter) take(addr netip.Addr) string {
+// take counts lc in, pushing out the oldest connection without a request under a cap
+// it would pass; it returns which cap refused lc, if one did.
+func (l *connLimiter) take(lc *limitedConn) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total > 0 && l.open >= l.total {
-		return "total"
+	var evict []*limitedConn
+	if l.perAddr > 0 && len(l.byAddr[lc.addr]) >= l.perAddr {
+		victim := oldestUnserved(l.byAddr[lc.addr], nil)
+		if victim == nil {
+			return "address"
+		}
+		evict = append(evict, victim)
 	}
-	if l.perAddr > 0 && l.byAddr[addr] >= l.perAddr {
-		return "address"
+	if l.total > 0 && len(l.open)-len(evict) >= l.total {
+		victim := oldestUnserved(l.open, evict)
+		if victim == nil {
+			return "total"
+		}
+		evict = append(evict, victim)
 	}
-	l.open++
-	l.byAddr[addr]++
+	for _, v := range evict {
+		l.remove(v)
+		go v.Close() // its release finds it removed already
+	}
+	l.open[lc] = struct{}{}
+	if l.byAddr[lc.addr] == nil {
+		l.byAddr[lc.addr] = make(map[*limitedConn]struct{})
+	}
+	l.byAddr[lc.addr][lc] = struct{}{}
 	return ""
 }
 
-func (l *connLimiter) give(addr netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open--
-	if l.byAddr[addr]--; l.byAddr[addr] <= 0 {
-		delete(l.byAddr, addr)
+// oldestUnserved returns the oldest connection of set, other than those in not, that
+// has been open for minEvictAge without a request reaching a handler, or nil.
+func oldestUnserved(set map[*limitedConn]struct{}, not []*limitedConn) *limitedConn {
+	var oldest *limitedConn
+	cutoff := time.Now().Add(-minEvictAge)
+	for c := range set {
+		if c.served.Load() || c.opened.After(cutoff) || (len(not) > 0 && not[0] == c) {
+			continue
+		}
+		if oldest == nil || c.opened.Before(oldest.opened) {
+			oldest = c
+		}
 	}
+	return oldest
+}
+
+// remove forgets c; l.mu must be held.
+func (l *connLimiter) remove(c *limitedConn) {
+	if _, ok := l.open[c]; !ok {
+		return
+	}
+	delete(l.open, c)
+	if set := l.byAddr[c.addr]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(l.byAddr, c.addr)
+		}
+	}
+}
+
+func (l *connLimiter) release(c *limitedConn) {
+	l.mu.Lock()
+	l.remove(c)
+	l.mu.Unlock()
 }
 
 // connAddr is the cap key of c's client: its IP address, for IPv6 its /64 network.
@@ -102,16 +155,21 @@ func connAddr(c net.Conn) netip.Addr {
 	return a
 }
 
-// limitedConn gives its place back once, when it is closed.
+// limitedConn is a connection counted by a connLimiter; it gives its place back once,
+// when it is closed.
 type limitedConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	limiter *connLimiter
+	addr    netip.Addr
+	opened  time.Time
+	// served is set once a request of the connection reaches a handler (markServed).
+	served atomic.Bool
+	once   sync.Once
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() { c.limiter.release(c) })
 	return err
 }
 
@@ -120,6 +178,26 @@ func (c *limitedConn) Close() error {
 func (c *limitedConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// limitedConnOf finds the limitedConn under a connection the HTTP server serves (a
+// headerConn, a TLS connection, or one over the other), or nil.
+func limitedConnOf(c net.Conn) *limitedConn {
+	for range 4 {
+		switch cc := c.(type) {
+		case *limitedConn:
+			return cc
+		case *headerConn:
+			c = cc.Conn
+		case tlsHeaderConn:
+			c = cc.headerConn.Conn
+		case *tls.Conn:
+			c = cc.NetConn()
+		default:
+			return nil
+		}
 	}
 	return nil
 }

@@ -8,14 +8,16 @@ import (
 	"time"
 )
 
-// TestConnLimiter: connections over the total or the per-address cap are closed as soon
-// as they are accepted, and a closed connection gives its place back.
+// TestConnLimiter: a connection over the total or the per-address cap is closed as soon
+// as it is accepted while every connection under the cap is young or served; once the
+// oldest unserved one is minEvictAge old, it is pushed out to make room instead, and a
+// served connection never is; a closed connection gives its place back.
 func TestConnLimiter(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := limitConns(inner, 3, 2, slog.New(slog.DiscardHandler), nil)
+	ln := limitConns(inner, 3, 2, slog.New(slog.DiscardHandler))
 	defer ln.Close()
 	accepted := make(chan net.Conn, 10)
 	go func() {
@@ -57,9 +59,31 @@ func TestConnLimiter(t *testing.T) {
 	if !closedByServer(b2) {
 		t.Fatal("a fourth connection (total cap 3) was kept")
 	}
-	(<-accepted).Close() // the server closes one of a's connections
+	first := <-accepted // a1
+	first.Close()       // the server closes one of a's connections
 	a4 := dial(a)
 	if closedByServer(a4) {
 		t.Fatal("a connection was refused after a place was given back")
+	}
+	// a2, a4 and b1 are open; mark a4 served, as a request reaching a handler does.
+	for range 3 {
+		if c := <-accepted; c.(*limitedConn).Conn.LocalAddr() != nil && c.RemoteAddr().String() == a4.LocalAddr().String() {
+			c.(*limitedConn).served.Store(true)
+		}
+	}
+	time.Sleep(minEvictAge + 100*time.Millisecond)
+	a5 := dial(a)
+	if closedByServer(a5) {
+		t.Fatal("a new connection was refused while an old one without a request (a2) could be pushed out")
+	}
+	if !closedByServer(a2) {
+		t.Fatal("the oldest connection without a request (a2) was not pushed out")
+	}
+	if closedByServer(a4) {
+		t.Fatal("a served connection was pushed out")
+	}
+	// Now a's connections are a4 (served) and a5 (young): a6 is refused.
+	if a6 := dial(a); !closedByServer(a6) {
+		t.Fatal("a connection over the cap was kept while none could be pushed out")
 	}
 }

@@ -17,7 +17,7 @@ const (
 	DefaultBodyProgressTimeout = 20 * time.Second
 	DefaultWriteTimeout        = 2 * time.Minute
 	DefaultIdleTimeout         = 2 * time.Minute
-	DefaultMaxHeaderBytes      = 64 << 10
+	DefaultMaxHeaderBytes      = 16 << 10
 	DefaultMaxConcurrent       = 1024
 	DefaultMaxConcurrentPublic = server.DefaultMaxConcurrentPublic
 )

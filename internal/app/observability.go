@@ -169,7 +169,7 @@ func (o *observability) serveMetrics(cfg ObservabilityConfig, log *slog.Logger) 
 	}
 	// Scrapers are few: a small number of connections is plenty, and bounds what a
 	// flood at this address can hold.
-	ln = limitConns(ln, MetricsMaxConnections, MetricsMaxConnections/4, log, nil)
+	ln = limitConns(ln, MetricsMaxConnections, MetricsMaxConnections/4, log)
 	mux := http.NewServeMux()
 	mux.Handle("GET "+MetricsPath, o.handler())
 	srv := &http.Server{

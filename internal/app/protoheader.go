@@ -109,8 +109,13 @@ func (c tlsHeaderConn) ConnectionState() tls.ConnectionState {
 
 type headerConnKey struct{}
 
+type limitedConnKey struct{}
+
 // connContext is http.Server.ConnContext: it lets trackHandlers find the connection.
 func connContext(ctx context.Context, c net.Conn) context.Context {
+	if lc := limitedConnOf(c); lc != nil {
+		ctx = context.WithValue(ctx, limitedConnKey{}, lc)
+	}
 	switch hc := c.(type) {
 	case *headerConn:
 		return context.WithValue(ctx, headerConnKey{}, hc)
@@ -121,10 +126,14 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // trackHandlers marks a request's connection as in a handler while next serves it, so
-// that what the handler writes is passed through unchanged. It must be the outermost
+// that what the handler writes is passed through unchanged, and as served, so that
+// connLimiter never pushes it out. It must be the outermost
 // handler.
 func trackHandlers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lc, ok := r.Context().Value(limitedConnKey{}).(*limitedConn); ok {
+			lc.served.Store(true) // a client, not a stalled connection (see connLimiter)
+		}
 		if hc, ok := r.Context().Value(headerConnKey{}).(*headerConn); ok {
 			hc.handlers.Add(1)
 			defer hc.handlers.Add(-1)

@@ -36,6 +36,7 @@ func startInProcess(ctx context.Context, databaseURL, dataDir string, logw io.Wr
 		Listen: "127.0.0.1:0", DatabaseURL: databaseURL, DataDir: dataDir,
 		Auth:         app.AuthConfig{Schemes: "signature"},
 		MaxBodyBytes: server.DefaultMaxBodyBytes, ShutdownTimeout: 10 * time.Second,
+		Limits: app.LimitsConfig{MaxConnectionsPerAddress: -1}, // all load comes from 127.0.0.1
 		Ready: func(a net.Addr) { ready <- a },
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -61,7 +62,8 @@ func startServer(ctx context.Context, bin string, extra []string, databaseURL, d
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	args := []string{"--listen", addr, "--auth", "signature", "--log-level", "warn"}
+	// Every wallet and the idle connections of the memory probe come from 127.0.0.1.
+	args := []string{"--listen", addr, "--auth", "signature", "--log-level", "warn", "--max-connections-per-address", "-1"}
 	if databaseURL != "" {
 		args = append(args, "--database-url", databaseURL)
 	} else {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,6 +39,7 @@ func TestSilentConnectionsAreCutAndCapped(t *testing.T) {
 	hc := newHTTPClient(10 * time.Second)
 	hc.Transport.(*http.Transport).DialContext = (&net.Dialer{Timeout: 2 * time.Second,
 		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext
+	hc.Transport.(*http.Transport).DisableKeepAlives = true // a new connection every time
 	by := newBystander(t, srv, &legacyAPI{base: srv.url(), http: hc, auth: signer(key)})
 	by.start(ctx)
 
@@ -133,5 +135,58 @@ func TestSilentConnectionsAreCutAndCapped(t *testing.T) {
 	}
 	if d := time.Duration(longest.Load()); d > 4*headerTimeout {
 		t.Errorf("a silent connection lived %v, want at most %v", d, 4*headerTimeout)
+	}
+}
+
+// TestMemoryWithoutCredentialsIsBounded: with the default flags, 9,000 connections from
+// 24 addresses each send nearly --max-header-bytes of a request's headers and then
+// stall, more than --max-connections. The server's peak RSS stays within the bound the
+// README documents (about 400 MiB above its idle footprint), and a user on another
+// address who opens a new connection for every request keeps getting in, because a new
+// connection pushes out the oldest one that never sent a whole request.
+func TestMemoryWithoutCredentialsIsBounded(t *testing.T) {
+	const attackConns = 9000
+	const bound = 400 << 20
+	srv := startServer(t, "--database-url", "memory:", "--auth", "signature")
+	ctx := testContext(t, 2*time.Minute)
+	idle := srv.peakRSS(t)
+
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := newHTTPClient(10 * time.Second)
+	hc.Transport.(*http.Transport).DialContext = (&net.Dialer{Timeout: 2 * time.Second,
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext
+	hc.Transport.(*http.Transport).DisableKeepAlives = true
+	by := newBystander(t, srv, &legacyAPI{base: srv.url(), http: hc, auth: signer(key)})
+	by.start(ctx)
+
+	head := "POST /vss/putObjects HTTP/1.1\r\nHost: vss\r\nX-Padding: " + strings.Repeat("p", 16000)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	accepted := 0
+	for i := range attackConns {
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i%24))}}
+		c, err := d.Dial("tcp", srv.addr)
+		if err != nil {
+			continue
+		}
+		conns = append(conns, c)
+		if _, err := io.WriteString(c, head); err == nil {
+			accepted++
+		}
+	}
+	time.Sleep(3 * time.Second)
+	by.finish(t, srv, "stalled headers on every connection", 0.01)
+	peak := srv.peakRSS(t)
+	t.Logf("%d connections sent %d bytes of headers each; server peak RSS %.0f MiB, %.0f MiB above idle (bound %d MiB)",
+		accepted, len(head), float64(peak)/(1<<20), float64(peak-idle)/(1<<20), bound>>20)
+	if peak-idle > bound {
+		t.Errorf("the server's peak RSS grew by %d MiB, more than the documented %d MiB", (peak-idle)>>20, bound>>20)
 	}
 }

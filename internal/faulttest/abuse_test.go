@@ -30,7 +30,9 @@ func TestAbusiveClients(t *testing.T) {
 	const maxBody = 1 << 20
 	const headerTimeout = 2 * time.Second
 	srv := startServer(t, "--database-url", "memory:", "--auth", "signature",
-		"--max-body-bytes", fmt.Sprint(maxBody), "--read-header-timeout", headerTimeout.String())
+		"--max-body-bytes", fmt.Sprint(maxBody), "--read-header-timeout", headerTimeout.String(),
+		// Every connection here comes from 127.0.0.1, more than one address may hold by default.
+		"--max-connections-per-address", "4096")
 	ctx := testContext(t, 2*time.Minute)
 	key, err := secp256k1.GeneratePrivateKey()
 	if err != nil {
