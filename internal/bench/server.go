@@ -37,7 +37,7 @@ func startInProcess(ctx context.Context, databaseURL, dataDir string, logw io.Wr
 		Auth:         app.AuthConfig{Schemes: "signature"},
 		MaxBodyBytes: server.DefaultMaxBodyBytes, ShutdownTimeout: 10 * time.Second,
 		Limits: app.LimitsConfig{MaxConnectionsPerAddress: -1}, // all load comes from 127.0.0.1
-		Ready: func(a net.Addr) { ready <- a },
+		Ready:  func(a net.Addr) { ready <- a },
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	errc := make(chan error, 1)
