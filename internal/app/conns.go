@@ -16,26 +16,27 @@ const (
 	// on loopback: an idle HTTP/1.1 connection holds about 8 KiB of the server's memory,
 	// a silent HTTP/2 one about 25 KiB, and one in the middle of a header block of
 	// nearly --max-header-bytes (16 KiB) about 44 KiB; so connections without
-	// credentials hold at most about 360 MiB.
-	DefaultMaxConnections = 8192
+	// credentials hold at most about 180 MiB, and with the garbage they leave between
+	// two collections and their goroutines' stacks the process grows by at most about
+	// 450 MiB.
+	DefaultMaxConnections = 4096
 	// DefaultMaxConnectionsPerAddress caps the open connections of one client address
-	// (an IPv4 address, or an IPv6 /64): a sixteenth of the total, so that a flood needs
-	// sixteen addresses to fill it, and still room for many wallets behind one NAT.
-	DefaultMaxConnectionsPerAddress = DefaultMaxConnections / 16
+	// (an IPv4 address, or an IPv6 /64): an eighth of the total, so that a flood needs
+	// eight addresses to fill it, and still room for many wallets behind one NAT.
+	DefaultMaxConnectionsPerAddress = DefaultMaxConnections / 8
 )
-
-// minEvictAge is how long a connection must have been open, without a request reaching
-// a handler, before a new connection may push it out.
-const minEvictAge = time.Second
 
 // connLimiter is a listener that holds at most total open connections, and at most
 // perAddr from one client address (IPv6: its /64). When a new connection would pass a
 // cap, the oldest connection under that cap on which no request has reached a handler
 // yet (one stalled in its headers or its TLS handshake, or silent since it connected)
 // is closed to make room, so that a flood of such connections cannot keep other
-// clients out; a client's working and idle keep-alive connections are never pushed out.
-// When there is none, the new connection is closed as soon as it is accepted. Either
-// way no number of connections takes more than the caps' worth of memory and file
+// clients out: a client's connection is at risk only until its first request arrives,
+// and only from as many newer connections as the cap holds, while its working and idle
+// keep-alive connections are never pushed out. A flood from one address pushes out only
+// that address's connections, since its own cap is reached first. When there is no
+// connection to push out, the new one is closed as soon as it is accepted. Either way
+// no number of connections takes more than the caps' worth of memory and file
 // descriptors.
 type connLimiter struct {
 	net.Listener
@@ -104,13 +105,12 @@ func (l *connLimiter) take(lc *limitedConn) string {
 	return ""
 }
 
-// oldestUnserved returns the oldest connection of set, other than those in not, that
-// has been open for minEvictAge without a request reaching a handler, or nil.
+// oldestUnserved returns the oldest connection of set, other than those in not, on
+// which no request has reached a handler, or nil.
 func oldestUnserved(set map[*limitedConn]struct{}, not []*limitedConn) *limitedConn {
 	var oldest *limitedConn
-	cutoff := time.Now().Add(-minEvictAge)
 	for c := range set {
-		if c.served.Load() || c.opened.After(cutoff) || (len(not) > 0 && not[0] == c) {
+		if c.served.Load() || (len(not) > 0 && not[0] == c) {
 			continue
 		}
 		if oldest == nil || c.opened.Before(oldest.opened) {

@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// TestConnLimiter: a connection over the total or the per-address cap is closed as soon
-// as it is accepted while every connection under the cap is young or served; once the
-// oldest unserved one is minEvictAge old, it is pushed out to make room instead, and a
-// served connection never is; a closed connection gives its place back.
+// TestConnLimiter: a new connection over the per-address or the total cap pushes out
+// the oldest connection under that cap on which no request has been served, never a
+// served one; with none to push out it is closed as soon as it is accepted; a closed
+// connection gives its place back.
 func TestConnLimiter(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -19,24 +19,31 @@ func TestConnLimiter(t *testing.T) {
 	}
 	ln := limitConns(inner, 3, 2, slog.New(slog.DiscardHandler))
 	defer ln.Close()
-	accepted := make(chan net.Conn, 10)
+	accepted := make(chan *limitedConn, 10)
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			accepted <- c
+			accepted <- c.(*limitedConn)
 		}
 	}()
-	dial := func(from net.IP) net.Conn {
+	// dial connects from the address from and returns the client's end and, when the
+	// server accepted it, the server's.
+	dial := func(from net.IP) (net.Conn, *limitedConn) {
 		t.Helper()
 		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: from}}).Dial("tcp", inner.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		return c
+		select {
+		case s := <-accepted:
+			return c, s
+		case <-time.After(300 * time.Millisecond):
+			return c, nil
+		}
 	}
 	// closedByServer reports whether the server hung up on c (rather than keeping it).
 	closedByServer := func(c net.Conn) bool {
@@ -45,45 +52,28 @@ func TestConnLimiter(t *testing.T) {
 		return err == io.EOF
 	}
 	a, b := net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 3)
-	a1, a2, a3 := dial(a), dial(a), dial(a)
-	if closedByServer(a1) || closedByServer(a2) {
-		t.Fatal("a connection within the caps was closed")
+	a1, _ := dial(a)
+	a2, sa2 := dial(a)
+	a3, sa3 := dial(a) // over a's cap of 2: pushes out a1, the oldest
+	if !closedByServer(a1) || closedByServer(a2) || closedByServer(a3) {
+		t.Fatal("a third connection from one address did not push out the oldest unserved one")
 	}
-	if !closedByServer(a3) {
-		t.Fatal("a third connection from one address (cap 2) was kept")
-	}
-	b1, b2 := dial(b), dial(b)
+	b1, sb1 := dial(b)
 	if closedByServer(b1) {
 		t.Fatal("another address's first connection was closed")
 	}
-	if !closedByServer(b2) {
-		t.Fatal("a fourth connection (total cap 3) was kept")
+	sa2.served.Store(true) // as a request reaching a handler does
+	sa3.served.Store(true)
+	sb1.served.Store(true)
+	b2, sb2 := dial(b) // over the total of 3, with every connection served
+	if sb2 != nil || !closedByServer(b2) {
+		t.Fatal("a connection over the total was kept while none could be pushed out")
 	}
-	first := <-accepted // a1
-	first.Close()       // the server closes one of a's connections
-	a4 := dial(a)
-	if closedByServer(a4) {
-		t.Fatal("a connection was refused after a place was given back")
-	}
-	// a2, a4 and b1 are open; mark a4 served, as a request reaching a handler does.
-	for range 3 {
-		if c := <-accepted; c.(*limitedConn).Conn.LocalAddr() != nil && c.RemoteAddr().String() == a4.LocalAddr().String() {
-			c.(*limitedConn).served.Store(true)
-		}
-	}
-	time.Sleep(minEvictAge + 100*time.Millisecond)
-	a5 := dial(a)
-	if closedByServer(a5) {
-		t.Fatal("a new connection was refused while an old one without a request (a2) could be pushed out")
-	}
-	if !closedByServer(a2) {
-		t.Fatal("the oldest connection without a request (a2) was not pushed out")
-	}
-	if closedByServer(a4) {
+	if closedByServer(a2) || closedByServer(a3) || closedByServer(b1) {
 		t.Fatal("a served connection was pushed out")
 	}
-	// Now a's connections are a4 (served) and a5 (young): a6 is refused.
-	if a6 := dial(a); !closedByServer(a6) {
-		t.Fatal("a connection over the cap was kept while none could be pushed out")
+	sa2.Close() // the server closes one of a's connections
+	if b3, sb3 := dial(b); sb3 == nil || closedByServer(b3) {
+		t.Fatal("a connection was refused after a place was given back")
 	}
 }

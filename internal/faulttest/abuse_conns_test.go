@@ -16,16 +16,17 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// TestSilentConnectionsAreCutAndCapped: from one address, an attacker keeps opening
-// connections that send nothing useful: plain TCP connections that never send a byte,
-// HTTP/2 (h2c) connections that send the preface and then nothing, and HTTP/2
-// connections that stall in the middle of a header block. The server closes each one
+// TestSilentConnectionsAreCut: from one address, an attacker keeps 90 connections open
+// that send nothing useful (fewer than --max-connections-per-address, so that none is
+// pushed out by a newer one; TestMemoryWithoutCredentialsIsBounded floods past the
+// caps): plain TCP connections that never send a byte, HTTP/2 (h2c) connections that
+// send the preface and then nothing, and HTTP/2 connections that stall in the middle of
+// a header block, and opens a new one whenever one ends. The server closes each one
 // within a few --read-header-timeouts (an HTTP/2 connection that goes silent is pinged,
-// and closed when the ping goes unanswered), never holds more than
-// --max-connections-per-address of them, closes the ones over that cap at once, and a
-// user on another address keeps writing throughout.
-func TestSilentConnectionsAreCutAndCapped(t *testing.T) {
-	const perAddr = 100
+// and closed when the ping goes unanswered), and a user on another address, who opens
+// a new connection for every request, keeps writing throughout.
+func TestSilentConnectionsAreCut(t *testing.T) {
+	const attackers = 90
 	const headerTimeout = time.Second
 	srv := startServer(t, "--database-url", "memory:", "--auth", "signature",
 		"--read-header-timeout", headerTimeout.String(), "--max-connections-per-address", "100")
@@ -71,7 +72,7 @@ func TestSilentConnectionsAreCutAndCapped(t *testing.T) {
 			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: false})
 		},
 	}
-	for i := range 3 * perAddr {
+	for i := range attackers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -124,12 +125,9 @@ func TestSilentConnectionsAreCutAndCapped(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	by.finish(t, srv, "silent connections", 0.01)
-	t.Logf("attacker: %d connections opened, %d closed by the server at once (over the cap of %d), %d held then cut "+
+	t.Logf("attacker: %d connections opened, %d closed by the server within 200 ms, %d held then cut "+
 		"(%d of them stalled in a header block); the longest lived %v",
-		opened.Load(), closedAtOnce.Load(), perAddr, held.Load(), stalled.Load(), time.Duration(longest.Load()).Round(time.Millisecond))
-	if closedAtOnce.Load() == 0 {
-		t.Errorf("no connection over the cap of %d per address was closed at once", perAddr)
-	}
+		opened.Load(), closedAtOnce.Load(), held.Load(), stalled.Load(), time.Duration(longest.Load()).Round(time.Millisecond))
 	if stalled.Load() == 0 {
 		t.Errorf("no connection stalled in a header block was cut within the test's 10 s")
 	}
@@ -138,15 +136,16 @@ func TestSilentConnectionsAreCutAndCapped(t *testing.T) {
 	}
 }
 
-// TestMemoryWithoutCredentialsIsBounded: with the default flags, 9,000 connections from
-// 24 addresses each send nearly --max-header-bytes of a request's headers and then
-// stall, more than --max-connections. The server's peak RSS stays within the bound the
-// README documents (about 400 MiB above its idle footprint), and a user on another
-// address who opens a new connection for every request keeps getting in, because a new
-// connection pushes out the oldest one that never sent a whole request.
+// TestMemoryWithoutCredentialsIsBounded: with the default flags, 16,000 connections from
+// 24 addresses send a request's headers and stall, half with nearly --max-header-bytes,
+// half with more (which the server answers 431), four times --max-connections in all.
+// The server's peak RSS stays within the bound the README documents (450 MiB above its
+// idle footprint, garbage included), and a user on another address who opens a new
+// connection for every request keeps getting in, because a new connection pushes out the
+// oldest one that never sent a whole request.
 func TestMemoryWithoutCredentialsIsBounded(t *testing.T) {
-	const attackConns = 9000
-	const bound = 400 << 20
+	const attackConns = 16000
+	const bound = 450 << 20
 	srv := startServer(t, "--database-url", "memory:", "--auth", "signature")
 	ctx := testContext(t, 2*time.Minute)
 	idle := srv.peakRSS(t)
@@ -162,14 +161,17 @@ func TestMemoryWithoutCredentialsIsBounded(t *testing.T) {
 	by := newBystander(t, srv, &legacyAPI{base: srv.url(), http: hc, auth: signer(key)})
 	by.start(ctx)
 
-	head := "POST /vss/putObjects HTTP/1.1\r\nHost: vss\r\nX-Padding: " + strings.Repeat("p", 16000)
+	heads := []string{
+		"POST /vss/putObjects HTTP/1.1\r\nHost: vss\r\nX-Padding: " + strings.Repeat("p", 16000),
+		"POST /vss/putObjects HTTP/1.1\r\nHost: vss\r\nX-Padding: " + strings.Repeat("p", 60000),
+	}
 	var conns []net.Conn
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
-	accepted := 0
+	opened := 0
 	for i := range attackConns {
 		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i%24))}}
 		c, err := d.Dial("tcp", srv.addr)
@@ -177,15 +179,15 @@ func TestMemoryWithoutCredentialsIsBounded(t *testing.T) {
 			continue
 		}
 		conns = append(conns, c)
-		if _, err := io.WriteString(c, head); err == nil {
-			accepted++
+		if _, err := io.WriteString(c, heads[i%2]); err == nil {
+			opened++
 		}
 	}
 	time.Sleep(3 * time.Second)
 	by.finish(t, srv, "stalled headers on every connection", 0.01)
 	peak := srv.peakRSS(t)
-	t.Logf("%d connections sent %d bytes of headers each; server peak RSS %.0f MiB, %.0f MiB above idle (bound %d MiB)",
-		accepted, len(head), float64(peak)/(1<<20), float64(peak-idle)/(1<<20), bound>>20)
+	t.Logf("%d connections sent %d or %d bytes of headers; server peak RSS %.0f MiB, %.0f MiB above idle (bound %d MiB)",
+		opened, len(heads[0]), len(heads[1]), float64(peak)/(1<<20), float64(peak-idle)/(1<<20), bound>>20)
 	if peak-idle > bound {
 		t.Errorf("the server's peak RSS grew by %d MiB, more than the documented %d MiB", (peak-idle)>>20, bound>>20)
 	}
