@@ -59,7 +59,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		large     = fs.Int("large-bytes", 0, "value size of the large scenario and the memory probe (default 8 MiB, 1 MiB with --smoke)")
 	)
 	fs.StringVar(&cfg.Target, "target", "", "VSS HTTP base `URL` of an external server to load instead of starting one, e.g. http://127.0.0.1:8080/vss")
+	fs.StringVar(&cfg.TargetName, "target-name", "external", "with --target: the `name` its rows carry in tables and plots (e.g. reference)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "with --target: the server's `pid`, to read its CPU and RSS from /proc")
+	fs.IntVar(&cfg.TargetDBPID, "target-db-pid", 0, "with --target: the `pid` of the postmaster of its PostgreSQL, to read the database's CPU from /proc")
+	fs.StringVar(&cfg.TargetDBURL, "target-db-url", "", "with --target: a PostgreSQL `URL` of its database, to read the WAL flushes (pg_stat_wal) and ANALYZE after seeding")
+	fs.BoolVar(&cfg.SideBySide, "side-by-side", false, "with --target: also start our server on --stores and run every vss-http cell on both servers, "+
+		"alternating which goes first, into the same tables and plots")
+	fs.BoolVar(&cfg.CPUOnly, "cpu-only", false, "run the throwaway PostgreSQL with fsync, synchronous_commit and full_page_writes off, "+
+		"so commits do not wait for the disk: a view of the CPU cost alone, not of production")
+	fs.StringVar(&cfg.PostgresURL, "postgres-url", "", "administrative `URL` of a running PostgreSQL to use instead of a throwaway cluster "+
+		"(its databases vss_bench_server and vss_bench_direct are dropped and created)")
+	fs.IntVar(&cfg.PostgresPID, "postgres-pid", 0, "with --postgres-url: the `pid` of its postmaster, for the database's CPU")
 	fs.StringVar(&cfg.ServerBin, "server-bin", "bin/vss-server", "vss-server `binary` to start (make build)")
 	compareArgs := fs.String("compare-args", "", "run the benchmark --rounds times with --server-args and as often with these `arguments` instead, "+
 		"interleaved, and print each cell's throughput and server CPU under both (e.g. what a setting costs)")
@@ -122,7 +132,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(cfg.Concurrency) == 0 {
 		return errors.New("--concurrency: no levels")
 	}
-	if cfg.Target != "" {
+	if cfg.SideBySide && cfg.Target == "" {
+		return errors.New("--side-by-side needs --target")
+	}
+	if cfg.CPUOnly && cfg.PostgresURL != "" {
+		return errors.New("--cpu-only sets up the throwaway cluster; a --postgres-url server keeps its own settings")
+	}
+	if cfg.Target != "" && !cfg.SideBySide {
 		cfg.Direct, cfg.Memory = false, false
 	}
 	if cfg.CPUProfile != "" {

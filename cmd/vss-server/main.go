@@ -125,6 +125,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		}
 		return def
 	}
+	fs.IntVar(&cfg.Database.MaxConns, "db-max-conns", envInt("VSS_DB_MAX_CONNS", 0),
+		fmt.Sprintf("most PostgreSQL connections the server opens; 0 means %d. Each write holds one while its commit waits "+
+			"for the disk, so size it for the commit latency, not for the cores; a pool_max_conns parameter in "+
+			"--database-url wins (env VSS_DB_MAX_CONNS)", app.DefaultDBMaxConns))
 	metricsOff := env("VSS_METRICS", "true")
 	metrics := fs.Bool("metrics", metricsOff != "false" && metricsOff != "0",
 		"serve Prometheus metrics at /metrics, without authentication (env VSS_METRICS=false turns them off)")

@@ -5,9 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/govss/vss/storage/postgres"
 )
+
+// DefaultDBMaxConns is the size of the PostgreSQL connection pool unless configured.
+const DefaultDBMaxConns = postgres.DefaultMaxConns
 
 // DatabaseOptions holds the PostgreSQL settings a database URL cannot carry: those of
 // the reference server's configuration.
@@ -20,6 +24,9 @@ type DatabaseOptions struct {
 	// CreateFrom, when set, names an existing database (such as "postgres") to connect
 	// to first and create the database of the URL from, when that one does not exist.
 	CreateFrom string
+	// MaxConns is the size limit of the connection pool; 0 means
+	// postgres.DefaultMaxConns. A pool_max_conns parameter in the URL wins.
+	MaxConns int
 }
 
 // postgresOptions translates o into options of postgres.Open.
@@ -39,6 +46,12 @@ func (o DatabaseOptions) postgresOptions() ([]postgres.Option, error) {
 	}
 	if o.CreateFrom != "" {
 		opts = append(opts, postgres.WithCreateDatabase(o.CreateFrom))
+	}
+	if o.MaxConns < 0 || o.MaxConns > math.MaxInt32 {
+		return nil, fmt.Errorf("the database pool size %d is out of range", o.MaxConns)
+	}
+	if o.MaxConns > 0 {
+		opts = append(opts, postgres.WithMaxConns(int32(o.MaxConns)))
 	}
 	return opts, nil
 }

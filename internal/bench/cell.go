@@ -19,10 +19,13 @@ var Quantiles = []float64{0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.
 type Result struct {
 	Scenario string `json:"scenario"`
 	Binding  string `json:"binding"` // vss-http, connect, or direct
-	Store    string `json:"store"`   // postgres, sqlite, or external
-	Conc     int    `json:"concurrency"`
-	Ops      int64  `json:"ops"`
-	Errors   int64  `json:"errors"`
+	// Server names a server that is not this repository's (--target); empty for ours
+	// and for direct runs.
+	Server string `json:"server,omitempty"`
+	Store  string `json:"store"` // postgres, sqlite, or external
+	Conc   int    `json:"concurrency"`
+	Ops    int64  `json:"ops"`
+	Errors int64  `json:"errors"`
 	// FirstError is the first error a request returned, if any.
 	FirstError string  `json:"first_error,omitempty"`
 	Seconds    float64 `json:"seconds"`
@@ -45,6 +48,11 @@ type Result struct {
 	ServerRSSMB float64 `json:"server_rss_mb"`
 	// DBTripsPerOp is the database round trips per op; -1 when unknown.
 	DBTripsPerOp float64 `json:"db_round_trips_per_op"`
+	// WALSyncsPerOp and WALWritesPerOp are PostgreSQL's WAL flushes to disk
+	// (pg_stat_wal.wal_sync) and WAL writes (wal_write) per op, across the whole
+	// cluster; -1 when unknown. With fsync off no flush happens.
+	WALSyncsPerOp  float64 `json:"wal_syncs_per_op"`
+	WALWritesPerOp float64 `json:"wal_writes_per_op"`
 	// InKBPerOp and OutKBPerOp are the bytes sent to and received from the server (or the
 	// database, for direct) per op.
 	InKBPerOp  float64 `json:"in_kb_per_op"`
@@ -54,6 +62,15 @@ type Result struct {
 	Efficiency float64 `json:"efficiency"`
 }
 
+// Label is how tables and plots name the cell's binding: the binding, after the
+// server's name for a server that is not ours ("reference/vss-http").
+func (r Result) Label() string {
+	if r.Server != "" {
+		return r.Server + "/" + r.Binding
+	}
+	return r.Binding
+}
+
 // probes read what a cell measures besides latency: counters sampled when the
 // measured window opens and closes.
 type probes struct {
@@ -61,15 +78,22 @@ type probes struct {
 	dbPID     int // 0: not known
 	proxy     *rtProxy
 	bytes     *counters // nil: use the proxy's bytes
+	wal       *walProbe // nil: not known
 }
 
 type sample struct {
-	cpu, dbCPU, genCPU float64
-	trips, in, out     int64
+	cpu, dbCPU, genCPU  float64
+	trips, in, out      int64
+	walWrites, walSyncs int64 // -1: not known
 }
 
 func (p probes) sample() sample {
-	s := sample{cpu: -1, dbCPU: -1, genCPU: -1}
+	s := sample{cpu: -1, dbCPU: -1, genCPU: -1, walWrites: -1, walSyncs: -1}
+	if p.wal != nil {
+		if w, f, err := p.wal.read(); err == nil {
+			s.walWrites, s.walSyncs = w, f
+		}
+	}
 	if p.serverPID > 0 {
 		if c, err := procCPU(p.serverPID); err == nil {
 			s.cpu = c
@@ -97,7 +121,8 @@ func (p probes) sample() sample {
 // runCell runs sc with conc workers, one per wallet, for warmup then duration, and
 // measures the duration.
 func runCell(ctx context.Context, sc *Scenario, c client, ws []*wallet, storeID string, sz Sizes, warmup, duration time.Duration, pr probes) Result {
-	res := Result{Scenario: sc.Name, Conc: len(ws), ServerCPUPer1k: -1, DBCPUPer1k: -1, GenCPUPer1k: -1, ServerRSSMB: -1, DBTripsPerOp: -1}
+	res := Result{Scenario: sc.Name, Conc: len(ws), ServerCPUPer1k: -1, DBCPUPer1k: -1, GenCPUPer1k: -1, ServerRSSMB: -1, DBTripsPerOp: -1,
+		WALSyncsPerOp: -1, WALWritesPerOp: -1}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -178,6 +203,10 @@ func runCell(ctx context.Context, sc *Scenario, c client, ws []*wallet, storeID 
 		res.ServerCPUPer1k = per1k(before.cpu, after.cpu)
 		res.DBCPUPer1k = per1k(before.dbCPU, after.dbCPU)
 		res.GenCPUPer1k = per1k(before.genCPU, after.genCPU)
+		if before.walSyncs >= 0 && after.walSyncs >= 0 {
+			res.WALSyncsPerOp = float64(after.walSyncs-before.walSyncs) / ops
+			res.WALWritesPerOp = float64(after.walWrites-before.walWrites) / ops
+		}
 		if pr.proxy != nil {
 			res.DBTripsPerOp = float64(after.trips-before.trips) / ops
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -41,7 +42,7 @@ func Plot(rep *Report, dir string) error {
 			return err
 		}
 	}
-	for _, store := range []string{"postgres", "sqlite"} {
+	for _, store := range []string{"postgres", "sqlite", "external"} {
 		if err := plotCPU(rep.Results, store, filepath.Join(dir, "cpu-"+store+".png")); err != nil {
 			return err
 		}
@@ -65,10 +66,15 @@ func plotCPU(rs []Result, store, path string) error {
 	for _, sc := range cpuScenarios {
 		for _, b := range []string{"vss-http", "connect", "direct"} {
 			i := slices.IndexFunc(rs, func(r Result) bool {
-				return r.Store == store && r.Scenario == sc && r.Binding == b && r.Conc == cpuConc
+				return r.Store == store && r.Scenario == sc && r.Binding == b && r.Server == "" && r.Conc == cpuConc
 			})
 			if i >= 0 {
 				cells = append(cells, rs[i])
+			}
+		}
+		for _, r := range rs { // other servers, after ours
+			if r.Store == store && r.Scenario == sc && r.Server != "" && r.Conc == cpuConc {
+				cells = append(cells, r)
 			}
 		}
 	}
@@ -82,7 +88,7 @@ func plotCPU(rs []Result, store, path string) error {
 	p.Legend.Top = true
 	names := make([]string, len(cells))
 	for i, r := range cells {
-		names[i] = r.Scenario + "\n" + r.Binding
+		names[i] = r.Scenario + "\n" + r.Label()
 	}
 	p.NominalX(names...)
 	parts := []struct {
@@ -90,7 +96,7 @@ func plotCPU(rs []Result, store, path string) error {
 		of   func(Result) float64
 	}{
 		{"database (PostgreSQL processes)", func(r Result) float64 { return r.DBCPUPer1k }},
-		{"vss-server", func(r Result) float64 { return r.ServerCPUPer1k }},
+		{"server (vss-server, or the one named)", func(r Result) float64 { return r.ServerCPUPer1k }},
 		{"load generator (direct: + store package)", func(r Result) float64 { return r.GenCPUPer1k }},
 	}
 	top := 0.0
@@ -124,7 +130,7 @@ func plotCPU(rs []Result, store, path string) error {
 func series(rs []Result) (names []string, by map[string][]Result) {
 	by = map[string][]Result{}
 	for _, r := range rs {
-		name := r.Store + " " + r.Binding
+		name := r.Store + " " + r.Label()
 		if _, ok := by[name]; !ok {
 			names = append(names, name)
 		}
@@ -133,10 +139,14 @@ func series(rs []Result) (names []string, by map[string][]Result) {
 	return names, by
 }
 
-// style gives every line of a name the same color and dashes in every plot.
+// style gives every line of a name the same color and dashes in every plot; another
+// server's lines ("postgres reference/vss-http") get a color of their own.
 func style(name string) (color.Color, []vg.Length) {
 	palette := map[string]int{"vss-http": 0, "connect": 1, "direct": 2}
 	i := 3
+	if strings.Contains(name, "/") {
+		palette = nil
+	}
 	for b, j := range palette {
 		if len(name) >= len(b) && name[len(name)-len(b):] == b {
 			i = j

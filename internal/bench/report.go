@@ -19,19 +19,19 @@ func num(v float64, prec int) string {
 	return fmt.Sprintf("%.*f", prec, v)
 }
 
-const rowFormat = "%-10s %-8s %-8s %5v %9v %8v %8v %9v %9v %9v %9v %7v %8v %9v %9v %6v\n"
+const rowFormat = "%-10s %-8s %-18s %5v %9v %8v %8v %9v %9v %9v %9v %7v %8v %8v %8v %9v %9v %6v\n"
 
 // row prints one result as soon as it is measured.
 func (t *table) row(r Result) {
 	if !t.header {
 		fmt.Fprintf(t.w, rowFormat, "scenario", "store", "binding", "conc", "ops/s", "p50 ms", "p99 ms", "p99.9 ms",
-			"cpu-s/1k", "db cpu/1k", "gen cpu/1k", "rss MB", "db-rt/op", "in KB/op", "out KB/op", "errors")
+			"cpu-s/1k", "db cpu/1k", "gen cpu/1k", "rss MB", "db-rt/op", "wal-fl/op", "wal-wr/op", "in KB/op", "out KB/op", "errors")
 		t.header = true
 	}
-	fmt.Fprintf(t.w, rowFormat, r.Scenario, r.Store, r.Binding, r.Conc, fmt.Sprintf("%.0f", r.OpsPerSec),
+	fmt.Fprintf(t.w, rowFormat, r.Scenario, r.Store, r.Label(), r.Conc, fmt.Sprintf("%.0f", r.OpsPerSec),
 		fmt.Sprintf("%.2f", r.P50MS), fmt.Sprintf("%.2f", r.P99MS), fmt.Sprintf("%.2f", r.P999MS),
 		num(r.ServerCPUPer1k, 3), num(r.DBCPUPer1k, 3), num(r.GenCPUPer1k, 3), num(r.ServerRSSMB, 0), num(r.DBTripsPerOp, 2),
-		num(r.InKBPerOp, 2), num(r.OutKBPerOp, 2), r.Errors)
+		num(r.WALSyncsPerOp, 2), num(r.WALWritesPerOp, 2), num(r.InKBPerOp, 2), num(r.OutKBPerOp, 2), r.Errors)
 	if r.FirstError != "" {
 		fmt.Fprintf(t.w, "  first error: %s\n", r.FirstError)
 	}
@@ -44,7 +44,7 @@ func printMemory(w io.Writer, m Memory) {
 		m.Store, m.StartRSSMB, float64(m.LargePutBytes)/mb, m.HWMBeforeMB, m.HWMAfterMB, m.LargePutRaiseX, m.IdleConns, m.IdleBeforeMB, m.IdleRSSMB)
 }
 
-const sumFormat = "%-10s %-8s %-8s %5v %9v %12v %10v %9v\n"
+const sumFormat = "%-10s %-8s %-18s %5v %9v %12v %10v %9v\n"
 
 // printSummary prints, for every server cell, its efficiency against the direct run
 // and its tail ratio p99.9/p50.
@@ -63,7 +63,7 @@ func printSummary(w io.Writer, rep *Report) {
 		if r.P50MS > 0 {
 			tail = fmt.Sprintf("%.1f", r.P999MS/r.P50MS)
 		}
-		fmt.Fprintf(w, sumFormat, r.Scenario, r.Store, r.Binding, r.Conc, fmt.Sprintf("%.0f", r.OpsPerSec), direct, eff, tail)
+		fmt.Fprintf(w, sumFormat, r.Scenario, r.Store, r.Label(), r.Conc, fmt.Sprintf("%.0f", r.OpsPerSec), direct, eff, tail)
 	}
 }
 
@@ -73,7 +73,7 @@ func printSummary(w io.Writer, rep *Report) {
 func printTargets(w io.Writer, rep *Report) {
 	find := func(store, sc, b string, conc int) (Result, bool) {
 		for _, r := range rep.Results {
-			if r.Store == store && r.Scenario == sc && r.Binding == b && r.Conc == conc {
+			if r.Store == store && r.Scenario == sc && r.Binding == b && r.Server == "" && r.Conc == conc {
 				return r, true
 			}
 		}
@@ -96,7 +96,7 @@ func printTargets(w io.Writer, rep *Report) {
 				}
 			}
 			for _, r := range rep.Results {
-				if r.Store == store && r.Binding == b && r.Conc == 16 && r.P50MS > 0 {
+				if r.Store == store && r.Binding == b && r.Server == "" && r.Conc == 16 && r.P50MS > 0 {
 					add("p99.9 <= 10x p50 at 16, %s (%s/%s): %.2f ms / %.2f ms = %.1fx", r.Scenario, store, b, r.P999MS, r.P50MS, r.P999MS/r.P50MS)
 				}
 			}

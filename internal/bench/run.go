@@ -30,10 +30,33 @@ import (
 // Config is one benchmark run.
 type Config struct {
 	// Target, when set, is the VSS HTTP base URL of an external server (e.g.
-	// http://127.0.0.1:8080/vss); only the vss-http binding runs, and nothing direct.
+	// http://127.0.0.1:8080/vss); only the vss-http binding runs, and nothing direct,
+	// unless SideBySide.
 	Target string
+	// TargetName labels the external server's results; default "external".
+	TargetName string
 	// ServerPID, with Target, is the external server's process, for CPU and RSS.
 	ServerPID int
+	// TargetDBPID, with Target, is the postmaster of the external server's PostgreSQL,
+	// for the database's CPU (postmaster and backends).
+	TargetDBPID int
+	// TargetDBURL, with Target, is a URL of the external server's database, for its WAL
+	// flushes (pg_stat_wal) and for ANALYZE after seeding.
+	TargetDBURL string
+	// SideBySide, with Target, also starts this repository's server (on each of
+	// Stores) and runs every vss-http cell on both servers, one after the other, so the
+	// two land in the same tables measured under the same conditions.
+	SideBySide bool
+	// CPUOnly runs the throwaway PostgreSQL with fsync, synchronous_commit and
+	// full_page_writes off: commits do not wait for the disk, so the run shows the CPU
+	// cost alone. Otherwise PostgreSQL runs with production durability.
+	CPUOnly bool
+	// PostgresURL, when set, is the administrative URL of a running PostgreSQL to
+	// create the benchmark's databases in (vss_bench_server, vss_bench_direct, dropped
+	// first if they exist) instead of starting a throwaway cluster; PostgresPID is its
+	// postmaster, for the database's CPU.
+	PostgresURL string
+	PostgresPID int
 	// ServerBin is the vss-server binary to start when Target is empty.
 	ServerBin string
 	// ServerArgs are extra arguments for every server the benchmark starts (flags such
@@ -70,8 +93,10 @@ type Report struct {
 	Machine Machine   `json:"machine"`
 	Started time.Time `json:"started"`
 	Args    []string  `json:"args"`
-	Results []Result  `json:"results"`
-	Memory  []Memory  `json:"memory"`
+	// Postgres describes each PostgreSQL server of the run and its durability settings.
+	Postgres []string `json:"postgres,omitempty"`
+	Results  []Result `json:"results"`
+	Memory   []Memory `json:"memory"`
 }
 
 // Machine describes where the run happened.
@@ -125,17 +150,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Results = append(rep.Results, r)
 		tw.row(r)
 	}
+	var ext *target
 	if cfg.Target != "" {
-		t := &target{store: "external", serverPID: cfg.ServerPID, root: strings.TrimSuffix(cfg.Target, "/")}
-		t.bindings = map[string]func(*counters, int) client{
-			"vss-http": func(c *counters, n int) client { return &vssHTTP{base: t.root, hc: newHTTPClient(n, c)} },
+		if ext, err = externalTarget(ctx, cfg, rep); err != nil {
+			return rep, err
 		}
-		err := runTarget(ctx, cfg, scs, t, []string{"vss-http"}, emit)
-		tw.flush()
-		return rep, err
+		defer ext.wal.close()
+		if !cfg.SideBySide {
+			err := runTarget(ctx, cfg, scs, ext, []string{"vss-http"}, emit)
+			tw.flush()
+			return rep, err
+		}
 	}
 	for _, store := range cfg.Stores {
-		if err := runStore(ctx, cfg, scs, store, rep, emit); err != nil {
+		if err := runStore(ctx, cfg, scs, store, ext, rep, emit); err != nil {
 			tw.flush()
 			return rep, fmt.Errorf("%s: %w", store, err)
 		}
@@ -148,9 +176,37 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// externalTarget is the server of cfg.Target. Its results are labelled with
+// cfg.TargetName and, side by side, filed under the store of our server they run next to.
+func externalTarget(ctx context.Context, cfg Config, rep *Report) (*target, error) {
+	name := cfg.TargetName
+	if name == "" {
+		name = "external"
+	}
+	t := &target{store: "external", server: name, serverPID: cfg.ServerPID, dbPID: cfg.TargetDBPID,
+		root: strings.TrimSuffix(cfg.Target, "/")}
+	t.bindings = map[string]func(*counters, int) client{
+		"vss-http": func(c *counters, n int) client { return &vssHTTP{base: t.root, hc: newHTTPClient(n, c)} },
+	}
+	if cfg.TargetDBURL != "" {
+		desc, err := describePostgres(ctx, cfg.TargetDBURL)
+		if err != nil {
+			return nil, fmt.Errorf("--target-db-url: %w", err)
+		}
+		rep.Postgres = append(rep.Postgres, name+": "+desc)
+		fmt.Fprintf(cfg.Out, "# %s's database: %s\n", name, desc)
+		if t.wal, err = openWALProbe(ctx, cfg.TargetDBURL); err != nil {
+			return nil, fmt.Errorf("--target-db-url: %w", err)
+		}
+		t.analyze = func(ctx context.Context) error { return analyzeDatabase(ctx, cfg.TargetDBURL) }
+	}
+	return t, nil
+}
+
 // target is something to load: a server's bindings, or a direct store.
 type target struct {
 	store     string
+	server    string // a server that is not ours: its name; "" for ours and direct
 	root      string
 	serverPID int
 	dbPID     int // PostgreSQL's postmaster, 0 when not ours
@@ -159,11 +215,15 @@ type target struct {
 	// after each cell; nil when there is no proxy.
 	trips map[string]func(c *counters, conns int) client
 	proxy *rtProxy
+	wal   *walProbe // nil: no WAL statistics
 	// analyze, when set, refreshes the database's planner statistics.
 	analyze func(context.Context) error
+	// others are servers that run every vss-http cell right after (or before) this
+	// one: an external server measured side by side with ours.
+	others []*target
 }
 
-func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, rep *Report, emit func(Result)) error {
+func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, ext *target, rep *Report, emit func(Result)) error {
 	tmp, err := os.MkdirTemp("", "vss-bench-")
 	if err != nil {
 		return err
@@ -175,18 +235,37 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 		proxiedURL string // the server's database through the counting proxy
 		proxy      *rtProxy
 		dbPID      int
+		wal        *walProbe
 		openDirect func(proxied bool) (storage.Store, error)
 		analyze    func(context.Context) error
 	)
 	switch store {
 	case "postgres":
-		fmt.Fprintln(cfg.Out, "# starting a throwaway PostgreSQL cluster")
-		admin, stopPG, err := pgtest.StartCluster()
+		admin := cfg.PostgresURL
+		dbPID = cfg.PostgresPID
+		if admin == "" {
+			if cfg.CPUOnly {
+				fmt.Fprintln(cfg.Out, "# starting a throwaway PostgreSQL cluster with fsync, synchronous_commit and full_page_writes OFF: a CPU-only view, commits do not wait for the disk")
+			} else {
+				fmt.Fprintln(cfg.Out, "# starting a throwaway PostgreSQL cluster with production durability (fsync, synchronous_commit, full_page_writes on)")
+			}
+			var stopPG func()
+			if admin, stopPG, err = pgtest.StartClusterWith(pgtest.ClusterOptions{Durable: !cfg.CPUOnly}); err != nil {
+				return err
+			}
+			defer stopPG()
+			dbPID = childPID("postgres")
+		}
+		desc, err := describePostgres(ctx, admin)
 		if err != nil {
 			return err
 		}
-		defer stopPG()
-		dbPID = childPID("postgres")
+		rep.Postgres = append(rep.Postgres, "ours: "+desc)
+		fmt.Fprintf(cfg.Out, "# %s\n", desc)
+		if wal, err = openWALProbe(ctx, admin); err != nil {
+			return err
+		}
+		defer wal.close()
 		u, err := url.Parse(admin)
 		if err != nil {
 			return err
@@ -195,7 +274,7 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 			return err
 		}
 		defer proxy.close()
-		if err := createDatabases(ctx, admin, "vss_server", "vss_direct"); err != nil {
+		if err := createDatabases(ctx, admin, "vss_bench_server", "vss_bench_direct"); err != nil {
 			return err
 		}
 		// The measured runs connect to PostgreSQL straight; the counting proxy costs a
@@ -209,9 +288,9 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 			v.Path = "/" + db
 			return v.String()
 		}
-		serverURL, proxiedURL = dbURL("vss_server", false), dbURL("vss_server", true)
+		serverURL, proxiedURL = dbURL("vss_bench_server", false), dbURL("vss_bench_server", true)
 		analyze = func(ctx context.Context) error {
-			for _, db := range []string{"vss_server", "vss_direct"} {
+			for _, db := range []string{"vss_bench_server", "vss_bench_direct"} {
 				if err := analyzeDatabase(ctx, dbURL(db, false)); err != nil {
 					return err
 				}
@@ -221,7 +300,7 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 		openDirect = func(proxied bool) (storage.Store, error) {
 			// The store package itself: the exact queries the server runs, over the same
 			// pool configuration, with no HTTP, protobuf or authentication in between.
-			return postgres.Open(ctx, dbURL("vss_direct", proxied), postgres.WithLogger(slog.New(slog.DiscardHandler)))
+			return postgres.Open(ctx, dbURL("vss_bench_direct", proxied), postgres.WithLogger(slog.New(slog.DiscardHandler)))
 		}
 	case "sqlite":
 		openDirect = func(bool) (storage.Store, error) {
@@ -269,7 +348,12 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 		}
 	}
 
-	t := &target{store: store, root: srv.root, serverPID: srv.pid(), dbPID: dbPID, proxy: proxy, analyze: analyze}
+	t := &target{store: store, root: srv.root, serverPID: srv.pid(), dbPID: dbPID, proxy: proxy, wal: wal, analyze: analyze}
+	if ext != nil {
+		side := *ext
+		side.store = store // one table: the external server's rows next to ours
+		t.others = []*target{&side}
+	}
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile + "-" + store + ".pprof")
 		if err != nil {
@@ -308,7 +392,7 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, re
 		return err
 	}
 	defer ds.Close()
-	d := &target{store: store, dbPID: dbPID, proxy: proxy, analyze: analyze}
+	d := &target{store: store, dbPID: dbPID, proxy: proxy, wal: wal, analyze: analyze}
 	d.bindings = map[string]func(*counters, int) client{
 		"direct": func(*counters, int) client { return &direct{s: ds} },
 	}
@@ -333,13 +417,15 @@ func serverBindings(root string) map[string]func(*counters, int) client {
 	}
 }
 
-// runTarget runs every scenario at every concurrency through each binding of t.
+// runTarget runs every scenario at every concurrency through each binding of t, and
+// each vss-http cell on t's other servers too, alternating which goes first.
 func runTarget(ctx context.Context, cfg Config, scs []*Scenario, t *target, bindings []string, emit func(Result)) error {
 	maxConc := slices.Max(cfg.Concurrency)
 	ws, err := newWallets(maxConc)
 	if err != nil {
 		return err
 	}
+	cellNo := 0
 	for _, sc := range scs {
 		levels := cfg.Concurrency
 		if sc.MaxConc > 0 {
@@ -348,64 +434,100 @@ func runTarget(ctx context.Context, cfg Config, scs []*Scenario, t *target, bind
 		if len(levels) == 0 {
 			continue
 		}
-		if sc.seed != nil {
-			cnt := &counters{}
-			c := t.bindings[bindings[0]](cnt, 8)
-			n := slices.Max(levels)
-			t0 := time.Now()
-			if err := seedAll(ctx, sc, c, ws[:n], cfg.Sizes); err != nil {
-				return fmt.Errorf("seed %s: %w", sc.Name, err)
+		for i, x := range append([]*target{t}, t.others...) {
+			b := bindings[0]
+			if i > 0 {
+				b = "vss-http"
 			}
-			fmt.Fprintf(cfg.Out, "# seeded %s for %d wallets on %s/%s in %.1fs\n", sc.Name, n, t.store, bindings[0], time.Since(t0).Seconds())
-		}
-		if t.analyze != nil {
-			// A production database has planner statistics (autovacuum gathers them
-			// within a minute of a change); a benchmark database seeded a moment ago
-			// has none, and plans made without them can scan a whole store.
-			if err := t.analyze(ctx); err != nil {
-				return fmt.Errorf("analyze: %w", err)
+			if err := prepare(ctx, cfg, sc, x, b, ws[:slices.Max(levels)]); err != nil {
+				return err
 			}
 		}
 		for _, n := range levels {
 			for _, b := range bindings {
-				mk, ok := t.bindings[b]
-				if !ok {
+				if _, ok := t.bindings[b]; !ok {
 					return fmt.Errorf("unknown binding %q", b)
 				}
-				if err := ctx.Err(); err != nil {
-					return err
+				xs := []*target{t}
+				if b == "vss-http" {
+					xs = append(xs, t.others...)
 				}
-				cnt := &counters{}
-				c := mk(cnt, n)
-				storeID := sc.Name
-				if sc.seed == nil {
-					storeID = fmt.Sprintf("%s-%s-%d", sc.Name, b, n)
+				if cellNo++; cellNo%2 == 0 {
+					slices.Reverse(xs)
 				}
-				r := runCell(ctx, sc, c, ws[:n], storeID, cfg.Sizes, cfg.Warmup, cfg.Duration,
-					probes{serverPID: t.serverPID, dbPID: t.dbPID, bytes: cnt})
-				closeIdle(c)
-				if mk, ok := t.trips[b]; ok {
-					// The round-trip pass: the same load through the counting proxy.
-					tc := mk(&counters{}, n)
-					if sc.seed == nil {
-						storeID += "-trips"
+				for _, x := range xs {
+					if err := ctx.Err(); err != nil {
+						return err
 					}
-					tr := runCell(ctx, sc, tc, ws[:n], storeID, cfg.Sizes, tripWarmup, min(cfg.Duration, tripWindow), probes{proxy: t.proxy})
-					closeIdle(tc)
-					r.DBTripsPerOp = tr.DBTripsPerOp
-					if b == "direct" { // the bytes moved are the database's
-						r.InKBPerOp, r.OutKBPerOp = tr.InKBPerOp, tr.OutKBPerOp
-					}
+					emit(runOne(ctx, cfg, sc, x, b, ws[:n]))
 				}
-				if b == "direct" && t.trips == nil {
-					r.InKBPerOp, r.OutKBPerOp = -1, -1 // in process: no bytes move
-				}
-				r.Binding, r.Store = b, t.store
-				emit(r)
 			}
 		}
 	}
 	return nil
+}
+
+// prepare seeds sc's data on t through binding b for ws, when sc reads seeded data, and
+// refreshes the planner statistics of t's database.
+func prepare(ctx context.Context, cfg Config, sc *Scenario, t *target, b string, ws []*wallet) error {
+	if sc.seed != nil {
+		c := t.bindings[b](&counters{}, 8)
+		t0 := time.Now()
+		if err := seedAll(ctx, sc, c, ws, cfg.Sizes); err != nil {
+			return fmt.Errorf("seed %s on %s: %w", sc.Name, t.name(), err)
+		}
+		closeIdle(c)
+		fmt.Fprintf(cfg.Out, "# seeded %s for %d wallets on %s/%s in %.1fs\n", sc.Name, len(ws), t.name(), b, time.Since(t0).Seconds())
+	}
+	if t.analyze != nil {
+		// A production database has planner statistics (autovacuum gathers them
+		// within a minute of a change); a benchmark database seeded a moment ago
+		// has none, and plans made without them can scan a whole store.
+		if err := t.analyze(ctx); err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *target) name() string {
+	if t.server != "" {
+		return t.server
+	}
+	return t.store
+}
+
+// runOne runs one cell: sc with one wallet per element of ws, through binding b of t,
+// then, when t has a counting proxy, its round-trip pass.
+func runOne(ctx context.Context, cfg Config, sc *Scenario, t *target, b string, ws []*wallet) Result {
+	n := len(ws)
+	cnt := &counters{}
+	c := t.bindings[b](cnt, n)
+	storeID := sc.Name
+	if sc.seed == nil {
+		storeID = fmt.Sprintf("%s-%s-%d", sc.Name, b, n)
+	}
+	r := runCell(ctx, sc, c, ws, storeID, cfg.Sizes, cfg.Warmup, cfg.Duration,
+		probes{serverPID: t.serverPID, dbPID: t.dbPID, bytes: cnt, wal: t.wal})
+	closeIdle(c)
+	if mk, ok := t.trips[b]; ok {
+		// The round-trip pass: the same load through the counting proxy.
+		tc := mk(&counters{}, n)
+		if sc.seed == nil {
+			storeID += "-trips"
+		}
+		tr := runCell(ctx, sc, tc, ws, storeID, cfg.Sizes, tripWarmup, min(cfg.Duration, tripWindow), probes{proxy: t.proxy})
+		closeIdle(tc)
+		r.DBTripsPerOp = tr.DBTripsPerOp
+		if b == "direct" { // the bytes moved are the database's
+			r.InKBPerOp, r.OutKBPerOp = tr.InKBPerOp, tr.OutKBPerOp
+		}
+	}
+	if b == "direct" && t.trips == nil {
+		r.InKBPerOp, r.OutKBPerOp = -1, -1 // in process: no bytes move
+	}
+	r.Binding, r.Store, r.Server = b, t.store, t.server
+	return r
 }
 
 // The round-trip pass of each cell is short: round trips per op do not depend on time.
@@ -437,6 +559,9 @@ func createDatabases(ctx context.Context, admin string, names ...string) error {
 	}
 	defer conn.Close(ctx)
 	for _, n := range names {
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize()+" WITH (FORCE)"); err != nil {
+			return err
+		}
 		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{n}.Sanitize()); err != nil {
 			return err
 		}

@@ -37,7 +37,7 @@ func startCluster(o ClusterOptions) (*cluster, error) {
 	// A free port can be taken by someone else before the server binds it; try again.
 	var errs []error
 	for range 5 {
-		c, err := startServer(bin, dir, cred)
+		c, err := startServer(bin, dir, cred, o.Durable)
 		if err == nil {
 			return c, nil
 		}
@@ -85,12 +85,12 @@ func initCluster(o ClusterOptions) (bin, dir string, cred *syscall.Credential, e
 
 // startServer starts the postmaster of the cluster in dir on a free port and waits until
 // it accepts connections.
-func startServer(bin, dir string, cred *syscall.Credential) (*cluster, error) {
+func startServer(bin, dir string, cred *syscall.Credential, durable bool) (*cluster, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	return startServerOn(bin, dir, cred, port, false)
+	return startServerOn(bin, dir, cred, port, durable)
 }
 
 // startServerOn starts the postmaster of the cluster in dir on port and waits until it

@@ -19,6 +19,10 @@ type ClusterOptions struct {
 	// {"ssl": "on", "ssl_cert_file": "server.crt", "ssl_key_file": "server.key"}.
 	// Values are written as given: quote strings ('...') where PostgreSQL needs it.
 	Settings map[string]string
+	// Durable runs the server with fsync, synchronous_commit and full_page_writes on,
+	// PostgreSQL's defaults and what production runs: every commit waits for its WAL to
+	// reach the disk. Otherwise they are off, which is all a throwaway cluster needs.
+	Durable bool
 }
 
 // NewConfiguredCluster starts a throwaway cluster of its own for t, like the one of Main

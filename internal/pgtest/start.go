@@ -7,7 +7,13 @@ package pgtest
 // "postgres", user "postgres", no password) and a function that stops the server and
 // removes its directory. The server dies with the calling process if that crashes.
 func StartCluster() (url string, stop func(), err error) {
-	c, err := startCluster(ClusterOptions{})
+	return StartClusterWith(ClusterOptions{})
+}
+
+// StartClusterWith is StartCluster with the files and settings of o; with o.Durable the
+// server flushes every commit to disk as production does.
+func StartClusterWith(o ClusterOptions) (url string, stop func(), err error) {
+	c, err := startCluster(o)
 	if err != nil {
 		return "", nil, err
 	}

@@ -54,6 +54,7 @@ type options struct {
 	configure  func(*pgxpool.Config)
 	tls        *tls.Config
 	createFrom string
+	maxConns   int32
 
 	// quota is set by WithQuota.
 	quota *storage.Quota
@@ -70,6 +71,18 @@ func WithTLS(config *tls.Config) Option {
 // same server, as the reference server does with its default_database.
 func WithCreateDatabase(maintenanceDB string) Option {
 	return func(o *options) { o.createFrom = maintenanceDB }
+}
+
+// DefaultMaxConns is the pool's size when neither WithMaxConns nor the URL's
+// pool_max_conns sets it. A request holds its connection while its commit waits for the
+// WAL flush, so the pool is sized for the disk's flush latency, not for the cores (pgx's
+// own default, max(4, cores)): see BENCHMARKS.md, "Pool size", for the measurements.
+const DefaultMaxConns = 16
+
+// WithMaxConns sets the pool's size limit, when n > 0 and the URL has no pool_max_conns
+// parameter (which wins). The default is DefaultMaxConns.
+func WithMaxConns(n int32) Option {
+	return func(o *options) { o.maxConns = n }
 }
 
 // WithTracer installs a pgx tracer on every connection of the pool. If tracer also
@@ -129,6 +142,12 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse database URL: %w", err)
 	}
+	if !hasPoolMaxConns(databaseURL) {
+		cfg.MaxConns = DefaultMaxConns
+		if o.maxConns > 0 {
+			cfg.MaxConns = o.maxConns
+		}
+	}
 	// pgxpool pings a connection that was idle for more than a second before handing it
 	// out: one more round trip on most requests of a lightly loaded server. Do without:
 	// the pool's background health check drops closed connections, and a request that
@@ -166,6 +185,17 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		return nil, err
 	}
 	return s, nil
+}
+
+// hasPoolMaxConns reports whether databaseURL sets pgxpool's pool_max_conns parameter
+// (pgxpool.ParseConfig consumes it without saying whether it was there).
+func hasPoolMaxConns(databaseURL string) bool {
+	cc, err := pgconn.ParseConfig(databaseURL)
+	if err != nil {
+		return false
+	}
+	_, ok := cc.RuntimeParams["pool_max_conns"]
+	return ok
 }
 
 // Get returns the entry stored under key, or storage.ErrNotFound.
