@@ -133,7 +133,11 @@ func (b *bodyRules) refuse(w http.ResponseWriter, r *http.Request, kind bodyKind
 		}
 		_ = b.errs.Write(w, r, connect.NewError(code, errors.New(msg)))
 	default:
-		w.Header().Set("Connection", "close") // the unread body is not worth draining
+		if r.ProtoMajor == 1 {
+			// The unread body is not worth draining. (Over HTTP/2 the stream alone is reset;
+			// Connection: close there would end every other stream of the connection.)
+			w.Header().Set("Connection", "close")
+		}
 		http.Error(w, msg, status)
 	}
 }

@@ -85,6 +85,11 @@ func TestUnauthenticatedFloodLeavesVSSAlone(t *testing.T) {
 	if d := time.Duration(st.longestSilent.Load()); d > progressTimeout+3*time.Second {
 		t.Errorf("a silent HTTP/1 request lived %v, want it cut within %v of --body-progress-timeout %v", d, 3*time.Second, progressTimeout)
 	}
+	// Admitted silent streams are cut one by one, their connection living on (a refusal
+	// of one stream must not end the connection's others).
+	if cut := st.streamsEnded.Load() - st.streamsRefused.Load(); cut == 0 {
+		t.Errorf("no admitted silent HTTP/2 stream was cut on its own (%d ended, all refused at once)", st.streamsEnded.Load())
+	}
 	if st.streamsEnded.Load() == 0 || st.silentEnded.Load() == 0 {
 		t.Errorf("the server ended no silent stream (%d) or no silent request (%d)", st.streamsEnded.Load(), st.silentEnded.Load())
 	}
