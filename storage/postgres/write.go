@@ -38,6 +38,14 @@ func (w *write) user() string {
 	return w.del.UserToken
 }
 
+// keys appends the keys w names to dst.
+func (w *write) keys(dst []string) []string {
+	if w.put != nil {
+		return append(append(dst, w.put.PutKeys...), w.put.DeleteKeys...)
+	}
+	return append(dst, w.del.Key)
+}
+
 func (w *write) storeID() string {
 	if w.put != nil {
 		return w.put.StoreID
@@ -198,12 +206,12 @@ const maxBatch = 64
 // transaction, a single pipelined batch, so that they share one round trip and one
 // flush of the write-ahead log, and gives each the outcome it would have had alone.
 //
-// The requests run in (user, store id, first key) order, so that two stores' batches
-// (of several server instances on one database) take the rows of one user's store in
-// the same order as far as they can; the locks of a batch accumulate over its requests,
-// so two batches may still deadlock, and are then run again like a single request. A
-// process has at most one batch in flight (see groupcommit), so its own batches never
-// wait for each other.
+// The locks of a batch accumulate over its requests. The requests run in (user, store
+// id, first key) order, and admit leaves for the next batch those that would take a lock
+// out of the one lock order (see PutObjects), so that the batches of several server
+// instances on one database never deadlock each other (PostgreSQL would find it only
+// after deadlock_timeout). A process has at most one batch in flight (see groupcommit),
+// so its own batches never wait for each other.
 //
 // A request whose conditions fail without an error (ok = false, a quota refused) wrote
 // nothing and takes no part in the others' fate. A request whose statement fails rolls
@@ -225,6 +233,11 @@ func (s *Store) commitBatch(ctx context.Context, ws []*write) []error {
 	slices.SortStableFunc(order, func(a, b int) int {
 		return cmp.Or(cmp.Compare(ws[a].user(), ws[b].user()), cmp.Compare(ws[a].storeID(), ws[b].storeID()), cmp.Compare(ws[a].first, ws[b].first))
 	})
+	order = admit(ws, order, outs)
+	if len(order) == 1 {
+		outs[order[0]] = s.writeAlone(ctx, ws[order[0]])
+		return outs
+	}
 	var culprits []int
 	for round := 1; len(order) > 0; round++ {
 		if round > 2 {
@@ -249,6 +262,46 @@ func (s *Store) commitBatch(ctx context.Context, ws []*write) []error {
 		outs[c] = s.writeAlone(ctx, ws[c])
 	}
 	return outs
+}
+
+// admit returns the writes of order (sorted by user, store id and first key) that one
+// transaction can run without breaking the lock order, and sets the outcome of the
+// others to groupcommit.Later. Every statement takes its row locks in key order (byte
+// order); requests of different users' stores, taken in (user, store id) order, keep to
+// the order (the usage row a request locks first with quotas on comes before its user's
+// rows). Within one user's store, a request joins only if each of its keys is one the
+// transaction already holds or comes after every key it holds, so that a transaction
+// never waits for a key before one it holds, and the batches of several server
+// instances on one database cannot deadlock each other or single requests. The first
+// write always joins.
+func admit(ws []*write, order []int, outs []error) []int {
+	type held struct {
+		keys map[string]bool
+		max  string
+	}
+	var (
+		cur       [2]string
+		h         *held
+		admitted  = order[:0:0]
+		keysOfReq []string
+	)
+	for _, i := range order {
+		w := ws[i]
+		if k := [2]string{w.user(), w.storeID()}; h == nil || k != cur {
+			cur, h = k, &held{keys: map[string]bool{}}
+		}
+		keysOfReq = w.keys(keysOfReq[:0])
+		if len(h.keys) > 0 && slices.ContainsFunc(keysOfReq, func(key string) bool { return !h.keys[key] && key <= h.max }) {
+			outs[i] = groupcommit.Later
+			continue
+		}
+		for _, key := range keysOfReq {
+			h.keys[key] = true
+			h.max = max(h.max, key)
+		}
+		admitted = append(admitted, i)
+	}
+	return admitted
 }
 
 // sendShared runs the writes ws[order[...]] as one batch, again while PostgreSQL rolls it

@@ -14,6 +14,7 @@ package groupcommit
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -22,8 +23,13 @@ import (
 
 // Commit applies a batch of writes and returns the outcome of each, in order. ctx is
 // canceled once every request of the batch has given up waiting, and carries the values
-// of the first request's context (its trace span, for instance).
+// of the first request's context (its trace span, for instance). The outcome Later
+// leaves a write for the next batch; a Commit must apply at least one write of a batch.
 type Commit[W any] func(ctx context.Context, batch []W) []error
+
+// Later is the outcome a Commit gives the writes it leaves for the next batch, which
+// takes them first.
+var Later = errors.New("groupcommit: left for the next batch")
 
 // Queue collects writes and commits them in batches. It is safe for concurrent use.
 type Queue[W any] struct {
@@ -141,9 +147,30 @@ func (q *Queue[W]) commitNext() {
 		})
 	}
 	errs := q.commit(ctx, batch)
-	q.count(len(live))
+	var later []*call[W]
+	for i, c := range live {
+		if errs[i] == Later {
+			later = append(later, c)
+		}
+	}
+	if len(later) == len(live) {
+		// A Commit that applies nothing would leave the writes waiting for ever.
+		for i := range errs {
+			errs[i] = errors.New("groupcommit: the batch applied no write")
+		}
+		later = nil
+	}
+	if len(later) > 0 {
+		q.mu.Lock()
+		q.waiting = append(later, q.waiting...)
+		q.mu.Unlock()
+	}
+	q.count(len(live) - len(later))
 	for i, c := range live {
 		stops[i]()
+		if errs[i] == Later {
+			continue
+		}
 		c.err = errs[i]
 		close(c.done)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -112,5 +113,55 @@ func TestWaitingWritesShareABatch(t *testing.T) {
 	// The canceled write took one of the 4 places of the batch it was taken into.
 	if st := q.Stats(); st.Largest != 3 || st.Writes != n+1 || st.Batches != 3 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestLaterGoesFirstInTheNextBatch: a write the Commit leaves for later is committed by
+// the next batch, and its caller gets that batch's outcome.
+func TestLaterGoesFirstInTheNextBatch(t *testing.T) {
+	var mu sync.Mutex
+	var batches [][]int
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	q := New(8, func(_ context.Context, batch []int) []error {
+		if batch[0] == 0 {
+			entered <- struct{}{}
+			<-release
+		}
+		mu.Lock()
+		batches = append(batches, slices.Clone(batch))
+		first := len(batches) == 2
+		mu.Unlock()
+		errs := make([]error, len(batch))
+		for i, w := range batch {
+			if first && w == 2 {
+				errs[i] = Later
+			}
+		}
+		return errs
+	})
+	done := make(chan error, 1)
+	go func() { done <- q.Do(context.Background(), 0) }()
+	<-entered
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := 1; i <= 3; i++ {
+		wg.Go(func() { errs[i-1] = q.Do(context.Background(), i) })
+	}
+	for q.Pending() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if err := errors.Join(append(errs, <-done)...); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(batches) != 3 || len(batches[1]) != 3 || !slices.Equal(batches[2], []int{2}) {
+		t.Errorf("batches %v, want [0], the three, then [2]", batches)
+	}
+	if st := q.Stats(); st.Writes != 4 {
+		t.Errorf("stats %+v, want 4 writes", st)
 	}
 }

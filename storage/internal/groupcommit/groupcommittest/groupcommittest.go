@@ -116,7 +116,7 @@ func CheckNeighbours(t *testing.T, s Store, g *Gate, pending func() int, quota b
 
 	reqs := []Request{
 		{Name: "create", User: "a", Put: storage.PutRequest{StoreID: "s", Puts: []storage.KeyValue{kv("x", 0, "x-from-create")}}},
-		{Name: "create with global version", User: "a", Put: storage.PutRequest{StoreID: "s", Puts: []storage.KeyValue{
+		{Name: "create with global version", User: "h", Put: storage.PutRequest{StoreID: "s", Puts: []storage.KeyValue{
 			kv("z", -1, "z1"), kv(storage.GlobalVersionKey, 0, "")}}, Want: Is(nil)},
 		{Name: "stale update", User: "b", Put: storage.PutRequest{StoreID: "s", Puts: []storage.KeyValue{kv("y", 5, "y-stale")}},
 			Want: Is(storage.ErrConflict)},
@@ -208,8 +208,8 @@ func CheckNeighbours(t *testing.T, s Store, g *Gate, pending func() int, quota b
 	if err != nil || x.Version != 1 || (string(x.Value) != "x-from-create" && string(x.Value) != "x-from-create-again") {
 		t.Errorf("a/s/x = %d %q, %v; want version 1 from one of the creates", x.Version, x.Value, err)
 	}
-	want("a", "s", "z", 1, "z1")
-	want("a", "s", storage.GlobalVersionKey, 1, "")
+	want("h", "s", "z", 1, "z1")
+	want("h", "s", storage.GlobalVersionKey, 1, "")
 	want("b", "s", "y", 1, "y1")
 	want("b", "s2", "y", 1, "y2")
 	missing("c", "s", "p")
