@@ -86,6 +86,17 @@ type QuotaStore interface {
 	SetQuota(ctx context.Context, q Quota) error
 }
 
+// GroupCommitStats counts what a store's group commit (which lets concurrent writes
+// share one transaction) committed since the store opened.
+type GroupCommitStats struct {
+	// Batches counts the transactions committed, Writes the requests in them.
+	Batches, Writes int64
+	// Shared counts the requests committed in a transaction with at least one other.
+	Shared int64
+	// Largest is the most requests one transaction held.
+	Largest int64
+}
+
 // Usage is what one user stores, counted as a Quota counts it.
 type Usage struct {
 	User   string

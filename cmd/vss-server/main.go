@@ -117,6 +117,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 			"over it: HTTP 429 / resource_exhausted with Retry-After; 0 means no limit (env VSS_RATE_LIMIT)")
 	rateBurst := fs.String("rate-burst", env("VSS_RATE_BURST", "0"),
 		"`requests` a user may make at once on top of --rate-limit; 0 means --rate-limit rounded up (env VSS_RATE_BURST)")
+	groupCommit := fs.String("group-commit", env("VSS_GROUP_COMMIT", "on"),
+		"on: concurrent writes of different requests share one database transaction and one commit (one flush to disk) "+
+			"whenever they are ready at the same moment, with no added wait; each request keeps its own outcome. "+
+			"off: every write commits on its own (env VSS_GROUP_COMMIT)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second,
 		"how long in-flight requests may take to finish after SIGTERM or SIGINT")
 	envInt := func(name string, def int) int {
@@ -202,6 +206,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	cfg.CORSOrigins = splitList(*corsOrigins)
 	cfg.ExplorerAllowedServers = splitList(*explorerServers)
 	cfg.Observability.DisableMetrics = !*metrics
+	switch *groupCommit {
+	case "on", "true", "1":
+		cfg.GroupCommit = true
+	case "off", "false", "0":
+	default:
+		return cfg, nil, fmt.Errorf("--group-commit: want on or off, got %q", *groupCommit)
+	}
 	if err := parseLimitFlags(&cfg, *quotaBytes, *quotaKeys, *rateLimit, *rateBurst); err != nil {
 		return cfg, nil, err
 	}

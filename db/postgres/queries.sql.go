@@ -275,7 +275,7 @@ claimed AS (
     INSERT INTO vss_db AS v (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
     SELECT $6, $7, i.key, i.value, 1, now(), now(), i.sort_order
     FROM items i
-    ORDER BY i.key
+    ORDER BY i.key COLLATE "C"
     ON CONFLICT (user_token, store_id, key) DO UPDATE
     SET value = excluded.value,
         version = CASE
@@ -371,10 +371,15 @@ type PutObjectsRow struct {
 // connection at its next use: it drops a statement that failed from its cache.)
 //
 // One lock order. Every statement that writes vss_db takes its row locks, and waits for
-// concurrent inserts of the same keys, in key order and in a single pass: claimed below,
-// UpsertObjects, and DeleteObject (one key). A transaction holding key k only ever waits
-// for a key after k, so racing requests cannot deadlock, whatever keys and item kinds
-// they mix. (PutObjectsQuota is serialized per user by the usage lock it takes first.)
+// concurrent inserts of the same keys, in key order (byte order: COLLATE "C", whatever the
+// database's collation) and in a single pass: claimed below, UpsertObjects, and
+// DeleteObject (one key). A transaction holding key k only ever waits for a key after k,
+// so racing requests cannot deadlock, whatever keys and item kinds they mix.
+// (PutObjectsQuota is serialized per user by the usage lock it takes first.) A
+// transaction of the store's group commit runs several requests one after another and
+// keeps to the same order across them: it takes requests in (user, store id) order and,
+// within one user's store, only a request whose keys it does not hold yet all come after
+// those it holds (see commitBatch).
 //
 // Why this is correct under concurrency, at READ COMMITTED:
 //
@@ -446,7 +451,7 @@ WITH items AS MATERIALIZED (
 ),
 locked AS MATERIALIZED (
     SELECT i.key, i.version AS expected, i.value, i.is_delete, v.version AS current, v.current_size
-    FROM (SELECT key, version, value, is_delete, sort_order FROM items ORDER BY key) i
+    FROM (SELECT key, version, value, is_delete, sort_order FROM items ORDER BY key COLLATE "C") i
     CROSS JOIN LATERAL (
         SELECT r.version, octet_length(r.key) + COALESCE(octet_length(r.value), 0) AS current_size
         FROM vss_db r
@@ -493,7 +498,7 @@ created AS (
     SELECT $6, $7, i.key, i.value, 1, now(), now(), i.sort_order
     FROM items i
     WHERE NOT i.is_delete AND i.version = 0 AND (SELECT p.write FROM proceed p)
-    ORDER BY i.key
+    ORDER BY i.key COLLATE "C"
     RETURNING 1
 ),
 upserted AS (
@@ -501,7 +506,7 @@ upserted AS (
     SELECT $6, $7, i.key, i.value, 1, now(), now(), i.sort_order
     FROM items i
     WHERE NOT i.is_delete AND i.version = -1 AND (SELECT p.write FROM proceed p)
-    ORDER BY i.key
+    ORDER BY i.key COLLATE "C"
     ON CONFLICT (user_token, store_id, key) DO UPDATE
     SET value = excluded.value, version = 1, last_updated_at = excluded.last_updated_at
     RETURNING 1
@@ -639,7 +644,7 @@ written AS (
     INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
     SELECT $3, $4, i.key, i.value, 1, now(), now(), i.sort_order
     FROM items i
-    ORDER BY i.key
+    ORDER BY i.key COLLATE "C"
     ON CONFLICT (user_token, store_id, key) DO UPDATE
     SET value = excluded.value, version = 1, last_updated_at = excluded.last_updated_at
     RETURNING 1

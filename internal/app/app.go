@@ -62,6 +62,9 @@ type Config struct {
 	Limits LimitsConfig
 	// Database holds PostgreSQL settings beyond the URL: TLS roots, database creation.
 	Database DatabaseOptions
+	// GroupCommit lets concurrent writes share one transaction and one commit, on every
+	// store (see postgres.WithGroupCommit and sqlite.WithGroupCommit).
+	GroupCommit bool
 	// TLSCertFile and TLSKeyFile, when set, serve HTTPS (HTTP/1.1 and HTTP/2) with the
 	// certificate and key in these PEM files, reloaded when they change or on SIGHUP.
 	TLSCertFile, TLSKeyFile string
@@ -83,7 +86,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer obs.shutdown(log)
-	store, desc, err := OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, log, append(pgOpts, obs.postgresOptions()...)...)
+	store, desc, err := OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, cfg.GroupCommit, log, append(pgOpts, obs.postgresOptions()...)...)
 	if err != nil {
 		return err
 	}
@@ -202,17 +205,18 @@ func OpenConfiguredStore(ctx context.Context, cfg Config, log *slog.Logger) (sto
 	if err != nil {
 		return nil, "", err
 	}
-	return OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, log, pgOpts...)
+	return OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, cfg.GroupCommit, log, pgOpts...)
 }
 
-// pgOpts apply to a PostgreSQL store.
-func OpenStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logger, pgOpts ...postgres.Option) (storage.Store, string, error) {
+// groupCommit turns the group commit of concurrent writes on or off; pgOpts apply to a
+// PostgreSQL store.
+func OpenStore(ctx context.Context, databaseURL, dataDir string, groupCommit bool, log *slog.Logger, pgOpts ...postgres.Option) (storage.Store, string, error) {
 	switch {
 	case databaseURL == MemoryURL:
-		s, err := sqlite.OpenMemory(ctx)
+		s, err := sqlite.OpenMemory(ctx, sqlite.WithGroupCommit(groupCommit))
 		return s, "in-memory (data is lost when the server stops)", err
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		s, err := postgres.Open(ctx, databaseURL, append([]postgres.Option{postgres.WithLogger(log)}, pgOpts...)...)
+		s, err := postgres.Open(ctx, databaseURL, append([]postgres.Option{postgres.WithLogger(log), postgres.WithGroupCommit(groupCommit)}, pgOpts...)...)
 		if err != nil {
 			return nil, "", fmt.Errorf("open PostgreSQL store: %w", err)
 		}
@@ -222,7 +226,7 @@ func OpenStore(ctx context.Context, databaseURL, dataDir string, log *slog.Logge
 			return nil, "", errors.New("no database URL and no data directory: set --database-url or --data-dir")
 		}
 		path := filepath.Join(dataDir, "vss.db")
-		s, err := sqlite.Open(ctx, path)
+		s, err := sqlite.Open(ctx, path, sqlite.WithGroupCommit(groupCommit))
 		if err != nil {
 			return nil, "", fmt.Errorf("open embedded store %s: %w", path, err)
 		}

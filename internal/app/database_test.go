@@ -64,7 +64,7 @@ func TestPostgresTLS(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		s, _, err := OpenStore(ctx, dbURL, "", log, opts...)
+		s, _, err := OpenStore(ctx, dbURL, "", true, log, opts...)
 		return s, err
 	}
 
@@ -128,7 +128,7 @@ func TestPostgresTLS(t *testing.T) {
 		if err := os.WriteFile(rootFile, c.root, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, _, err := OpenStore(ctx, "postgres://vss:secret@"+u.Host+"/vss_tls?sslmode=verify-full&sslrootcert="+url.QueryEscape(rootFile), "", log)
+		s, _, err := OpenStore(ctx, "postgres://vss:secret@"+u.Host+"/vss_tls?sslmode=verify-full&sslrootcert="+url.QueryEscape(rootFile), "", true, log)
 		if err == nil {
 			_, err = s.Get(ctx, "alice", "w", "k")
 			s.Close()

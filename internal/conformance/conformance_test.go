@@ -20,27 +20,48 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// groupCommit is whether the stores of the tests commit concurrent writes together: on,
+// as in the server, unless VSS_GROUP_COMMIT is off.
+func groupCommit() bool {
+	switch os.Getenv("VSS_GROUP_COMMIT") {
+	case "off", "false", "0":
+		return false
+	}
+	return true
+}
+
+// groupCommitStats returns what the group commit of store committed, if it has one.
+func groupCommitStats(store storage.Store) (storage.GroupCommitStats, bool) {
+	gs, ok := store.(interface {
+		GroupCommitStats() storage.GroupCommitStats
+	})
+	if !ok {
+		return storage.GroupCommitStats{}, false
+	}
+	return gs.GroupCommitStats(), true
+}
+
 // stores opens each store the server supports, fresh for one test.
 var stores = []struct {
 	name string
 	open func(t *testing.T) storage.Store
 }{
 	{"postgres", func(t *testing.T) storage.Store {
-		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
+		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.WithGroupCommit(groupCommit()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}},
 	{"embedded", func(t *testing.T) storage.Store {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "vss.db"))
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "vss.db"), sqlite.WithGroupCommit(groupCommit()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}},
 	{"memory", func(t *testing.T) storage.Store {
-		s, err := sqlite.OpenMemory(context.Background())
+		s, err := sqlite.OpenMemory(context.Background(), sqlite.WithGroupCommit(groupCommit()))
 		if err != nil {
 			t.Fatal(err)
 		}

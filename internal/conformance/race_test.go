@@ -26,10 +26,15 @@ func TestRacingWritersWithoutConditionsNeverConflict(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
-			base := serve(t, st.open(t), 0)
+			store := st.open(t)
+			base := serve(t, store, 0)
 			bindings := conformance.Bindings(conformance.TestUser)
 			clients := []conformance.Client{bindings[0].New(base), bindings[1].New(base)}
 			c := raceUnconditional(t, clients)
+			if gs, ok := groupCommitStats(store); ok {
+				t.Logf("%s: group commit: %d writes in %d transactions, %d of them shared one, largest %d",
+					st.name, gs.Writes, gs.Batches, gs.Shared, gs.Largest)
+			}
 			t.Logf("%s: %d requests without conditions (%d CONFLICT, %d retryable failures), %d with creates of shared keys (%d CONFLICT)",
 				st.name, c.plain, c.plainConflicts, c.plainRetryable, c.creating, c.creatingConflicts)
 			if c.plainConflicts > 0 {

@@ -110,11 +110,21 @@ func retry(ctx context.Context, op func() error) error {
 		if err == nil || !retryable(err) || attempt == retryAttempts {
 			return interpretError(err)
 		}
-		wait := rand.N(retryBackoff << (attempt - 1))
-		select {
-		case <-ctx.Done():
+		if !backoff(ctx, attempt) {
 			return interpretError(err)
-		case <-time.After(wait):
 		}
+	}
+}
+
+// backoff waits before the retry that follows the attempt-th run, a random time of up to
+// retryBackoff·2^(attempt-1). It returns false, at once, if ctx ends first.
+func backoff(ctx context.Context, attempt int) bool {
+	t := time.NewTimer(rand.N(retryBackoff << (attempt - 1)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/govss/vss/internal/pgtest"
+	"github.com/govss/vss/storage/internal/groupcommit/groupcommittest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -19,7 +20,7 @@ var quiet = WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 // openStore opens a Store on url and closes it when t ends.
 func openStore(t testing.TB, url string, opts ...Option) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), url, append([]Option{quiet}, opts...)...)
+	s, err := Open(context.Background(), url, append([]Option{quiet, WithGroupCommit(groupcommittest.Enabled())}, opts...)...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

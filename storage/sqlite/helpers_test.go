@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/govss/vss/storage"
+	"github.com/govss/vss/storage/internal/groupcommit/groupcommittest"
 )
 
 // mode is one way of opening a Store; the semantic tests run against every mode.
@@ -41,7 +42,7 @@ func openFile(t *testing.T) *Store {
 // openPath opens a Store on the file at path and closes it when the test ends.
 func openPath(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), path)
+	s, err := Open(t.Context(), path, WithGroupCommit(groupcommittest.Enabled()))
 	if err != nil {
 		t.Fatalf("Open(%q): %v", path, err)
 	}
@@ -56,7 +57,7 @@ func openPath(t *testing.T, path string) *Store {
 // openMemory opens an in-memory Store and closes it when the test ends.
 func openMemory(t *testing.T) *Store {
 	t.Helper()
-	s, err := OpenMemory(t.Context())
+	s, err := OpenMemory(t.Context(), WithGroupCommit(groupcommittest.Enabled()))
 	if err != nil {
 		t.Fatalf("OpenMemory: %v", err)
 	}

@@ -7,13 +7,24 @@ import (
 
 	sqlitedb "github.com/govss/vss/db/sqlite"
 	"github.com/govss/vss/storage"
+	"github.com/govss/vss/storage/internal/groupcommit"
 )
 
 // Option configures Open and OpenMemory.
 type Option func(*options)
 
 type options struct {
-	quota *storage.Quota
+	quota       *storage.Quota
+	groupCommit bool
+}
+
+// WithGroupCommit makes concurrent writes (Put and Delete) share one transaction, and so
+// one commit and one fsync of the WAL, whenever they are ready at the same moment; on is
+// the default. A write that arrives while none is being committed is committed at once,
+// alone; those that arrive while a batch is being committed form the next batch (see
+// commitBatch). Every request keeps the outcome it has alone.
+func WithGroupCommit(on bool) Option {
+	return func(o *options) { o.groupCommit = on }
 }
 
 // WithQuota makes the store enforce q on every write (see storage.Quota). Opening the
@@ -27,9 +38,12 @@ func WithQuota(q storage.Quota) Option {
 
 // applyOptions runs the parts of opts that act on a freshly opened store.
 func (s *Store) applyOptions(ctx context.Context, opts []Option) error {
-	var o options
+	o := options{groupCommit: true}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.groupCommit {
+		s.group = groupcommit.New(maxBatch, s.commitBatch)
 	}
 	if o.quota == nil {
 		return nil
@@ -123,15 +137,9 @@ func (s *Store) putCounted(ctx context.Context, q *sqlitedb.Queries, user string
 	return q.SetUsage(ctx, sqlitedb.SetUsageParams{UserToken: user, Bytes: base.bytes + d.bytes, Keys: base.keys + d.keys})
 }
 
-// deleteCounted is Delete with the quota on: one transaction that also takes the entry
-// off the user's usage row, if the user has one.
-func (s *Store) deleteCounted(ctx context.Context, user, storeID, key string, version int64) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // a no-op once committed
-	q := sqlitedb.New(tx)
+// deleteCounted is Delete with the quota on, in the caller's transaction: it also takes
+// the entry off the user's usage row, if the user has one.
+func deleteCounted(ctx context.Context, q *sqlitedb.Queries, user, storeID, key string, version int64) error {
 	size, found, err := entrySize(ctx, q, user, storeID, key)
 	if err != nil || !found {
 		return err
@@ -141,11 +149,9 @@ func (s *Store) deleteCounted(ctx context.Context, user, storeID, key string, ve
 		return err
 	}
 	if n > 0 {
-		if err := q.AdjustUsage(ctx, sqlitedb.AdjustUsageParams{UserToken: user, Bytes: -size, Keys: -1}); err != nil {
-			return err
-		}
+		return q.AdjustUsage(ctx, sqlitedb.AdjustUsageParams{UserToken: user, Bytes: -size, Keys: -1})
 	}
-	return tx.Commit()
+	return nil
 }
 
 var _ storage.Admin = (*Store)(nil)

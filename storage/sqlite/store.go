@@ -28,6 +28,7 @@ import (
 
 	sqlitedb "github.com/govss/vss/db/sqlite"
 	"github.com/govss/vss/storage"
+	"github.com/govss/vss/storage/internal/groupcommit"
 )
 
 // busyTimeout is how long a connection waits for a lock held by another connection
@@ -49,6 +50,8 @@ type Store struct {
 	read *sql.DB
 	// quota is enforced on writes when it is enabled; see WithQuota.
 	quota storage.Quota
+	// group commits concurrent writes together; nil without WithGroupCommit.
+	group *groupcommit.Queue[*write]
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -213,32 +216,120 @@ func (s *Store) Get(ctx context.Context, user, storeID, key string) (storage.Key
 }
 
 // Put applies req in one transaction: every item's condition holds and everything is
-// written, or it returns storage.ErrConflict and nothing is.
+// written, or it returns storage.ErrConflict and nothing is. With group commit the
+// transaction may hold concurrent requests too (see WithGroupCommit); the outcome is the
+// same.
 func (s *Store) Put(ctx context.Context, user string, req storage.PutRequest) error {
-	return interpretError(s.put(ctx, user, req))
+	return interpretError(s.commit(ctx, &write{user: user, put: &req}))
 }
 
-// put is Put before its error is interpreted.
-func (s *Store) put(ctx context.Context, user string, req storage.PutRequest) error {
+// write is one request that writes: a Put (put) or a Delete (the other fields).
+type write struct {
+	user string
+	put  *storage.PutRequest
+
+	storeID, key string
+	version      int64
+}
+
+// commit runs w through the group commit, or alone when it is off.
+func (s *Store) commit(ctx context.Context, w *write) error {
+	if s.group == nil {
+		return s.writeAlone(ctx, w)
+	}
+	return s.group.Do(ctx, w)
+}
+
+// writeAlone runs w in a transaction of its own; a Delete without quotas is a single
+// statement, its own transaction.
+func (s *Store) writeAlone(ctx context.Context, w *write) error {
+	if w.put == nil && !s.quota.Enabled() {
+		_, err := deleteKey(ctx, sqlitedb.New(s.write), w.user, w.storeID, w.key, w.version)
+		return err
+	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() // a no-op once committed
-	q := sqlitedb.New(newTxStatements(tx))
-	if s.quota.Enabled() {
-		if err := s.putCounted(ctx, q, user, req); err != nil {
-			return err
-		}
-		return tx.Commit()
+	if err := s.apply(ctx, sqlitedb.New(newTxStatements(tx)), w); err != nil {
+		return err
 	}
+	return tx.Commit()
+}
+
+// apply runs the statements of w in the current transaction. If it returns an error,
+// the caller rolls back what it wrote.
+func (s *Store) apply(ctx context.Context, q *sqlitedb.Queries, w *write) error {
+	switch {
+	case w.put == nil && s.quota.Enabled():
+		return deleteCounted(ctx, q, w.user, w.storeID, w.key, w.version)
+	case w.put == nil:
+		_, err := deleteKey(ctx, q, w.user, w.storeID, w.key, w.version)
+		return err
+	case s.quota.Enabled():
+		return s.putCounted(ctx, q, w.user, *w.put)
+	}
+	req := w.put
 	for _, kv := range req.Deletes {
-		if err := deleteItem(ctx, q, user, req.StoreID, kv); err != nil {
+		if err := deleteItem(ctx, q, w.user, req.StoreID, kv); err != nil {
 			return err
 		}
 	}
 	for _, kv := range req.Puts {
-		if err := putItem(ctx, q, user, req.StoreID, kv); err != nil {
+		if err := putItem(ctx, q, w.user, req.StoreID, kv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxBatch is the most requests one transaction commits together.
+const maxBatch = 64
+
+// commitBatch is the groupcommit.Commit of the store: it runs the requests of ws in one
+// transaction, so that they share one commit and one fsync of the WAL, and gives each
+// the outcome it would have had alone. Each request runs inside a savepoint of its own,
+// which is rolled back if the request fails (a failed condition, a quota refused, any
+// error), so a request leaves nothing of itself behind in the transaction and the others
+// go on. The one write connection runs the batches one after another, as it ran single
+// requests, so every request sees the ones before it exactly as if each had committed.
+// If the transaction itself fails (SQLite rolled it back, the commit failed), nothing was
+// written and each request runs once more, alone.
+func (s *Store) commitBatch(ctx context.Context, ws []*write) []error {
+	outs := make([]error, len(ws))
+	if len(ws) == 1 {
+		outs[0] = s.writeAlone(ctx, ws[0])
+		return outs
+	}
+	if err := s.runBatch(ctx, ws, outs); err != nil {
+		for i, w := range ws {
+			outs[i] = s.writeAlone(ctx, w)
+		}
+	}
+	return outs
+}
+
+// runBatch runs ws in one transaction with a savepoint per request and commits it,
+// setting outs[i] to the outcome of ws[i]. If it returns an error, nothing was committed.
+func (s *Store) runBatch(ctx context.Context, ws []*write, outs []error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op once committed
+	ts := newTxStatements(tx)
+	q := sqlitedb.New(ts)
+	for i, w := range ws {
+		if _, err := ts.ExecContext(ctx, "SAVEPOINT request"); err != nil {
+			return err
+		}
+		if outs[i] = s.apply(ctx, q, w); outs[i] != nil {
+			if _, err := ts.ExecContext(ctx, "ROLLBACK TO request"); err != nil {
+				return err
+			}
+		}
+		if _, err := ts.ExecContext(ctx, "RELEASE request"); err != nil {
 			return err
 		}
 	}
@@ -294,12 +385,7 @@ func deleteKey(ctx context.Context, q *sqlitedb.Queries, user, storeID, key stri
 // Delete removes key if it exists and version is -1 or its stored version. A missing
 // key or another version changes nothing and is not an error.
 func (s *Store) Delete(ctx context.Context, user, storeID, key string, version int64) error {
-	if s.quota.Enabled() {
-		return interpretError(s.deleteCounted(ctx, user, storeID, key, version))
-	}
-	// A single statement is its own transaction.
-	_, err := deleteKey(ctx, sqlitedb.New(s.write), user, storeID, key, version)
-	return interpretError(err)
+	return interpretError(s.commit(ctx, &write{user: user, storeID: storeID, key: key, version: version}))
 }
 
 // List returns up to req.Limit keys of a store, newest first, with a sort order below
@@ -355,6 +441,15 @@ func (s *Store) list(ctx context.Context, user string, req storage.ListRequest) 
 		page.Keys[i] = storage.KeyVersion{Key: r.Key, Version: r.Version, SortOrder: r.SortOrder}
 	}
 	return page, nil
+}
+
+// GroupCommitStats counts the batches the group commit committed (all zero when it is
+// off).
+func (s *Store) GroupCommitStats() storage.GroupCommitStats {
+	if s.group == nil {
+		return storage.GroupCommitStats{}
+	}
+	return s.group.Stats()
 }
 
 // Ping reports whether the database answers on both the write and the read connections.
