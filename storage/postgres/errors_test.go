@@ -100,8 +100,22 @@ func TestUnavailableAfterTermination(t *testing.T) {
 	s := openStore(t, withOneConn(t, dbURL))
 	put(t, s, "u", "s", kv("k", 0, "v"))
 
+	// The migration's own connection is closed by the time Open returns, but its backend
+	// may take a moment to leave pg_stat_activity: wait until only the store's is there.
+	admin := connect(t, dbURL)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	var terminated int
-	if err := connect(t, dbURL).QueryRow(ctx, `
+	if err := admin.QueryRow(ctx, `
 		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE datname = current_database() AND pid <> pg_backend_pid()
 		  AND backend_type = 'client backend'`).Scan(&terminated); err != nil { // not an autovacuum worker
