@@ -33,15 +33,7 @@ func TestSilentConnectionsAreCut(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 
 	// The bystander connects from 127.0.0.2, another address than the attacker's.
-	key, err := secp256k1.GeneratePrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := newHTTPClient(10 * time.Second)
-	hc.Transport.(*http.Transport).DialContext = (&net.Dialer{Timeout: 2 * time.Second,
-		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext
-	hc.Transport.(*http.Transport).DisableKeepAlives = true // a new connection every time
-	by := newBystander(t, srv, &legacyAPI{base: srv.url(), http: hc, auth: signer(key)})
+	by := newBystanderElsewhere(t, srv)
 	by.start(ctx)
 
 	stop := make(chan struct{})
@@ -150,15 +142,7 @@ func TestMemoryWithoutCredentialsIsBounded(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	idle := srv.peakRSS(t)
 
-	key, err := secp256k1.GeneratePrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := newHTTPClient(10 * time.Second)
-	hc.Transport.(*http.Transport).DialContext = (&net.Dialer{Timeout: 2 * time.Second,
-		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext
-	hc.Transport.(*http.Transport).DisableKeepAlives = true
-	by := newBystander(t, srv, &legacyAPI{base: srv.url(), http: hc, auth: signer(key)})
+	by := newBystanderElsewhere(t, srv)
 	by.start(ctx)
 
 	heads := []string{
@@ -191,4 +175,20 @@ func TestMemoryWithoutCredentialsIsBounded(t *testing.T) {
 	if peak-idle > bound {
 		t.Errorf("the server's peak RSS grew by %d MiB, more than the documented %d MiB", (peak-idle)>>20, bound>>20)
 	}
+}
+
+// newBystanderElsewhere returns a bystander that connects from 127.0.0.2, another
+// address than an attacker's on 127.0.0.1, and opens a new connection for every request,
+// so that it has to get past the connection caps every time.
+func newBystanderElsewhere(t *testing.T, srv *serverProc) *bystander {
+	t.Helper()
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := newHTTPClient(10 * time.Second)
+	tr := hc.Transport.(*http.Transport)
+	tr.DialContext = (&net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext
+	tr.DisableKeepAlives = true
+	return newBystander(t, srv, &legacyAPI{base: srv.url(), http: hc, auth: signer(key)})
 }
