@@ -233,12 +233,13 @@ func isVSSPath(path string) bool {
 	return strings.HasPrefix(path, LegacyPathPrefix) || strings.HasPrefix(path, "/"+vssv1connect.VssServiceName+"/")
 }
 
-// clientKey is the budget key of a request's client: its IP address, or for IPv6 its
-// /64 network, which one subscriber usually has whole.
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// ClientKey is the key under which the budgets of a client are counted (request slots
+// here, connections in vss-server's listener): the IP address of remoteAddr
+// ("host:port"), or for IPv6 its /64 network, which one subscriber usually has whole.
+func ClientKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		host = remoteAddr
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
@@ -266,7 +267,7 @@ func withPublicBudget(next http.Handler, b *budgets) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key := clientKey(r)
+		key := ClientKey(r.RemoteAddr)
 		ok, shareFull := b.public.acquire(r.Context(), key)
 		if !ok {
 			reason, msg := refusedPublic, overloadMessage

@@ -30,20 +30,7 @@ func TestSmoke(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build vss-server: %v\n%s", err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	jsonPath := filepath.Join(dir, "results.json")
-	var stdout, stderr bytes.Buffer
-	args := []string{"--smoke", "--stores", "postgres,sqlite", "--server-bin", bin, "--json", jsonPath, "--plot", filepath.Join(dir, "plots")}
-	if err := run(ctx, args, &stdout, &stderr); err != nil {
-		t.Fatalf("vss-bench %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	t.Logf("output:\n%s", stdout.String())
-
-	rep, err := bench.Load(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, out := runBench(t, dir, "--smoke", "--stores", "postgres,sqlite", "--server-bin", bin)
 	type cell struct{ store, scenario, binding string }
 	ops := map[cell]int64{}
 	for _, r := range rep.Results {
@@ -74,7 +61,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	for _, sc := range bench.Scenarios {
-		if !strings.Contains(stdout.String(), sc.Name) {
+		if !strings.Contains(out, sc.Name) {
 			t.Errorf("the output does not mention scenario %s", sc.Name)
 		}
 	}
@@ -129,22 +116,10 @@ func TestSideBySide(t *testing.T) {
 	defer func() { _ = other.Process.Kill(); _ = other.Wait() }()
 	waitReady(t, "http://"+addr+"/readyz")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	jsonPath := filepath.Join(dir, "results.json")
-	var stdout, stderr bytes.Buffer
-	args := []string{"--smoke", "--stores", "postgres", "--bindings", "vss-http", "--scenarios", "put-small,get",
+	rep, out := runBench(t, dir, "--smoke", "--stores", "postgres", "--bindings", "vss-http", "--scenarios", "put-small,get",
 		"--direct=false", "--memory=false", "--server-bin", bin, "--postgres-url", admin,
-		"--target", "http://" + addr + "/vss", "--target-name", "other", "--server-pid", strconv.Itoa(other.Process.Pid),
-		"--target-db-url", otherDB, "--side-by-side", "--json", jsonPath, "--plot", filepath.Join(dir, "plots")}
-	if err := run(ctx, args, &stdout, &stderr); err != nil {
-		t.Fatalf("vss-bench %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	t.Logf("output:\n%s", stdout.String())
-	rep, err := bench.Load(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+		"--target", "http://"+addr+"/vss", "--target-name", "other", "--server-pid", strconv.Itoa(other.Process.Pid),
+		"--target-db-url", otherDB, "--side-by-side")
 	if len(rep.Postgres) != 2 || !strings.Contains(rep.Postgres[0], "fsync=on") || !strings.Contains(rep.Postgres[0], "synchronous_commit=on") {
 		t.Errorf("PostgreSQL descriptions: %q, want ours and other's, with fsync and synchronous_commit on", rep.Postgres)
 	}
@@ -172,9 +147,29 @@ func TestSideBySide(t *testing.T) {
 			t.Errorf("%q: %d cells, want 2", k, seen[k])
 		}
 	}
-	if !strings.Contains(stdout.String(), "other/vss-http") {
+	if !strings.Contains(out, "other/vss-http") {
 		t.Error("the table does not label the other server's rows")
 	}
+}
+
+// runBench runs vss-bench with args, saving its results and plots in dir, and returns
+// the report it saved and what it printed; a failed run fails t.
+func runBench(t *testing.T, dir string, args ...string) (*bench.Report, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	jsonPath := filepath.Join(dir, "results.json")
+	args = append(args, "--json", jsonPath, "--plot", filepath.Join(dir, "plots"))
+	var stdout, stderr bytes.Buffer
+	if err := run(ctx, args, &stdout, &stderr); err != nil {
+		t.Fatalf("vss-bench %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	t.Logf("output:\n%s", stdout.String())
+	rep, err := bench.Load(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, stdout.String()
 }
 
 func waitReady(t *testing.T, url string) {

@@ -4,10 +4,11 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/govss/vss/server"
 )
 
 // Defaults of the connection caps.
@@ -45,7 +46,7 @@ type connLimiter struct {
 
 	mu     sync.Mutex
 	open   map[*limitedConn]struct{}
-	byAddr map[netip.Addr]map[*limitedConn]struct{}
+	byAddr map[string]map[*limitedConn]struct{}
 }
 
 // limitConns wraps l with the caps (0 or less: none).
@@ -54,7 +55,7 @@ func limitConns(l net.Listener, total, perAddr int, log *slog.Logger) net.Listen
 		return l
 	}
 	return &connLimiter{Listener: l, total: max(total, 0), perAddr: max(perAddr, 0), log: log,
-		open: make(map[*limitedConn]struct{}), byAddr: make(map[netip.Addr]map[*limitedConn]struct{})}
+		open: make(map[*limitedConn]struct{}), byAddr: make(map[string]map[*limitedConn]struct{})}
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
@@ -63,7 +64,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		lc := &limitedConn{Conn: c, limiter: l, addr: connAddr(c), opened: time.Now()}
+		lc := &limitedConn{Conn: c, limiter: l, addr: server.ClientKey(c.RemoteAddr().String()), opened: time.Now()}
 		if refused := l.take(lc); refused != "" {
 			_ = c.Close()
 			l.log.Debug("connection refused: too many open connections", "remote", c.RemoteAddr().String(), "cap", refused)
@@ -140,27 +141,12 @@ func (l *connLimiter) release(c *limitedConn) {
 	l.mu.Unlock()
 }
 
-// connAddr is the cap key of c's client: its IP address, for IPv6 its /64 network.
-func connAddr(c net.Conn) netip.Addr {
-	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	a := ap.Addr().Unmap()
-	if a.Is6() {
-		if p, err := a.Prefix(64); err == nil {
-			return p.Addr()
-		}
-	}
-	return a
-}
-
 // limitedConn is a connection counted by a connLimiter; it gives its place back once,
 // when it is closed.
 type limitedConn struct {
 	net.Conn
 	limiter *connLimiter
-	addr    netip.Addr
+	addr    string // server.ClientKey of its client
 	opened  time.Time
 	// served is set once a request of the connection reaches a handler (markServed).
 	served atomic.Bool
