@@ -208,8 +208,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	cfg.Observability.DisableMetrics = !*metrics
 	switch *groupCommit {
 	case "on", "true", "1":
-		cfg.GroupCommit = true
 	case "off", "false", "0":
+		cfg.NoGroupCommit = true
 	default:
 		return cfg, nil, fmt.Errorf("--group-commit: want on or off, got %q", *groupCommit)
 	}

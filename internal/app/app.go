@@ -62,9 +62,11 @@ type Config struct {
 	Limits LimitsConfig
 	// Database holds PostgreSQL settings beyond the URL: TLS roots, database creation.
 	Database DatabaseOptions
-	// GroupCommit lets concurrent writes share one transaction and one commit, on every
-	// store (see postgres.WithGroupCommit and sqlite.WithGroupCommit).
-	GroupCommit bool
+	// NoGroupCommit turns off the group commit that lets concurrent writes share one
+	// transaction and one commit, on every store (see postgres.WithGroupCommit and
+	// sqlite.WithGroupCommit). The zero value is the default, group commit on, so that a
+	// Config built in code runs what the binary runs.
+	NoGroupCommit bool
 	// TLSCertFile and TLSKeyFile, when set, serve HTTPS (HTTP/1.1 and HTTP/2) with the
 	// certificate and key in these PEM files, reloaded when they change or on SIGHUP.
 	TLSCertFile, TLSKeyFile string
@@ -86,7 +88,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer obs.shutdown(log)
-	store, desc, err := OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, cfg.GroupCommit, log, append(pgOpts, obs.postgresOptions()...)...)
+	store, desc, err := OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, !cfg.NoGroupCommit, log, append(pgOpts, obs.postgresOptions()...)...)
 	if err != nil {
 		return err
 	}
@@ -205,7 +207,7 @@ func OpenConfiguredStore(ctx context.Context, cfg Config, log *slog.Logger) (sto
 	if err != nil {
 		return nil, "", err
 	}
-	return OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, cfg.GroupCommit, log, pgOpts...)
+	return OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, !cfg.NoGroupCommit, log, pgOpts...)
 }
 
 // groupCommit turns the group commit of concurrent writes on or off; pgOpts apply to a

@@ -112,7 +112,7 @@ func TestTracingExportsRPCAndDatabaseSpans(t *testing.T) {
 		t.Fatalf("start PostgreSQL: %v", err)
 	}
 	t.Cleanup(stop)
-	base := start(t, Config{DatabaseURL: url, Auth: AuthConfig{Schemes: "none"}, GroupCommit: true})
+	base := start(t, Config{DatabaseURL: url, Auth: AuthConfig{Schemes: "none"}})
 
 	put := &vssv1.PutObjectRequest{StoreId: "s", TransactionItems: []*vssv1.KeyValue{{Key: "k", Version: 0, Value: []byte("v")}}}
 	if st, e := legacyCall(t, base, "putObjects", "", put, nil); st != 200 {
