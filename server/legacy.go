@@ -41,17 +41,19 @@ func legacy[Req, Resp proto.Message](h *handler, op rpc, newReq func() Req, call
 			return
 		}
 		defer release()
-		body, status, berr := readBody(w, r, h.maxBody)
+		body, status, berr := readBody(w, r, h.maxBody, &h.bodies)
 		if berr != nil {
 			writeLegacyError(w, status, berr)
 			return
 		}
 		req := newReq()
-		if err := proto.Unmarshal(body, req); err != nil {
+		err := proto.Unmarshal(body, req) // copies what it keeps, so the body can be reused
+		noteSizes(ctx, len(body), -1)
+		h.bodies.put(body)
+		if err != nil {
 			writeLegacyError(w, http.StatusBadRequest, invalidf("request body is not a valid %s: %s", req.ProtoReflect().Descriptor().Name(), clipMessage(err.Error())))
 			return
 		}
-		noteSizes(ctx, len(body), -1)
 		resp, err := call(ctx, userFrom(ctx), req)
 		if err != nil {
 			e := h.svc.classify(ctx, err)
@@ -73,10 +75,11 @@ func legacy[Req, Resp proto.Message](h *handler, op rpc, newReq func() Req, call
 	})
 }
 
-// readBody reads a request body of at most limit bytes. An over-limit body is refused
+// readBody reads a request body of at most limit bytes into a buffer from bodies, which
+// the caller may hand back with bodies.put once done with it. An over-limit body is refused
 // with 413 before it is read when its length is declared, and as soon as it passes the
 // limit otherwise.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, *Error) {
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, bodies *bufferPool) ([]byte, int, *Error) {
 	tooLarge := func() ([]byte, int, *Error) {
 		return nil, http.StatusRequestEntityTooLarge, invalidf("request body is larger than the server's limit of %d bytes", limit)
 	}
@@ -87,7 +90,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int,
 	if size < 0 {
 		size = 512
 	}
-	buf := make([]byte, 0, size+1) // one spare byte so a body of exactly size bytes needs no regrowth to see EOF
+	buf := bodies.get(int(size) + 1) // one spare byte so a body of exactly size bytes needs no regrowth to see EOF
 	body := http.MaxBytesReader(w, r.Body, limit)
 	for {
 		n, err := body.Read(buf[len(buf):cap(buf)])

@@ -91,6 +91,8 @@ type handler struct {
 	svc     *Service
 	auth    Authorizer
 	maxBody int64
+	// bodies holds the buffers the VSS HTTP API reads request bodies into.
+	bodies  bufferPool
 	metrics *Metrics
 	// interceptors wrap the Connect handler's calls.
 	interceptors []connect.Interceptor

@@ -126,7 +126,11 @@ func runCell(ctx context.Context, sc *Scenario, c client, ws []*wallet, storeID 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	buf := make([]byte, 1<<20)
+	// Every value is cut from these random bytes (incompressible, like the encrypted
+	// values wallets store), so that the generator does not spend the CPU the measured
+	// server and database share with it on making fresh ones: large enough for the
+	// largest value a scenario writes (the network graph of ldk-mix, the large scenario).
+	buf := make([]byte, max(1<<20, sz.Large, int(5<<20*sz.MixScale)))
 	_, _ = rand.Read(buf)
 	var (
 		measuring atomic.Bool

@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"bytes"
 	"cmp"
+	"context"
 	"slices"
 	"testing"
+	"time"
 
 	pgdb "github.com/govss/vss/db/postgres"
 	"github.com/govss/vss/storage"
@@ -71,5 +74,51 @@ func TestAdmitKeepsTheLockOrder(t *testing.T) {
 	}
 	if outs[2] != groupcommit.Later {
 		t.Errorf("the request out of order: %v, want groupcommit.Later", outs[2])
+	}
+}
+
+// TestLargeWritesCommitBesideABatch: while a batch is in flight, a write of soloBytes or
+// more commits at once on a connection of its own, where a small write waits for the
+// next batch; both are then stored as written.
+func TestLargeWritesCommitBesideABatch(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newStore(t, WithGroupCommit(true))
+	g := groupcommittest.NewGate()
+	s.group = groupcommit.New(maxBatch, groupcommittest.Gated(g, s.commitBatch))
+
+	leadDone := make(chan error, 1)
+	g.Hold(t, func() {
+		leadDone <- s.Put(ctx, "lead", storage.PutRequest{StoreID: "s", Puts: []storage.KeyValue{{Key: "k", Version: -1, Value: []byte("l")}}})
+	})
+	smallDone := make(chan error, 1)
+	go func() {
+		smallDone <- s.Put(ctx, "small", storage.PutRequest{StoreID: "s", Puts: []storage.KeyValue{{Key: "k", Version: -1, Value: []byte("s")}}})
+	}()
+	large := bytes.Repeat([]byte{7}, soloBytes)
+	// The large write names the key the held batch writes for another user, and one of
+	// its own user's that a small request in the queue writes too.
+	largeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.Put(largeCtx, "small", storage.PutRequest{StoreID: "s", Puts: []storage.KeyValue{{Key: "big", Version: 0, Value: large}}}); err != nil {
+		t.Fatalf("large write while a batch is held: %v", err)
+	}
+	select {
+	case err := <-smallDone:
+		t.Fatalf("a small write committed while the batch was held (%v): it should wait for the next batch", err)
+	default:
+	}
+	g.Release()
+	for name, c := range map[string]chan error{"lead": leadDone, "small": smallDone} {
+		if err := <-c; err != nil {
+			t.Errorf("%s write: %v", name, err)
+		}
+	}
+	got, err := s.Get(ctx, "small", "s", "big")
+	if err != nil || got.Version != 1 || !bytes.Equal(got.Value, large) {
+		t.Errorf("large value: version %d, %d bytes, err %v; want version 1, %d bytes", got.Version, len(got.Value), err, len(large))
+	}
+	if st := s.GroupCommitStats(); st.Writes != 2 {
+		t.Errorf("the group commit committed %d writes, want 2 (the large one alone, outside it)", st.Writes)
 	}
 }

@@ -268,13 +268,24 @@ func (s *Store) Put(ctx context.Context, user string, req storage.PutRequest) er
 	}
 
 	w := &write{put: &arg, n: n, first: slices.Min(slices.Concat(arg.PutKeys, arg.DeleteKeys))}
+	for _, v := range arg.PutValues {
+		w.bytes += len(v)
+	}
 	w.upsert = len(req.Deletes) == 0 && !slices.ContainsFunc(req.Puts, func(kv storage.KeyValue) bool { return kv.Version != -1 })
 	return s.commit(ctx, w)
 }
 
-// commit runs w through the group commit, or alone when it is off.
+// soloBytes is the size of values from which a write commits in a transaction of its
+// own even with group commit on. Writing its values to the log costs such a write far
+// more than the flush it would share, and alone it neither holds a batch of small writes
+// back while PostgreSQL stores its values nor makes one batch's buffers grow by them:
+// it runs on a connection of its own, next to the batch in flight. It still takes its
+// locks in key order, so it cannot deadlock a batch (see commitBatch).
+const soloBytes = 64 << 10
+
+// commit runs w through the group commit, or alone when it is off or w is large.
 func (s *Store) commit(ctx context.Context, w *write) error {
-	if s.group == nil {
+	if s.group == nil || w.bytes >= soloBytes {
 		return s.writeAlone(ctx, w)
 	}
 	return s.group.Do(ctx, w)

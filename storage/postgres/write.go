@@ -24,6 +24,8 @@ type write struct {
 	put    *pgdb.PutObjectsParams
 	n      int
 	upsert bool
+	// bytes is the size of the values a put writes.
+	bytes int
 	// del is set for a DeleteObject.
 	del *pgdb.DeleteObjectParams
 	// first is the smallest key the request names; batches run their requests in

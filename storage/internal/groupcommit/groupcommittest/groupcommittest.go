@@ -38,6 +38,22 @@ func NewGate() *Gate {
 	return &Gate{entered: make(chan struct{}), release: make(chan struct{})}
 }
 
+// Hold arms g and returns once the first batch committed after that is held by it:
+// writes that arrive before Release wait for the next batch.
+func (g *Gate) Hold(t testing.TB, submit func()) {
+	t.Helper()
+	g.armed.Store(true)
+	go submit()
+	select {
+	case <-g.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no batch reached the gate")
+	}
+}
+
+// Release lets the held batch go on.
+func (g *Gate) Release() { close(g.release) }
+
 // Gated returns commit, whose first batch after g was armed waits for g's release.
 func Gated[W any](g *Gate, commit groupcommit.Commit[W]) groupcommit.Commit[W] {
 	return func(ctx context.Context, batch []W) []error {
@@ -139,12 +155,10 @@ func CheckNeighbours(t *testing.T, s Store, g *Gate, pending func() int, quota b
 	}
 	reqs = append(reqs, extra...)
 
-	g.armed.Store(true)
 	leadDone := make(chan error, 1)
-	go func() {
+	g.Hold(t, func() {
 		leadDone <- s.Put(ctx, "lead", storage.PutRequest{StoreID: "s", Puts: []storage.KeyValue{kv("lead", -1, "l")}})
-	}()
-	<-g.entered
+	})
 	errs := make([]error, len(reqs))
 	var wg sync.WaitGroup
 	for i, r := range reqs {
@@ -162,7 +176,7 @@ func CheckNeighbours(t *testing.T, s Store, g *Gate, pending func() int, quota b
 		}
 		time.Sleep(time.Millisecond)
 	}
-	close(g.release)
+	g.Release()
 	wg.Wait()
 	must(<-leadDone)
 
