@@ -48,7 +48,7 @@ func TestBufferPoolReusesOnlyWholeClasses(t *testing.T) {
 		t.Error("a buffer handed back was never reused")
 	}
 	// A buffer grown past its class by append has no class capacity and is dropped.
-	grown := append(p.get(4<<10)[:4<<10], 0)
+	grown := append(p.get(4 << 10)[:4<<10], 0)
 	p.put(grown)
 	if c := p.get(cap(grown)); cap(c) == cap(grown) && &c[:1][0] == &grown[0] {
 		t.Error("a buffer whose capacity is no class's was pooled")
