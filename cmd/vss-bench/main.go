@@ -76,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rounds := fs.Int("rounds", 3, "with --compare-args: rounds of each")
 	serverArgs := fs.String("server-args", "", "extra `arguments` for the servers it starts, separated by spaces, e.g. --max-concurrent-per-user=-1")
 	fs.BoolVar(&cfg.Direct, "direct", true, "also run every scenario directly against the store, for the efficiency column")
+	fs.BoolVar(&cfg.DirectSolo, "direct-solo", false, "with --direct, also run the store directly with group commit off (binding direct-solo): one transaction per request, as a client sending the same statements straight to the database")
 	fs.BoolVar(&cfg.Memory, "memory", true, "measure the peak RSS of one large PutObjects and the RSS with --idle-conns idle connections")
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 1000, "idle keep-alive connections for the memory probe")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "run the server inside vss-bench and write a CPU profile of its runs to `prefix`-<store>.pprof (go tool pprof)")

@@ -51,7 +51,7 @@ const sumFormat = "%-10s %-8s %-18s %5v %9v %12v %10v %9v\n"
 func printSummary(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, sumFormat, "scenario", "store", "binding", "conc", "ops/s", "direct ops/s", "efficiency", "p99.9/p50")
 	for _, r := range rep.Results {
-		if r.Binding == "direct" {
+		if isDirect(r.Binding) {
 			continue
 		}
 		direct, eff := "-", "-"

@@ -71,10 +71,14 @@ type Config struct {
 	// Concurrency levels; each runs with that many wallets.
 	Concurrency []int
 	// Direct runs the direct store limit next to the server.
-	Direct   bool
-	Warmup   time.Duration
-	Duration time.Duration
-	Sizes    Sizes
+	Direct bool
+	// DirectSolo also runs the store directly with group commit off (binding
+	// direct-solo): each request in a transaction of its own, as a client sending the
+	// same statements straight to the database would.
+	DirectSolo bool
+	Warmup     time.Duration
+	Duration   time.Duration
+	Sizes      Sizes
 	// Memory runs the memory probes (large put peak RSS, idle connections) on a fresh
 	// server before the scenarios.
 	Memory    bool
@@ -236,7 +240,7 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, ex
 		proxy      *rtProxy
 		dbPID      int
 		wal        *walProbe
-		openDirect func(proxied bool) (storage.Store, error)
+		openDirect func(proxied, solo bool) (storage.Store, error)
 		analyze    func(context.Context) error
 	)
 	switch store {
@@ -297,14 +301,14 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, ex
 			}
 			return nil
 		}
-		openDirect = func(proxied bool) (storage.Store, error) {
+		openDirect = func(proxied, solo bool) (storage.Store, error) {
 			// The store package itself: the exact queries the server runs, over the same
 			// pool configuration, with no HTTP, protobuf or authentication in between.
-			return postgres.Open(ctx, dbURL("vss_bench_direct", proxied), postgres.WithLogger(slog.New(slog.DiscardHandler)))
+			return postgres.Open(ctx, dbURL("vss_bench_direct", proxied), postgres.WithLogger(slog.New(slog.DiscardHandler)), postgres.WithGroupCommit(!solo))
 		}
 	case "sqlite":
-		openDirect = func(bool) (storage.Store, error) {
-			return sqlite.Open(ctx, filepath.Join(tmp, "direct", "vss.sqlite"))
+		openDirect = func(_, solo bool) (storage.Store, error) {
+			return sqlite.Open(ctx, filepath.Join(tmp, "direct", "vss.sqlite"), sqlite.WithGroupCommit(!solo))
 		}
 	default:
 		return fmt.Errorf("unknown store %q (want postgres or sqlite)", store)
@@ -387,7 +391,7 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, ex
 	if cfg.CPUProfile != "" {
 		pprof.StopCPUProfile() // the profile is of the server runs only
 	}
-	ds, err := openDirect(false)
+	ds, err := openDirect(false, false)
 	if err != nil {
 		return err
 	}
@@ -396,8 +400,18 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, ex
 	d.bindings = map[string]func(*counters, int) client{
 		"direct": func(*counters, int) client { return &direct{s: ds} },
 	}
+	directBindings := []string{"direct"}
+	if cfg.DirectSolo {
+		solo, err := openDirect(false, true)
+		if err != nil {
+			return err
+		}
+		defer solo.Close()
+		d.bindings["direct-solo"] = func(*counters, int) client { return &direct{s: solo} }
+		directBindings = append(directBindings, "direct-solo")
+	}
 	if proxy != nil {
-		dp, err := openDirect(true)
+		dp, err := openDirect(true, false)
 		if err != nil {
 			return err
 		}
@@ -405,8 +419,16 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, ex
 		d.trips = map[string]func(*counters, int) client{
 			"direct": func(*counters, int) client { return &direct{s: dp} },
 		}
+		if cfg.DirectSolo {
+			sp, err := openDirect(true, true)
+			if err != nil {
+				return err
+			}
+			defer sp.Close()
+			d.trips["direct-solo"] = func(*counters, int) client { return &direct{s: sp} }
+		}
 	}
-	return runTarget(ctx, cfg, scs, d, []string{"direct"}, emit)
+	return runTarget(ctx, cfg, scs, d, directBindings, emit)
 }
 
 // serverBindings are the clients of the server at root, by binding.
@@ -519,11 +541,11 @@ func runOne(ctx context.Context, cfg Config, sc *Scenario, t *target, b string, 
 		tr := runCell(ctx, sc, tc, ws, storeID, cfg.Sizes, tripWarmup, min(cfg.Duration, tripWindow), probes{proxy: t.proxy})
 		closeIdle(tc)
 		r.DBTripsPerOp = tr.DBTripsPerOp
-		if b == "direct" { // the bytes moved are the database's
+		if isDirect(b) { // the bytes moved are the database's
 			r.InKBPerOp, r.OutKBPerOp = tr.InKBPerOp, tr.OutKBPerOp
 		}
 	}
-	if b == "direct" && t.trips == nil {
+	if isDirect(b) && t.trips == nil {
 		r.InKBPerOp, r.OutKBPerOp = -1, -1 // in process: no bytes move
 	}
 	r.Binding, r.Store, r.Server = b, t.store, t.server
@@ -583,7 +605,7 @@ func computeEfficiency(rs []Result) {
 		}
 	}
 	for i, r := range rs {
-		if l := limit[k{r.Scenario, r.Store, r.Conc}]; l > 0 && r.Binding != "direct" {
+		if l := limit[k{r.Scenario, r.Store, r.Conc}]; l > 0 && !isDirect(r.Binding) {
 			rs[i].Efficiency = r.OpsPerSec / l
 		}
 	}
@@ -610,3 +632,6 @@ func Load(path string) (*Report, error) {
 	}
 	return &rep, nil
 }
+
+// isDirect reports whether binding b runs the store in the benchmark's own process.
+func isDirect(b string) bool { return b == "direct" || b == "direct-solo" }
