@@ -45,7 +45,7 @@ test-rust-client: ## Run the real Rust client wallets use (vss-client-ng) agains
 	bash compat/rust-client/run.sh
 
 .PHONY: bench
-bench: build ## Run the standard benchmark behind BENCHMARKS.md (about 20 minutes; PostgreSQL with production durability); results and plots go to docs/bench/
+bench: build ## Run the standard benchmark behind BENCHMARKS.md (about 30 minutes; PostgreSQL with production durability); results and plots go to docs/bench/
 	mkdir -p docs/bench
 	$(GO) run ./cmd/vss-bench --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --direct-solo \
 		--json docs/bench/results.json --markdown docs/bench/results.md --plot docs/bench | tee docs/bench/results.txt
