@@ -391,42 +391,40 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, ex
 	if cfg.CPUProfile != "" {
 		pprof.StopCPUProfile() // the profile is of the server runs only
 	}
-	ds, err := openDirect(false, false)
-	if err != nil {
-		return err
-	}
-	defer ds.Close()
-	d := &target{store: store, dbPID: dbPID, proxy: proxy, wal: wal, analyze: analyze}
-	d.bindings = map[string]func(*counters, int) client{
-		"direct": func(*counters, int) client { return &direct{s: ds} },
-	}
-	directBindings := []string{"direct"}
-	if cfg.DirectSolo {
-		solo, err := openDirect(false, true)
-		if err != nil {
-			return err
-		}
-		defer solo.Close()
-		d.bindings["direct-solo"] = func(*counters, int) client { return &direct{s: solo} }
-		directBindings = append(directBindings, "direct-solo")
-	}
+	d := &target{store: store, dbPID: dbPID, proxy: proxy, wal: wal, analyze: analyze,
+		bindings: map[string]func(*counters, int) client{}}
 	if proxy != nil {
-		dp, err := openDirect(true, false)
-		if err != nil {
-			return err
-		}
-		defer dp.Close()
-		d.trips = map[string]func(*counters, int) client{
-			"direct": func(*counters, int) client { return &direct{s: dp} },
-		}
-		if cfg.DirectSolo {
-			sp, err := openDirect(true, true)
+		d.trips = map[string]func(*counters, int) client{}
+	}
+	// The store as the server runs it, and with --direct-solo as a naive client would
+	// (group commit off); each also through the counting proxy for the round trips.
+	type variant struct {
+		binding string
+		solo    bool
+	}
+	variants := []variant{{"direct", false}}
+	if cfg.DirectSolo {
+		variants = append(variants, variant{"direct-solo", true})
+	}
+	var directBindings []string
+	for _, v := range variants {
+		for _, counted := range []bool{false, true} {
+			if counted && proxy == nil {
+				continue
+			}
+			s, err := openDirect(counted, v.solo)
 			if err != nil {
 				return err
 			}
-			defer sp.Close()
-			d.trips["direct-solo"] = func(*counters, int) client { return &direct{s: sp} }
+			defer s.Close()
+			mk := func(*counters, int) client { return &direct{s: s} }
+			if counted {
+				d.trips[v.binding] = mk
+			} else {
+				d.bindings[v.binding] = mk
+			}
 		}
+		directBindings = append(directBindings, v.binding)
 	}
 	return runTarget(ctx, cfg, scs, d, directBindings, emit)
 }
