@@ -3,7 +3,7 @@
 
 .PHONY: build-vssctl
 build-vssctl: ## Build bin/vssctl, the command-line client (static, no cgo)
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/vssctl ./cmd/vssctl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(VERSION_LDFLAGS)' -o bin/vssctl ./cmd/vssctl
 
 .PHONY: test-go-client
 test-go-client: ## Test the Go client and vssctl against real servers, with the race detector

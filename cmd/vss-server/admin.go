@@ -20,9 +20,16 @@ const adminUsage = `Usage:
   vss-server admin usage [--user USER] [--json] [database flags]
       Report what each user stores (or USER only): bytes of keys and values, keys
       (global versions included) and store ids, counted from the stored entries.
+      --json prints one line: an array of {"user","bytes","keys","stores"}.
   vss-server admin delete-user USER [--yes] [database flags]
       Delete every entry of USER in all of its stores. Without --yes, show what would
       be deleted and ask for confirmation.
+
+The store is found as the server finds it; it must exist: the admin commands never
+create one, and say where they looked when there is none.
+
+Exit codes: 0 success, 1 the command failed (no store there, not confirmed, a database
+error), 2 usage error.
 
 Flags:
 `
@@ -34,23 +41,31 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	user := f.fs.String("user", "", "usage: report only this `user`")
 	asJSON := f.fs.Bool("json", false, "usage: print JSON instead of a table")
 	yes := f.fs.Bool("yes", false, "delete-user: delete without asking for confirmation")
-	f.fs.Usage = func() {
-		fmt.Fprint(stderr, adminUsage)
+	help := func(w io.Writer) {
+		fmt.Fprint(w, adminUsage)
+		f.fs.SetOutput(w)
 		f.fs.PrintDefaults()
+		f.fs.SetOutput(io.Discard)
 	}
-	if len(args) == 0 || args[0] == "help" {
-		f.fs.Usage()
-		if len(args) == 0 {
-			return 2
-		}
+	// Parse errors are returned and printed once, below; the help goes to stdout.
+	f.fs.SetOutput(io.Discard)
+	f.fs.Usage = func() {}
+	if len(args) == 0 {
+		help(stderr)
+		return 2
+	}
+	if args[0] == "help" {
+		help(stdout)
 		return 0
 	}
 	positional, err := f.parse(args)
 	if errors.Is(err, flag.ErrHelp) {
+		help(stdout)
 		return 0
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "vss-server admin:", err)
+		fmt.Fprintln(stderr, "Run 'vss-server admin --help' for usage.")
 		return 2
 	}
 	cmd := ""
@@ -69,14 +84,19 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return 2
 	}
 
-	admin, closeStore, err := f.open(ctx)
+	admin, where, closeStore, err := f.open(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "vss-server admin:", err)
 		return 1
 	}
 	defer closeStore()
 	if cmd == "usage" {
-		err = printUsage(ctx, admin, *user, *asJSON, stdout)
+		var n int
+		n, err = printUsage(ctx, admin, *user, *asJSON, stdout)
+		if err == nil && n == 0 {
+			// Say which store is empty: a store found by mistake is then obvious.
+			fmt.Fprintf(stderr, "vss-server admin: no entries in %s\n", where)
+		}
 	} else {
 		err = deleteUser(ctx, admin, *user, *yes, stdin, stdout)
 	}
@@ -129,8 +149,9 @@ func (f *adminFlags) parse(args []string) ([]string, error) {
 	}
 }
 
-// open opens the store the flags name, as the server would (applying its migrations).
-func (f *adminFlags) open(ctx context.Context) (storage.Admin, func(), error) {
+// open opens the store the flags name, as the server would (applying its migrations),
+// but only one that exists (see app.OpenExistingStore). where describes it.
+func (f *adminFlags) open(ctx context.Context) (admin storage.Admin, where string, closeStore func(), err error) {
 	var args []string
 	if *f.config != "" {
 		args = append(args, "--config", *f.config)
@@ -143,22 +164,19 @@ func (f *adminFlags) open(ctx context.Context) (storage.Admin, func(), error) {
 	}
 	cfg, _, err := parseConfig(args, f.getenv, f.stderr)
 	if err != nil {
-		return nil, nil, err
-	}
-	if cfg.DatabaseURL == app.MemoryURL {
-		return nil, nil, errors.New("the in-memory store has nothing to administer: set --database-url or --data-dir")
+		return nil, "", nil, err
 	}
 	log := slog.New(slog.NewTextHandler(f.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, _, err := app.OpenConfiguredStore(ctx, cfg, log)
+	store, _, err := app.OpenExistingStore(ctx, cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	admin, ok := store.(storage.Admin)
 	if !ok {
 		_ = store.Close()
-		return nil, nil, errors.New("this store does not support the admin commands")
+		return nil, "", nil, errors.New("this store does not support the admin commands")
 	}
-	return admin, func() { _ = store.Close() }, nil
+	return admin, app.StoreLocation(cfg), func() { _ = store.Close() }, nil
 }
 
 type usageJSON struct {
@@ -168,26 +186,27 @@ type usageJSON struct {
 	Stores int64  `json:"stores"`
 }
 
-func printUsage(ctx context.Context, admin storage.Admin, user string, asJSON bool, out io.Writer) error {
+// printUsage prints the usage of user (every user when empty) as a table, or with asJSON
+// as one line of JSON, and returns the number of users printed.
+func printUsage(ctx context.Context, admin storage.Admin, user string, asJSON bool, out io.Writer) (int, error) {
 	usage, err := admin.Usage(ctx, user)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if asJSON {
+		// One compact line, as vssctl --json prints (field names in lowerCamelCase).
 		rows := make([]usageJSON, len(usage))
 		for i, u := range usage {
 			rows[i] = usageJSON(u)
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return len(rows), json.NewEncoder(out).Encode(rows)
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tBYTES\tKEYS\tSTORES")
 	for _, u := range usage {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", u.User, u.Bytes, u.Keys, u.Stores)
 	}
-	return tw.Flush()
+	return len(usage), tw.Flush()
 }
 
 func deleteUser(ctx context.Context, admin storage.Admin, user string, yes bool, in io.Reader, out io.Writer) error {

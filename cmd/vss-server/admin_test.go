@@ -189,3 +189,120 @@ func TestParseLimitFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminRefusesMissingStores runs the admin commands where there is no store: they
+// fail, say where they looked, and create nothing (no directory, no database file, no
+// database, no tables).
+func TestAdminRefusesMissingStores(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	run := func(args []string, env map[string]string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := runAdmin(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+
+	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
+		dir := filepath.Join(t.TempDir(), "no-such-dir")
+		for _, tc := range []struct {
+			args []string
+			env  map[string]string
+		}{
+			{[]string{"usage", "--data-dir", dir}, nil},
+			{[]string{"usage", "--json"}, map[string]string{"VSS_DATA_DIR": dir}},
+			{[]string{"delete-user", "--yes", "alice", "--data-dir", dir}, nil},
+		} {
+			code, out, errOut := run(tc.args, tc.env)
+			abs := filepath.Join(dir, "vss.db")
+			if code != 1 || out != "" || !strings.Contains(errOut, "no store at embedded store "+abs) {
+				t.Errorf("admin %q: exit %d, stdout %q, stderr %q; want exit 1 naming %s", tc.args, code, out, errOut, abs)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Fatalf("admin %q created %s (%v)", tc.args, dir, err)
+			}
+		}
+		// The default data directory is relative: the message gives it as an absolute path.
+		code, _, errOut := run([]string{"usage", "--data-dir", "relative/dir"}, nil)
+		if wd, _ := os.Getwd(); code != 1 || !strings.Contains(errOut, filepath.Join(wd, "relative", "dir", "vss.db")) {
+			t.Errorf("relative --data-dir: exit %d, %q", code, errOut)
+		}
+	})
+
+	t.Run("empty embedded store", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		s, err := sqlite.Open(ctx, filepath.Join(dir, "vss.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := run([]string{"usage", "--json", "--data-dir", dir}, nil)
+		if code != 0 || out != "[]\n" || !strings.Contains(errOut, "no entries in embedded store "+filepath.Join(dir, "vss.db")) {
+			t.Errorf("usage of an empty store: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	})
+
+	t.Run("postgresql", func(t *testing.T) {
+		t.Parallel()
+		admin, err := url.Parse(pgtest.NewConfiguredCluster(t, pgtest.ClusterOptions{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := *admin
+		missing.Path = "/vss_missing"
+		execAt(t, admin.String(), "CREATE DATABASE vss_empty")
+		empty := *admin
+		empty.Path = "/vss_empty"
+		for _, tc := range []struct {
+			name, want string
+			args       []string
+			env        map[string]string
+		}{
+			{"missing database", `"vss_missing" does not exist`, []string{"usage", "--database-url", missing.String()}, nil},
+			{"missing database from the reference settings, which create it for the server", "vss_missing",
+				[]string{"usage"}, map[string]string{
+					"VSS_PSQL_USERNAME": "postgres", "VSS_PSQL_PASSWORD": "unused", "VSS_PSQL_ADDRESS": admin.Host,
+					"VSS_PSQL_DEFAULT_DB": "postgres", "VSS_PSQL_VSS_DB": "vss_missing",
+				}},
+			{"database without a store", "holds no VSS data", []string{"usage", "--database-url", empty.String()}, nil},
+			{"delete-user in a database without a store", "holds no VSS data", []string{"delete-user", "--yes", "bob", "--database-url", empty.String()}, nil},
+		} {
+			code, out, errOut := run(tc.args, tc.env)
+			where := "PostgreSQL database postgres://postgres@" + admin.Host + "/vss_"
+			if code != 1 || out != "" || !strings.Contains(errOut, where) || !strings.Contains(errOut, tc.want) {
+				t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1, %q and %q", tc.name, code, out, errOut, where, tc.want)
+			}
+		}
+		if got := queryStrings(t, admin.String(), "SELECT datname::text FROM pg_database WHERE datname LIKE 'vss_%' ORDER BY 1"); len(got) != 1 || got[0] != "vss_empty" {
+			t.Errorf("databases after the admin commands: %q, want only vss_empty", got)
+		}
+		if got := queryStrings(t, empty.String(), "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'"); len(got) != 0 {
+			t.Errorf("tables created in the empty database: %q", got)
+		}
+	})
+}
+
+// TestAdminHelp prints the admin help on standard output when asked, and on standard
+// error with exit code 2 when no command is given.
+func TestAdminHelp(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args           []string
+		code           int
+		stdout, stderr bool
+	}{
+		{[]string{"help"}, 0, true, false},
+		{[]string{"--help"}, 0, true, false},
+		{[]string{"usage", "-h"}, 0, true, false},
+		{nil, 2, false, true},
+	} {
+		var out, errOut bytes.Buffer
+		code := runAdmin(context.Background(), tc.args, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
+		if code != tc.code || strings.Contains(out.String(), "delete-user USER") != tc.stdout || strings.Contains(errOut.String(), "delete-user USER") != tc.stderr {
+			t.Errorf("admin %q: exit %d, stdout %q, stderr %q", tc.args, code, out.String(), errOut.String())
+		}
+	}
+}

@@ -306,9 +306,6 @@ func TestParseLogLevel(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	if !wantsVersion([]string{"--version"}) || !wantsVersion([]string{"x.toml", "-version"}) || wantsVersion([]string{"--", "--version"}) || wantsVersion(nil) {
-		t.Error("wantsVersion")
-	}
 	if v := versionString(); !strings.HasPrefix(v, "vss-server ") || !strings.Contains(v, "go1.") {
 		t.Errorf("versionString() = %q", v)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/govss/vss/internal/app"
+	"github.com/govss/vss/internal/buildinfo"
 	"github.com/govss/vss/server"
 )
 
@@ -26,26 +27,39 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "admin" {
 		os.Exit(runAdmin(ctx, os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 	}
-	if wantsVersion(os.Args[1:]) {
+	if buildinfo.WantsVersion(os.Args[1:]) {
 		fmt.Println(versionString())
 		return
 	}
 	cfg, log, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	var help *helpRequest
+	if errors.As(err, &help) {
+		fmt.Print(help.text)
 		return
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vss-server:", err)
+		fmt.Fprintln(os.Stderr, "Run 'vss-server --help' for the flags.")
 		os.Exit(2)
 	}
+	cfg.Observability.Build = build()
 	if err := app.Run(ctx, cfg, log); err != nil {
 		log.Error("vss-server failed", "err", err)
 		os.Exit(1)
 	}
 }
 
+// helpRequest is the error parseConfig returns for --help (it wraps flag.ErrHelp): text
+// is the help, which main prints to standard output.
+type helpRequest struct{ text string }
+
+func (h *helpRequest) Error() string { return "help requested" }
+func (h *helpRequest) Unwrap() error { return flag.ErrHelp }
+
 // parseConfig reads the configuration from flags, falling back to VSS_ environment
 // variables, then to the configuration file and then to defaults (see config.go).
+// --help gives a *helpRequest; stderr receives nothing but the log, when no log file is
+// configured.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (app.Config, *slog.Logger, error) {
 	args, file, err := loadConfig(args, getenv)
 	if err != nil {
@@ -53,7 +67,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	}
 	getenv = file.getenv(getenv)
 	fs := flag.NewFlagSet("vss-server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Parse errors are returned, and main prints them once; the help goes to stdout.
+	fs.SetOutput(io.Discard)
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -121,8 +136,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		"on: concurrent writes of different requests share one database transaction and one commit (one flush to disk) "+
 			"whenever they are ready at the same moment, with no added wait; each request keeps its own outcome. "+
 			"off: every write commits on its own (env VSS_GROUP_COMMIT)")
-	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second,
-		"how long in-flight requests may take to finish after SIGTERM or SIGINT")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", envDuration("VSS_SHUTDOWN_TIMEOUT", 30*time.Second),
+		"how long in-flight requests may take to finish after SIGTERM or SIGINT (env VSS_SHUTDOWN_TIMEOUT)")
 	envInt := func(name string, def int) int {
 		if n, err := strconv.Atoi(getenv(name)); err == nil {
 			return n
@@ -188,15 +203,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		"serve HTTPS (HTTP/1.1 and HTTP/2) with the certificate chain in this PEM `file`; reloaded when it changes or on SIGHUP (env VSS_TLS_CERT_FILE)")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key-file", env("VSS_TLS_KEY_FILE", ""),
 		"PEM `file` of the private key of --tls-cert-file (env VSS_TLS_KEY_FILE)")
-	fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: vss-server [config.toml] [flags]\n\n"+
-			"Serves the VSS HTTP API at /vss/ and the Connect/gRPC/gRPC-Web service vss.v1.VssService\n"+
-			"on one port. Flags override the VSS_ environment variables named below, which override the\n"+
-			"configuration file (the reference VSS server's vss-server-config.toml; see the README).\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	fs.Bool("version", false, "print the version, commit, build date and Go version, and exit")
+	fs.Usage = func() {}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		var help strings.Builder
+		writeHelp(&help, fs)
+		return cfg, nil, &helpRequest{help.String()}
+	} else if err != nil {
 		return cfg, nil, err
 	}
 	if fs.NArg() > 0 {

@@ -166,11 +166,16 @@ func TestMigrateFromReferenceServer(t *testing.T) {
 	}
 }
 
-// buildServer builds the vss-server binary of this package into a temporary directory.
-func buildServer(t *testing.T) string {
+// buildServer builds the vss-server binary of this package into a temporary directory,
+// with the -ldflags given, if any.
+func buildServer(t *testing.T, ldflags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "vss-server")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	args := []string{"build", "-o", bin}
+	if len(ldflags) > 0 {
+		args = append(args, "-ldflags", strings.Join(ldflags, " "))
+	}
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), append(args, ".")...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

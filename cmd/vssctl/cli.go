@@ -9,81 +9,34 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	vssclient "github.com/govss/vss/client"
 	vssv1 "github.com/govss/vss/gen/vss/v1"
+	"github.com/govss/vss/internal/buildinfo"
 )
 
-// Exit codes, one per class of failure.
+// Exit codes, one per class of failure (see exitCodesHelp).
 const (
 	exitOK          = 0
 	exitUsage       = 1 // bad flags or arguments, unreadable file or key
 	exitNotFound    = 2
 	exitConflict    = 3
 	exitAuth        = 4
-	exitInvalid     = 5
+	exitInvalid     = 5 // invalid request, a body over the server's limit included
 	exitUnavailable = 6 // the server failed or could not be reached
+	exitRefused     = 7 // the user's quota or rate limit
 )
-
-// defaultServer is where `make run` serves.
-const defaultServer = "http://127.0.0.1:8080"
-
-const usage = `vssctl reads and writes the keys of a VSS server.
-
-Usage:
-  vssctl [flags] get KEY
-  vssctl [flags] put [--version N] [--global-version N] KEY (VALUE | --file PATH)
-  vssctl [flags] delete [--version N] KEY
-  vssctl [flags] list [--prefix P] [--page-size N] [--page-token T]
-
-Commands:
-  get     print the value of KEY, byte for byte (with --json: key, version and value)
-  put     write KEY. --version 0 (the default) creates it and fails if it exists,
-          --version N updates version N to N+1, --version -1 writes unconditionally.
-          --global-version N also checks and bumps the store's global version.
-          The value is VALUE, or the contents of --file PATH (- for standard input).
-  delete  delete KEY: --version -1 (the default) whatever its version, --version N only
-          at version N. Deleting a missing key succeeds.
-  list    print "KEY<tab>VERSION" lines, newest created first, and the store's global
-          version on standard error. Without --page-size and --page-token it lists every
-          page; with either, one page, and the next page token on standard error.
-
-Flags (anywhere on the line):
-  --server URL            the server's base URL (env VSSCTL_SERVER; default ` + defaultServer + `)
-  --store-id ID           the store (env VSSCTL_STORE_ID; default the empty store id)
-  --private-key HEX       a secp256k1 private key (64 hex digits): sign every request with
-                          the signature scheme (env VSSCTL_PRIVATE_KEY)
-  --private-key-file PATH read the private key from a file (hex, or 32 raw bytes)
-  --token JWT             send "Authorization: Bearer JWT" (env VSSCTL_TOKEN)
-  --lnurl-auth URL        log in at an LNURL-auth issuer, such as
-                          https://vss.example.com/auth/lnurl, with the private key as the
-                          linking key, and send the token it issues
-  --json                  print responses as protobuf JSON, one line each
-  --timeout DURATION      time limit of each attempt (default 30s)
-  --retries N             attempts per request, the first included (default 5); retries
-                          happen on unavailable, internal and transport errors only
-  -h, --help              print this help
-
-Without --private-key, --token or --lnurl-auth, requests carry no credentials (for a
-server run with --auth none).
-
-Exit codes:
-  0  success
-  1  usage error, or a local failure (unreadable file, malformed key)
-  2  not found: the key does not exist
-  3  conflict: a version did not match; nothing was written
-  4  authentication refused
-  5  invalid request (for example a key or store id beyond the server's limits)
-  6  the server failed or could not be reached (unavailable, internal, timeout)
-`
 
 // usageError is a mistake on the command line.
 type usageError struct{ error }
@@ -95,8 +48,20 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// helpRequest is what parse returns for --help or vssctl help: the help of command, or
+// vssctl's when it is empty.
+type helpRequest struct{ command string }
+
+func (helpRequest) Error() string { return "help requested" }
+
+// versionRequest is what parse returns for vssctl --version.
+type versionRequest struct{}
+
+func (versionRequest) Error() string { return "version requested" }
+
 // command is a parsed command line.
 type command struct {
+	doc  commandDoc
 	name string
 	args []string
 
@@ -114,36 +79,48 @@ type command struct {
 	stdin                  io.Reader
 	stdout, stderr         io.Writer
 	getenv                 func(string) string
+	// progress shows the progress of long operations; it is silent unless standard error
+	// is a terminal.
+	progress *progress
 }
 
-// commandFlags are the flags each command accepts besides the common ones.
-var commandFlags = map[string][]string{
-	"get":    nil,
-	"put":    {"version", "global-version", "file"},
-	"delete": {"version"},
-	"list":   {"prefix", "page-size", "page-token"},
-}
-
-// commandArgs are the numbers of arguments each command accepts.
-var commandArgs = map[string][2]int{"get": {1, 1}, "put": {1, 2}, "delete": {1, 1}, "list": {0, 0}}
-
-// run runs vssctl with the arguments args and returns its exit code.
+// run runs vssctl with the arguments args and returns its exit code. Progress is shown
+// on stderr when it is a terminal.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, getenv, stdin, stdout, stderr, isTerminal(stderr))
+}
+
+// runWith is run, with progress shown on stderr when terminal is true.
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer, terminal bool) int {
 	c, err := parse(args, getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, usage)
+	var help helpRequest
+	switch {
+	case errors.As(err, &help):
+		if doc, ok := lookupCommand(help.command); ok {
+			writeCommandUsage(stdout, doc)
+		} else {
+			writeUsage(stdout)
+		}
 		return exitOK
-	}
-	if err == nil {
+	case errors.As(err, new(versionRequest)):
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case err == nil:
 		c.stdin, c.stdout, c.stderr = stdin, stdout, stderr
+		c.progress = newProgress(stderr, terminal)
 		err = c.run(ctx)
+		c.progress.done()
 	}
 	if err == nil {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "vssctl: %v\n", err)
 	if errors.As(err, new(usageError)) {
-		fmt.Fprintln(stderr, "Run 'vssctl --help' for usage.")
+		if c != nil && c.name != "" {
+			fmt.Fprintf(stderr, "Run 'vssctl %s --help' for usage.\n", c.name)
+		} else {
+			fmt.Fprintln(stderr, "Run 'vssctl --help' for usage.")
+		}
 	}
 	return exitCode(err)
 }
@@ -162,8 +139,44 @@ func exitCode(err error) int {
 		return exitAuth
 	case connect.CodeInvalidArgument:
 		return exitInvalid
+	case connect.CodeResourceExhausted:
+		// A quota or rate-limit refusal carries the VSS ErrorResponse (see vss-server's
+		// README, Quotas and rate limits); a body or message over the server's size limit,
+		// refused before any VSS rule ran, does not: the request itself is invalid.
+		if hasErrorResponse(err) {
+			return exitRefused
+		}
+		return exitInvalid
 	}
 	return exitUnavailable
+}
+
+// hasErrorResponse reports whether err carries the VSS ErrorResponse the service attaches
+// to the errors it reports.
+func hasErrorResponse(err error) bool {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	for _, d := range ce.Details() {
+		if msg, err := d.Value(); err == nil {
+			if _, ok := msg.(*vssv1.ErrorResponse); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// describe adds to a server's refusal what the user can do about it.
+func describe(err error) error {
+	var ce *connect.Error
+	if errors.As(err, &ce) && exitCode(err) == exitRefused {
+		if after := ce.Meta().Get("Retry-After"); after != "" {
+			return fmt.Errorf("%w (retry after %s s)", err, after)
+		}
+	}
+	return err
 }
 
 // parse reads the command line. Flags may come before, between and after the command
@@ -188,14 +201,23 @@ func parse(args []string, getenv func(string) string) (*command, error) {
 	fs.StringVar(&c.prefix, "prefix", "", "")
 	fs.StringVar(&c.pageToken, "page-token", "", "")
 	fs.IntVar(&c.pageSize, "page-size", 0, "")
+	var help bool
+	fs.BoolVar(&help, "help", false, "")
+	fs.BoolVar(&help, "h", false, "")
+
+	// --version is also put's and delete's flag for a key's version: alone, with no
+	// command on the line, it asks for vssctl's version.
+	if buildinfo.WantsVersion(args) && !slices.ContainsFunc(args, func(a string) bool { _, ok := lookupCommand(a); return ok }) {
+		return nil, versionRequest{}
+	}
 
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+			if help {
+				break
 			}
-			return nil, usageError{err}
+			return c, usageError{err}
 		}
 		rest := fs.Args()
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
@@ -210,30 +232,49 @@ func parse(args []string, getenv func(string) string) (*command, error) {
 	}
 	fs.Visit(func(f *flag.Flag) { c.set[f.Name] = true })
 
+	if len(positional) > 0 && positional[0] == "help" {
+		if len(positional) > 1 {
+			return nil, helpRequest{positional[1]}
+		}
+		return nil, helpRequest{}
+	}
+	if help {
+		if len(positional) > 0 {
+			return nil, helpRequest{positional[0]}
+		}
+		return nil, helpRequest{}
+	}
 	if len(positional) == 0 {
-		return nil, usagef("no command: want get, put, delete or list")
+		return c, usagef("no command: want one of %s", strings.Join(commandNames(), ", "))
 	}
 	c.name, c.args = positional[0], positional[1:]
-	if c.name == "help" {
-		return nil, flag.ErrHelp
-	}
-	allowed, ok := commandFlags[c.name]
+	doc, ok := lookupCommand(c.name)
 	if !ok {
-		return nil, usagef("unknown command %q: want get, put, delete or list", c.name)
+		name := c.name
+		c.name = ""
+		return c, usagef("unknown command %q: want one of %s", name, strings.Join(commandNames(), ", "))
 	}
-	for _, name := range []string{"version", "global-version", "file", "prefix", "page-size", "page-token"} {
-		if c.set[name] && !contains(allowed, name) {
-			return nil, usagef("%s does not take --%s", c.name, name)
+	c.doc = doc
+	allowed := flagsOf(doc)
+	for name := range c.set {
+		if !slices.Contains(allowed, name) {
+			return c, usagef("%s does not take --%s", c.name, name)
 		}
 	}
-	if n := commandArgs[c.name]; len(c.args) < n[0] || len(c.args) > n[1] {
-		return nil, usagef("%s: wrong number of arguments (see vssctl --help)", c.name)
+	if len(c.args) < doc.minArgs || len(c.args) > doc.maxArgs {
+		return c, usagef("%s: wrong number of arguments (see vssctl %s --help)", c.name, c.name)
+	}
+	if c.name == "delete" && (len(c.args) == 1) == c.set["prefix"] {
+		return c, usagef("delete: give either KEY or --prefix P")
+	}
+	if c.name == "delete" && c.set["prefix"] && c.set["version"] {
+		return c, usagef("delete --prefix deletes each key at the version listed: it does not take --version")
 	}
 	if c.retries < 1 {
-		return nil, usagef("--retries must be at least 1")
+		return c, usagef("--retries must be at least 1")
 	}
 	if c.set["page-size"] && (c.pageSize < 1 || c.pageSize > 1<<31-1) {
-		return nil, usagef("--page-size must be a positive number")
+		return c, usagef("--page-size must be a positive number")
 	}
 	if c.name == "delete" && !c.set["version"] {
 		c.version = -1
@@ -244,8 +285,8 @@ func parse(args []string, getenv func(string) string) (*command, error) {
 			c.server = defaultServer
 		}
 	}
-	if !strings.HasPrefix(c.server, "http://") && !strings.HasPrefix(c.server, "https://") {
-		return nil, usagef("--server %q is not an http or https URL", c.server)
+	if doc.remote && !strings.HasPrefix(c.server, "http://") && !strings.HasPrefix(c.server, "https://") {
+		return c, usagef("--server %q is not an http or https URL", c.server)
 	}
 	if !c.set["store-id"] {
 		c.storeID = getenv("VSSCTL_STORE_ID")
@@ -253,24 +294,28 @@ func parse(args []string, getenv func(string) string) (*command, error) {
 	return c, nil
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+// identity is who a client's credentials make it on the server: the scheme and how to
+// learn the user (see whoami).
+type identity struct {
+	scheme string
+	user   func(ctx context.Context) (string, error)
 }
 
-// client builds the client with the credentials the flags and environment give.
-func (c *command) client() (*vssclient.Client, error) {
+// noAuthUser is the user of a server run with --auth none (server.NoAuthUser).
+const noAuthUser = "unauthenticated"
+
+// client builds the client with the credentials the flags and environment give, and
+// says which identity they carry.
+func (c *command) client() (*vssclient.Client, identity, error) {
 	opts := []vssclient.Option{
 		vssclient.WithTimeout(c.timeout),
 		vssclient.WithRetry(vssclient.RetryPolicy{MaxAttempts: c.retries}),
+		vssclient.WithHTTPClient(&progressHTTP{next: http.DefaultClient, p: c.progress}),
 	}
+	id := identity{scheme: "none", user: func(context.Context) (string, error) { return noAuthUser, nil }}
 	key, err := c.key()
 	if err != nil {
-		return nil, err
+		return nil, id, err
 	}
 	token := c.token
 	if !c.set["token"] {
@@ -279,24 +324,47 @@ func (c *command) client() (*vssclient.Client, error) {
 	switch {
 	case c.lnurlAuth != "":
 		if key == nil {
-			return nil, usagef("--lnurl-auth needs the linking key: give --private-key, --private-key-file or VSSCTL_PRIVATE_KEY")
+			return nil, id, usagef("--lnurl-auth needs the linking key: give --private-key, --private-key-file or VSSCTL_PRIVATE_KEY")
 		}
 		if token != "" {
-			return nil, usagef("give either --token or --lnurl-auth, not both")
+			return nil, id, usagef("give either --token or --lnurl-auth, not both")
 		}
 		auth, err := vssclient.NewLNURLAuth(vssclient.LNURLAuthConfig{URL: c.lnurlAuth, LinkingKey: key})
 		if err != nil {
-			return nil, usageError{err}
+			return nil, id, usageError{err}
 		}
 		opts = append(opts, vssclient.WithHeaders(auth))
+		id = identity{scheme: "lnurl-auth", user: func(ctx context.Context) (string, error) {
+			token, err := auth.Token(ctx)
+			if err != nil {
+				return "", err
+			}
+			return tokenSubject(token)
+		}}
 	case token != "" && key != nil:
-		return nil, usagef("give either a token or a private key, not both")
+		return nil, id, usagef("give either a token or a private key, not both")
 	case token != "":
 		opts = append(opts, vssclient.WithHeaders(vssclient.Bearer(token)))
+		id = identity{scheme: "jwt", user: func(context.Context) (string, error) { return tokenSubject(token) }}
 	case key != nil:
 		opts = append(opts, vssclient.WithHeaders(vssclient.Signature(key)))
+		user := hex.EncodeToString(key.PubKey().SerializeCompressed())
+		id = identity{scheme: "signature", user: func(context.Context) (string, error) { return user, nil }}
 	}
-	return vssclient.New(c.server, opts...), nil
+	return vssclient.New(c.server, opts...), id, nil
+}
+
+// tokenSubject returns the sub claim of a JWT, the user a server that accepts the token
+// sees. The signature is not checked: the server checks it.
+func tokenSubject(token string) (string, error) {
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil {
+		return "", fmt.Errorf("read the token's claims: %w", err)
+	}
+	if claims.Subject == "" {
+		return "", errors.New("the token has no sub claim")
+	}
+	return claims.Subject, nil
 }
 
 // key returns the private key the flags or the environment give, or nil.
@@ -344,24 +412,32 @@ func parseKey(raw []byte, source string) (*secp256k1.PrivateKey, error) {
 
 // run executes the command.
 func (c *command) run(ctx context.Context) error {
-	cl, err := c.client()
+	switch c.name {
+	case "keygen":
+		return c.keygen()
+	case "completion":
+		return writeCompletion(c.stdout, c.args[0])
+	case "version":
+		_, err := fmt.Fprintln(c.stdout, versionString())
+		return err
+	}
+	cl, id, err := c.client()
 	if err != nil {
 		return err
 	}
 	switch c.name {
 	case "get":
-		return c.get(ctx, cl)
+		err = c.get(ctx, cl)
 	case "put":
-		return c.put(ctx, cl)
+		err = c.put(ctx, cl)
 	case "delete":
-		_, err := cl.DeleteObject(ctx, &vssv1.DeleteObjectRequest{StoreId: c.storeID, KeyValue: &vssv1.KeyValue{Key: c.args[0], Version: c.version}})
-		if err == nil && c.json {
-			return c.printJSON(&vssv1.DeleteObjectResponse{})
-		}
-		return err
+		err = c.delete(ctx, cl)
+	case "whoami":
+		err = c.whoami(ctx, cl, id)
 	default:
-		return c.list(ctx, cl)
+		err = c.list(ctx, cl)
 	}
+	return describe(err)
 }
 
 func (c *command) get(ctx context.Context, cl *vssclient.Client) error {
@@ -369,6 +445,7 @@ func (c *command) get(ctx context.Context, cl *vssclient.Client) error {
 	if err != nil {
 		return err
 	}
+	c.progress.done()
 	if c.json {
 		return c.printJSON(resp)
 	}
@@ -404,10 +481,46 @@ func (c *command) put(ctx context.Context, cl *vssclient.Client) error {
 	}
 	resp, err := cl.PutObjects(ctx, req)
 	if err == nil && c.json {
+		c.progress.done()
 		return c.printJSON(resp)
 	}
 	return err
 }
+
+// delete deletes one key, or with --prefix every key that starts with the prefix.
+func (c *command) delete(ctx context.Context, cl *vssclient.Client) error {
+	if !c.set["prefix"] {
+		_, err := cl.DeleteObject(ctx, &vssv1.DeleteObjectRequest{StoreId: c.storeID, KeyValue: &vssv1.KeyValue{Key: c.args[0], Version: c.version}})
+		if err == nil && c.json {
+			return c.printJSON(&vssv1.DeleteObjectResponse{})
+		}
+		return err
+	}
+	listed, err := c.listAll(ctx, cl, &vssv1.ListKeyVersionsRequest{StoreId: c.storeID, KeyPrefix: &c.prefix})
+	if err != nil {
+		return err
+	}
+	keys := listed.GetKeyVersions()
+	deleted := 0
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), maxItemsPerRequest)]
+		keys = keys[len(batch):]
+		if _, err := cl.PutObjects(ctx, &vssv1.PutObjectRequest{StoreId: c.storeID, DeleteItems: batch}); err != nil {
+			return fmt.Errorf("after deleting %d of %d keys: %w", deleted, len(listed.GetKeyVersions()), err)
+		}
+		deleted += len(batch)
+		c.progress.show("deleted %d of %d keys", deleted, len(listed.GetKeyVersions()))
+	}
+	c.progress.done()
+	if c.json {
+		return c.printValue(map[string]int{"deleted": deleted})
+	}
+	_, err = fmt.Fprintf(c.stderr, "deleted %d keys\n", deleted)
+	return err
+}
+
+// maxItemsPerRequest is the most items one PutObjects may carry.
+const maxItemsPerRequest = 1000
 
 func (c *command) list(ctx context.Context, cl *vssclient.Client) error {
 	req := &vssv1.ListKeyVersionsRequest{StoreId: c.storeID}
@@ -426,11 +539,12 @@ func (c *command) list(ctx context.Context, cl *vssclient.Client) error {
 	if c.set["page-size"] || c.set["page-token"] {
 		resp, err = cl.ListKeyVersions(ctx, req)
 	} else {
-		resp, err = cl.ListAll(ctx, req)
+		resp, err = c.listAll(ctx, cl, req)
 	}
 	if err != nil {
 		return err
 	}
+	c.progress.done()
 	if c.json {
 		return c.printJSON(resp)
 	}
@@ -450,6 +564,102 @@ func (c *command) list(ctx context.Context, cl *vssclient.Client) error {
 	return nil
 }
 
+// listAll lists every page from req on, as vssclient's ListAll does, and shows how many
+// keys it has listed so far.
+func (c *command) listAll(ctx context.Context, cl *vssclient.Client, req *vssv1.ListKeyVersionsRequest) (*vssv1.ListKeyVersionsResponse, error) {
+	page := &vssv1.ListKeyVersionsRequest{StoreId: req.GetStoreId(), KeyPrefix: req.KeyPrefix, PageSize: req.PageSize, PageToken: req.PageToken}
+	all := &vssv1.ListKeyVersionsResponse{}
+	seen := map[string]bool{}
+	for first := true; ; first = false {
+		resp, err := cl.ListKeyVersions(ctx, page)
+		if err != nil {
+			return nil, err
+		}
+		if first {
+			all.GlobalVersion = resp.GlobalVersion
+		}
+		all.KeyVersions = append(all.KeyVersions, resp.GetKeyVersions()...)
+		next := resp.GetNextPageToken()
+		if next == "" {
+			return all, nil
+		}
+		c.progress.show("listed %d keys", len(all.KeyVersions))
+		if seen[next] {
+			return nil, fmt.Errorf("the server answered the page token %q twice", next)
+		}
+		seen[next] = true
+		page.PageToken = &next
+	}
+}
+
+// whoami checks the credentials with the server and prints the user they act as.
+func (c *command) whoami(ctx context.Context, cl *vssclient.Client, id identity) error {
+	// Any authenticated call checks the credentials; reading the global version changes
+	// nothing and works in every store.
+	if _, err := cl.GetObject(ctx, &vssv1.GetObjectRequest{StoreId: c.storeID, Key: globalVersionKey}); err != nil {
+		return err
+	}
+	if id.scheme != "none" {
+		// A server that accepts requests without credentials (--auth none) gives every
+		// request its one user, whatever credentials it carries.
+		anonymous := vssclient.New(c.server, vssclient.WithTimeout(c.timeout), vssclient.WithRetry(vssclient.RetryPolicy{MaxAttempts: c.retries}))
+		_, err := anonymous.GetObject(ctx, &vssv1.GetObjectRequest{StoreId: c.storeID, Key: globalVersionKey})
+		switch {
+		case err == nil:
+			id = identity{scheme: "none", user: func(context.Context) (string, error) { return noAuthUser, nil }}
+		case !vssclient.IsUnauthenticated(err):
+			return err
+		}
+	}
+	user, err := id.user(ctx)
+	if err != nil {
+		return localError{err}
+	}
+	if c.json {
+		return c.printValue(map[string]string{"user": user, "scheme": id.scheme})
+	}
+	fmt.Fprintf(c.stderr, "scheme %s, accepted by the server; the user as the server derives it:\n", id.scheme)
+	_, err = fmt.Fprintln(c.stdout, user)
+	return err
+}
+
+// globalVersionKey is the reserved key whose GetObject reads the store's global version.
+const globalVersionKey = "global_version"
+
+// keygen prints a new private key and its public key.
+func (c *command) keygen() error {
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		return localError{err}
+	}
+	priv := hex.EncodeToString(key.Serialize())
+	pub := hex.EncodeToString(key.PubKey().SerializeCompressed())
+	if c.file != "" {
+		f, err := os.OpenFile(c.file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return localError{fmt.Errorf("write the private key: %w", err)}
+		}
+		if _, err := fmt.Fprintln(f, priv); err != nil {
+			f.Close()
+			return localError{fmt.Errorf("write the private key: %w", err)}
+		}
+		if err := f.Close(); err != nil {
+			return localError{fmt.Errorf("write the private key: %w", err)}
+		}
+		if c.json {
+			return c.printValue(map[string]string{"publicKey": pub, "privateKeyFile": c.file})
+		}
+		_, err = fmt.Fprintln(c.stdout, pub)
+		return err
+	}
+	if c.json {
+		return c.printValue(map[string]string{"privateKey": priv, "publicKey": pub})
+	}
+	fmt.Fprintf(c.stderr, "public key (the user under the signature scheme): %s\n", pub)
+	_, err = fmt.Fprintln(c.stdout, priv)
+	return err
+}
+
 // printJSON prints m as compact protobuf JSON on one line.
 func (c *command) printJSON(m proto.Message) error {
 	data, err := protojson.Marshal(m)
@@ -463,4 +673,10 @@ func (c *command) printJSON(m proto.Message) error {
 	out.WriteByte('\n')
 	_, err = c.stdout.Write(out.Bytes())
 	return err
+}
+
+// printValue prints v as compact JSON on one line, in the style of printJSON (field
+// names in lowerCamelCase).
+func (c *command) printValue(v any) error {
+	return json.NewEncoder(c.stdout).Encode(v)
 }

@@ -40,6 +40,7 @@ func TestREADMEExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	work := t.TempDir()
 	lines := strings.Split(section, "\n")
 	ran := 0
 	for i := 0; i < len(lines); i++ {
@@ -56,6 +57,7 @@ func TestREADMEExamples(t *testing.T) {
 			want = append(want, strings.TrimPrefix(lines[i], "# "))
 		}
 		cmd := exec.Command("bash", "-c", strings.ReplaceAll(line, "bin/vssctl ", vssctl+" "))
+		cmd.Dir = work // where examples may write files (keygen --file)
 		cmd.Env = []string{"VSSCTL_SERVER=" + srv.URL}
 		for _, kv := range os.Environ() {
 			if !strings.HasPrefix(kv, "VSSCTL_") {

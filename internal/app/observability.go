@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/govss/vss/internal/buildinfo"
 	"github.com/govss/vss/server"
 	"github.com/govss/vss/storage"
 	"github.com/govss/vss/storage/postgres"
@@ -31,7 +32,15 @@ type ObservabilityConfig struct {
 	// MetricsListen, if set, serves /metrics on this address (e.g. 127.0.0.1:9090)
 	// instead of the main port, for operators who do not want metrics public.
 	MetricsListen string
+	// Build is what the binary was built from, exported as vss_build_info; the zero
+	// value means Go's own build information (buildinfo.Read with nothing set at link
+	// time).
+	Build buildinfo.Info
 }
+
+// MetricBuildInfo is the gauge that says, with value 1, which build serves: its labels
+// are version, commit and goversion.
+const MetricBuildInfo = "vss_build_info"
 
 // observability holds the metrics and the tracing of one running server. Its metrics
 // fields are nil when metrics are off, tracing is nil when tracing is off.
@@ -59,7 +68,7 @@ func newObservability(ctx context.Context, cfg ObservabilityConfig) (*observabil
 	if cfg.DisableMetrics {
 		return o, nil
 	}
-	if err := o.newMetrics(); err != nil {
+	if err := o.newMetrics(cfg.Build); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -81,8 +90,8 @@ func (o *observability) postgresOptions() []postgres.Option { return o.tracing.p
 func (o *observability) traceVSSHTTP(h http.Handler) http.Handler { return o.tracing.wrap(h) }
 
 // newMetrics creates the server's metrics in a registry of its own, with the Go runtime
-// and process collectors.
-func (o *observability) newMetrics() error {
+// and process collectors and the build's vss_build_info.
+func (o *observability) newMetrics(build buildinfo.Info) error {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		return err
@@ -99,6 +108,18 @@ func (o *observability) newMetrics() error {
 		Help: "Request bodies cut off because they arrived slower than the minimum transfer rate.",
 	})
 	if err := reg.Register(cuts); err != nil {
+		return err
+	}
+	if build == (buildinfo.Info{}) {
+		build = buildinfo.Read("", "", "")
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        MetricBuildInfo,
+		Help:        "Always 1; its labels say which build of vss-server serves (version, commit, Go version).",
+		ConstLabels: prometheus.Labels{"version": build.Version, "commit": build.Commit, "goversion": build.GoVersion},
+	})
+	info.Set(1)
+	if err := reg.Register(info); err != nil {
 		return err
 	}
 	o.registry, o.metrics, o.bodyCuts = reg, m, cuts

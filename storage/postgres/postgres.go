@@ -60,6 +60,8 @@ type options struct {
 	tls        *tls.Config
 	createFrom string
 	maxConns   int32
+	// existing is set by WithExistingStore.
+	existing bool
 
 	// quota is set by WithQuota.
 	quota *storage.Quota
@@ -182,7 +184,11 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if o.configure != nil {
 		o.configure(cfg)
 	}
-	if o.createFrom != "" {
+	if o.existing {
+		if err := checkExisting(ctx, cfg.ConnConfig); err != nil {
+			return nil, err
+		}
+	} else if o.createFrom != "" {
 		if err := createDatabase(ctx, cfg.ConnConfig, o.createFrom, o.logger); err != nil {
 			return nil, err
 		}

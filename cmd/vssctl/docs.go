@@ -1,0 +1,232 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// defaultServer is where `make run` serves.
+const defaultServer = "http://127.0.0.1:8080"
+
+// commandDoc describes one command: its arguments, its help and its own flags. The
+// help, the argument checks and the shell completion are all made from commandDocs and
+// flagDocs.
+type commandDoc struct {
+	name    string
+	args    string // the synopsis after the command's name
+	summary string // one line for vssctl --help
+	help    string // the paragraph of vssctl COMMAND --help
+	// minArgs and maxArgs bound the number of arguments.
+	minArgs, maxArgs int
+	// remote commands call a server, and take the connection and credential flags.
+	remote bool
+	// flags are the command's own flags, beyond the common ones (remote commands) and
+	// --json.
+	flags []string
+}
+
+var commandDocs = []commandDoc{
+	{
+		name: "get", args: "KEY", summary: "print the value of a key", minArgs: 1, maxArgs: 1, remote: true,
+		help: "Print the value of KEY, byte for byte; with --json, the key, its version and its value " +
+			"(base64) as one line of JSON. A missing key is exit code 2. The key global_version reads the " +
+			"store's global version.",
+	},
+	{
+		name: "put", args: "[--version N] [--global-version N] KEY (VALUE | --file PATH)", summary: "write a key",
+		minArgs: 1, maxArgs: 2, remote: true, flags: []string{"version", "global-version", "file"},
+		help: "Write KEY. --version 0 (the default) creates it and fails if it exists, --version N updates " +
+			"version N to N+1, --version -1 writes unconditionally. --global-version N also checks and bumps " +
+			"the store's global version. The value is VALUE, or the contents of --file PATH (- for standard " +
+			"input). A version that does not match is exit code 3 and writes nothing.",
+	},
+	{
+		name: "delete", args: "[--version N] KEY | --prefix P", summary: "delete a key, or every key with a prefix",
+		minArgs: 0, maxArgs: 1, remote: true, flags: []string{"version", "prefix"},
+		help: "Delete KEY: --version -1 (the default) whatever its version, --version N only at version N. " +
+			"Deleting a missing key succeeds. With --prefix P instead of KEY, delete every key that starts " +
+			"with P (\"\" for every key of the store), each at the version listed, up to 1000 keys per " +
+			"request; a key changed meanwhile stops the deletion with exit code 3, and the keys deleted " +
+			"before stay deleted.",
+	},
+	{
+		name: "list", args: "[--prefix P] [--page-size N] [--page-token T]", summary: "list keys and versions",
+		minArgs: 0, maxArgs: 0, remote: true, flags: []string{"prefix", "page-size", "page-token"},
+		help: "Print \"KEY<tab>VERSION\" lines, newest created first, and the store's global version on " +
+			"standard error. Without --page-size and --page-token it lists every page; with either, one page, " +
+			"and the next page token on standard error.",
+	},
+	{
+		name: "whoami", summary: "print the user the server sees for the credentials", minArgs: 0, maxArgs: 0, remote: true,
+		help: "Check the credentials with the server (a read of the store's global version) and print the user " +
+			"they act as. The server has no call that returns the user, so vssctl derives it the way the server " +
+			"does: under the signature scheme the user is the public key of --private-key (66 hex digits); with " +
+			"a bearer token, or a token from --lnurl-auth, it is the token's sub claim; without credentials (a " +
+			"server run with --auth none) it is \"unauthenticated\". Refused credentials are exit code 4.",
+	},
+	{
+		name: "keygen", summary: "create a private key for the signature scheme", minArgs: 0, maxArgs: 0, flags: []string{"file"},
+		help: "Create a random secp256k1 private key and print it as 64 hex digits, the format --private-key, " +
+			"--private-key-file and VSSCTL_PRIVATE_KEY accept, and its public key, the user the server will " +
+			"see, on standard error. With --file PATH the private key is written to a new file PATH (mode 0600, " +
+			"never overwritten) and the public key to standard output. With --json, both as one line of JSON. " +
+			"Keep the private key secret: whoever holds it reads and writes the user's data.",
+	},
+	{
+		name: "completion", args: "(bash | zsh | fish)", summary: "print a shell completion script", minArgs: 1, maxArgs: 1,
+		help: "Print a completion script for bash, zsh or fish. For example: source <(vssctl completion bash) " +
+			"in ~/.bashrc; vssctl completion zsh > \"${fpath[1]}/_vssctl\"; vssctl completion fish > " +
+			"~/.config/fish/completions/vssctl.fish.",
+	},
+	{
+		name: "version", summary: "print vssctl's version (also vssctl --version)", minArgs: 0, maxArgs: 0,
+		help: "Print the version, commit, build date and Go version of vssctl.",
+	},
+}
+
+// flagDoc describes one flag.
+type flagDoc struct {
+	name, arg, usage string
+	// common flags apply to every remote command.
+	common bool
+}
+
+var flagDocs = []flagDoc{
+	{name: "server", arg: "URL", common: true, usage: "the server's base URL (env VSSCTL_SERVER; default " + defaultServer + ")"},
+	{name: "store-id", arg: "ID", common: true, usage: "the store (env VSSCTL_STORE_ID; default the empty store id)"},
+	{name: "private-key", arg: "HEX", common: true, usage: "a secp256k1 private key (64 hex digits, see vssctl keygen): sign every request with the signature scheme (env VSSCTL_PRIVATE_KEY)"},
+	{name: "private-key-file", arg: "PATH", common: true, usage: "read the private key from a file (hex, or 32 raw bytes)"},
+	{name: "token", arg: "JWT", common: true, usage: "send \"Authorization: Bearer JWT\" (env VSSCTL_TOKEN)"},
+	{name: "lnurl-auth", arg: "URL", common: true, usage: "log in at an LNURL-auth issuer, such as https://vss.example.com/auth/lnurl, with the private key as the linking key, and send the token it issues"},
+	{name: "timeout", arg: "DURATION", common: true, usage: "time limit of each attempt (default 30s)"},
+	{name: "retries", arg: "N", common: true, usage: "attempts per request, the first included (default 5); retries happen on unavailable, internal and transport errors only"},
+	{name: "json", usage: "print the answer as one line of JSON (protobuf JSON for server answers)"},
+	{name: "version", arg: "N", usage: "the key's version (see the command's help)"},
+	{name: "global-version", arg: "N", usage: "check and bump the store's global version, which must be N"},
+	{name: "file", arg: "PATH", usage: "put: read the value from PATH (- for standard input); keygen: write the private key to PATH"},
+	{name: "prefix", arg: "P", usage: "only the keys that start with P (literally)"},
+	{name: "page-size", arg: "N", usage: "list one page of at most N keys (the server caps it)"},
+	{name: "page-token", arg: "T", usage: "list the page after the one that gave the token T"},
+}
+
+// exitCodesHelp ends vssctl --help.
+const exitCodesHelp = `Exit codes:
+  0  success
+  1  usage error, or a local failure (unreadable file, malformed key)
+  2  not found: the key does not exist
+  3  conflict: a version did not match; nothing was written
+  4  authentication refused
+  5  invalid request: a key or store id beyond the server's limits, a value larger than
+     the server accepts, a page token the server did not issue
+  6  the server failed or could not be reached (unavailable, internal, timeout)
+  7  refused by the user's quota or rate limit: nothing was written; a rate-limited
+     request may be retried later
+`
+
+func lookupCommand(name string) (commandDoc, bool) {
+	i := slices.IndexFunc(commandDocs, func(c commandDoc) bool { return c.name == name })
+	if i < 0 {
+		return commandDoc{}, false
+	}
+	return commandDocs[i], true
+}
+
+func lookupFlag(name string) flagDoc {
+	return flagDocs[slices.IndexFunc(flagDocs, func(f flagDoc) bool { return f.name == name })]
+}
+
+// flagsOf returns the names of the flags command c takes, its own first.
+func flagsOf(c commandDoc) []string {
+	names := slices.Clone(c.flags)
+	if c.name != "version" && c.name != "completion" {
+		names = append(names, "json")
+	}
+	if c.remote {
+		for _, f := range flagDocs {
+			if f.common {
+				names = append(names, f.name)
+			}
+		}
+	}
+	return names
+}
+
+// commandNames lists the commands, for messages and completion.
+func commandNames() []string {
+	names := make([]string, len(commandDocs))
+	for i, c := range commandDocs {
+		names[i] = c.name
+	}
+	return names
+}
+
+// writeUsage prints vssctl --help.
+func writeUsage(w io.Writer) {
+	fmt.Fprint(w, "vssctl reads and writes the keys of a VSS server.\n\nUsage:\n  vssctl [flags] COMMAND [arguments]\n\nCommands:\n")
+	for _, c := range commandDocs {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nRun 'vssctl COMMAND --help' for a command's arguments and flags.\n\n"+
+		"Flags of the commands that call a server (anywhere on the line; -- ends the flags):\n")
+	for _, f := range flagDocs {
+		if f.common || f.name == "json" {
+			writeFlag(w, f)
+		}
+	}
+	fmt.Fprint(w, "  -h, --help\n        print this help, or a command's\n\n"+
+		"Without --private-key, --token or --lnurl-auth, requests carry no credentials (for a\n"+
+		"server run with --auth none).\n\n"+exitCodesHelp)
+}
+
+// writeCommandUsage prints vssctl COMMAND --help.
+func writeCommandUsage(w io.Writer, c commandDoc) {
+	fmt.Fprintf(w, "Usage: vssctl [flags] %s", c.name)
+	if c.args != "" {
+		fmt.Fprint(w, " "+c.args)
+	}
+	fmt.Fprint(w, "\n\n")
+	for _, line := range wrap(c.help, 88) {
+		fmt.Fprintln(w, line)
+	}
+	if names := flagsOf(c); len(names) > 0 {
+		fmt.Fprint(w, "\nFlags:\n")
+		for _, name := range names {
+			writeFlag(w, lookupFlag(name))
+		}
+	}
+	fmt.Fprint(w, "\nExit codes: see vssctl --help.\n")
+}
+
+func writeFlag(w io.Writer, f flagDoc) {
+	line := "  --" + f.name
+	if f.arg != "" {
+		line += " " + f.arg
+	}
+	fmt.Fprintln(w, line)
+	for _, l := range wrap(f.usage, 80) {
+		fmt.Fprintln(w, "        "+l)
+	}
+}
+
+// wrap breaks text into lines of at most width characters at spaces.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = word
+		case len(line)+1+len(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
+}
