@@ -270,7 +270,7 @@ func TestInstancesShareState(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("A's challenge answered at B: %d %+v", status, resp)
 	}
-	claims, _ := verifyToken(t, resp.Token, a.issuer.PublicKey(), a.clock.Now())
+	claims, _ := verifyToken(t, resp.Token, a.issuer.PublicKey(), b.clock.Now()) // B issued it, on its own test clock
 	if claims.Subject != keyHex(wallet) {
 		t.Fatalf("sub = %q, want %q", claims.Subject, keyHex(wallet))
 	}
