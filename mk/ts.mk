@@ -14,4 +14,10 @@ clients/ts/node_modules: clients/ts/package.json clients/ts/package-lock.json
 	cd clients/ts && npm ci --no-audit --no-fund
 	@touch $@
 
-CLIENT_TESTS += test-ts
+# The package as a user gets it: npm pack, installed into fresh projects beside public
+# packages only, type-checked with tsc --strict and run against bin/vss-server.
+.PHONY: test-ts-package
+test-ts-package: build clients/ts/node_modules ## Pack the TypeScript client, install the tarball into fresh projects, type-check (tsc --strict) and run a program using every entry point against bin/vss-server
+	VSS_SERVER_BIN=$(CURDIR)/bin/vss-server bash clients/package-tests/ts/run.sh
+
+CLIENT_TESTS += test-ts test-ts-package

@@ -1,0 +1,117 @@
+// A Node.js program that uses every entry point of the installed @govss/vss-client
+// against the vss-server at $VSS_URL (signature authentication): the messages and
+// schemas, the auth helpers and interceptors, createVssClient over a transport the
+// program makes itself, "@govss/vss-client/node" with each protocol, and
+// "@govss/vss-client/web" over Node's fetch. It exits non-zero on any mismatch.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import {
+  ErrorCode,
+  ErrorResponseSchema,
+  GetObjectRequestSchema,
+  KeyValueSchema,
+  SIGNING_CONSTANT,
+  VssService,
+  authInterceptor,
+  bearerAuth,
+  clientInterceptors,
+  createVssClient,
+  publicKeyHex,
+  signatureAuth,
+  signatureHeader,
+  vssErrorCode,
+  type KeyValue,
+  type PrivateKey,
+  type VssAuth,
+  type VssClient,
+  type VssClientOptions,
+} from "@govss/vss-client";
+import { createNodeVssClient, type NodeVssClientOptions } from "@govss/vss-client/node";
+import { createWebVssClient, type WebVssClientOptions } from "@govss/vss-client/web";
+import packageJson from "@govss/vss-client/package.json" with { type: "json" };
+
+const baseUrl = process.env.VSS_URL;
+if (!baseUrl) {
+  throw new Error("VSS_URL is not set");
+}
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const privateKey: PrivateKey = randomBytes(32).toString("hex");
+const auth: VssAuth = { privateKey };
+
+/** roundTrip creates a key with vss, reads it back, updates it, lists it and deletes it. */
+async function roundTrip(name: string, vss: VssClient): Promise<void> {
+  const storeId = `${name}-${randomBytes(4).toString("hex")}`;
+  const item: KeyValue = create(KeyValueSchema, { key: "greeting", version: 0n, value: encoder.encode("hello") });
+  await vss.putObjects({ storeId, transactionItems: [item] });
+  const got = await vss.getObject(create(GetObjectRequestSchema, { storeId, key: "greeting" }));
+  assert.equal(got.value?.version, 1n, name);
+  assert.equal(decoder.decode(got.value?.value), "hello", name);
+
+  // The same create again is a version conflict, recognised through the user's own
+  // @connectrpc/connect: one copy of it in the project, or instanceof fails.
+  try {
+    await vss.putObjects({ storeId, transactionItems: [{ key: "greeting", version: 0n }] });
+    assert.fail(`${name}: a second create succeeded`);
+  } catch (err) {
+    assert.ok(err instanceof ConnectError, `${name}: want a ConnectError, got ${String(err)}`);
+    assert.equal(err.code, Code.Aborted, name);
+    assert.equal(vssErrorCode(err), ErrorCode.CONFLICT_EXCEPTION, name);
+  }
+
+  await vss.putObjects({ storeId, globalVersion: 0n, transactionItems: [{ key: "greeting", version: 1n, value: encoder.encode("hi") }] });
+  const page = await vss.listKeyVersions({ storeId, pageSize: 10 });
+  assert.deepEqual(page.keyVersions.map((kv) => [kv.key, kv.version]), [["greeting", 2n]], name);
+  assert.equal(page.globalVersion, 1n, name);
+  await vss.deleteObject({ storeId, keyValue: { key: "greeting", version: -1n } });
+  try {
+    await vss.getObject({ storeId, key: "greeting" });
+    assert.fail(`${name}: the deleted key is still there`);
+  } catch (err) {
+    assert.equal(ConnectError.from(err).code, Code.NotFound, name);
+  }
+  console.log(`ok ${name}`);
+}
+
+const nodeOptions: NodeVssClientOptions[] = [
+  { auth },
+  { auth, protocol: "connect", httpVersion: "2", useBinaryFormat: false },
+  { auth, protocol: "grpc" },
+  { auth, protocol: "grpc-web" },
+];
+for (const options of nodeOptions) {
+  await roundTrip(`node-${options.protocol ?? "connect"}${options.httpVersion ? "-http" + options.httpVersion : ""}`, createNodeVssClient(baseUrl, options));
+}
+const webOptions: WebVssClientOptions[] = [{ auth }, { auth, protocol: "grpc-web", fetch: globalThis.fetch }];
+for (const options of webOptions) {
+  await roundTrip(`web-${options.protocol ?? "connect"}`, createWebVssClient(baseUrl, options));
+}
+
+// A client over a transport of the program's own, with the package's interceptors.
+const own: VssClientOptions = { interceptors: [signatureAuth(privateKey)] };
+await roundTrip("own-transport", createVssClient(createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: clientInterceptors(own) })));
+await roundTrip("auth-interceptor", createVssClient(createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [authInterceptor(auth)] })));
+
+// A bearer token means nothing to a server that checks signatures.
+const stranger = createNodeVssClient(baseUrl, { interceptors: [bearerAuth(() => Promise.resolve("not-a-jwt"))] });
+try {
+  await stranger.getObject({ storeId: "any", key: "k" });
+  assert.fail("a bearer token was accepted by a signature server");
+} catch (err) {
+  assert.ok(err instanceof ConnectError);
+  assert.equal(err.code, Code.Unauthenticated);
+}
+
+// The helpers on their own.
+const header = signatureHeader(privateKey, new Date(1_700_000_000_000));
+assert.ok(header.startsWith(publicKeyHex(privateKey)), header);
+assert.ok(header.endsWith("1700000000"), header);
+assert.equal(SIGNING_CONSTANT.length, 64);
+assert.equal(VssService.typeName, "vss.v1.VssService");
+const detail = create(ErrorResponseSchema, { errorCode: ErrorCode.NO_SUCH_KEY_EXCEPTION, message: "m" });
+assert.equal(fromBinary(ErrorResponseSchema, toBinary(ErrorResponseSchema, detail)).errorCode, ErrorCode.NO_SUCH_KEY_EXCEPTION);
+assert.equal(packageJson.name, "@govss/vss-client");
+console.log(`ok @govss/vss-client ${packageJson.version}: every entry point`);
