@@ -1,0 +1,68 @@
+// Command app is the program a new user writes against the Go client: run.sh copies it
+// into a fresh module built the way client/README.md says, and runs it against the
+// vss-server at $VSS_URL (signature authentication). It exits non-zero on any mismatch.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	vssclient "github.com/govss/vss/client"
+	vssv1 "github.com/govss/vss/gen/vss/v1"
+)
+
+func main() {
+	if err := run(os.Getenv("VSS_URL")); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("ok github.com/govss/vss/client")
+}
+
+func run(url string) error {
+	if url == "" {
+		return fmt.Errorf("VSS_URL is not set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	key, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		return err
+	}
+	c := vssclient.New(url, vssclient.WithHeaders(vssclient.Signature(key)))
+
+	put := &vssv1.PutObjectRequest{StoreId: "wallet", TransactionItems: []*vssv1.KeyValue{
+		{Key: "greeting", Version: 0, Value: []byte("hello")},
+	}}
+	if _, err := c.PutObjects(ctx, put); err != nil {
+		return fmt.Errorf("put: %w", err)
+	}
+	if _, err := c.PutObjects(ctx, put); !vssclient.IsConflict(err) {
+		return fmt.Errorf("the same create again: got %v, want a conflict", err)
+	}
+	got, err := c.GetObject(ctx, &vssv1.GetObjectRequest{StoreId: "wallet", Key: "greeting"})
+	if err != nil {
+		return fmt.Errorf("get: %w", err)
+	}
+	if v := got.GetValue(); v.GetVersion() != 1 || string(v.GetValue()) != "hello" {
+		return fmt.Errorf("get: version %d, value %q; want 1, %q", v.GetVersion(), v.GetValue(), "hello")
+	}
+	all, err := c.ListAll(ctx, &vssv1.ListKeyVersionsRequest{StoreId: "wallet"})
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	if n := len(all.GetKeyVersions()); n != 1 {
+		return fmt.Errorf("list: %d keys, want 1", n)
+	}
+	if _, err := c.DeleteObject(ctx, &vssv1.DeleteObjectRequest{StoreId: "wallet",
+		KeyValue: &vssv1.KeyValue{Key: "greeting", Version: -1}}); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	if _, err := c.GetObject(ctx, &vssv1.GetObjectRequest{StoreId: "wallet", Key: "greeting"}); !vssclient.IsNotFound(err) {
+		return fmt.Errorf("get after delete: got %v, want not found", err)
+	}
+	return nil
+}
