@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Proves the TypeScript package from the outside: packs clients/ts with npm pack, checks
-# the tarball's files, installs it into a fresh project beside public packages only (this
-# directory's package.json, no lock file: what a new user has), checks that npm installed
+# the tarball's files, installs it into two fresh projects beside public packages only
+# (this directory's package.json, no lock file: what a new user has), checks that npm installed
 # one copy of @bufbuild/protobuf and of @connectrpc/connect, type-checks a program that
 # uses every entry point with tsc --strict (Node resolution, and a bundler's for the
 # browser part), and runs it against a real vss-server on loopback.
@@ -38,6 +38,12 @@ if [[ "$got" != "$want" ]]; then
 else
 	echo "tarball files: ok"
 fi
+for f in LICENSE LICENSE-APACHE LICENSE-MIT; do
+	if ! tar -xzf "$tarball" -O "package/$f" | cmp -s - "$root/$f"; then
+		echo "package/$f differs from the repository's $f" >&2
+		failed=1
+	fi
+done
 
 # fresh_project installs the tarball into a new project made of this directory's files,
 # with the versions of public packages it is given, type-checks the program and runs it.
