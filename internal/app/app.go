@@ -199,7 +199,6 @@ func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// OpenStore opens the store that databaseURL selects and describes it for the log.
 // OpenConfiguredStore opens the store cfg selects with all of cfg's database settings
 // (TLS roots, database creation), as Run does; the admin commands use it.
 func OpenConfiguredStore(ctx context.Context, cfg Config, log *slog.Logger) (storage.Store, string, error) {
@@ -210,6 +209,7 @@ func OpenConfiguredStore(ctx context.Context, cfg Config, log *slog.Logger) (sto
 	return OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, !cfg.NoGroupCommit, log, pgOpts...)
 }
 
+// OpenStore opens the store that databaseURL selects and describes it for the log.
 // groupCommit turns the group commit of concurrent writes on or off; pgOpts apply to a
 // PostgreSQL store.
 func OpenStore(ctx context.Context, databaseURL, dataDir string, groupCommit bool, log *slog.Logger, pgOpts ...postgres.Option) (storage.Store, string, error) {
