@@ -172,6 +172,12 @@ func (c *Client) ListKeyVersions(ctx context.Context, req *vssv1.ListKeyVersions
 // returns them as one response: all keys in the server's order, the global version of
 // the first page (present when req has no page token), and no next page token.
 func (c *Client) ListAll(ctx context.Context, req *vssv1.ListKeyVersionsRequest) (*vssv1.ListKeyVersionsResponse, error) {
+	return c.ListAllProgress(ctx, req, nil)
+}
+
+// ListAllProgress is ListAll that calls progress, when not nil, with the number of keys
+// listed so far after each page but the last (for a progress display).
+func (c *Client) ListAllProgress(ctx context.Context, req *vssv1.ListKeyVersionsRequest, progress func(listed int)) (*vssv1.ListKeyVersionsResponse, error) {
 	page := &vssv1.ListKeyVersionsRequest{StoreId: req.GetStoreId(), KeyPrefix: req.KeyPrefix, PageSize: req.PageSize, PageToken: req.PageToken}
 	all := &vssv1.ListKeyVersionsResponse{}
 	seen := map[string]bool{}
@@ -187,6 +193,9 @@ func (c *Client) ListAll(ctx context.Context, req *vssv1.ListKeyVersionsRequest)
 		next := resp.GetNextPageToken()
 		if next == "" {
 			return all, nil
+		}
+		if progress != nil {
+			progress(len(all.KeyVersions))
 		}
 		if seen[next] {
 			return nil, fmt.Errorf("vssclient: the server answered the page token %q twice", next)

@@ -4,7 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/govss/vss/internal/textwrap"
 )
 
 // helpIntro opens vss-server --help.
@@ -85,7 +86,7 @@ func writeFlag(w io.Writer, f *flag.Flag) {
 	if def := defaultText(f); def != "" {
 		usage += " (default " + def + ")"
 	}
-	for _, l := range wrap(usage, 80-8) {
+	for _, l := range textwrap.Lines(usage, 80-8) {
 		fmt.Fprintln(w, "        "+l)
 	}
 }
@@ -102,26 +103,4 @@ func defaultText(f *flag.Flag) string {
 		}
 	}
 	return f.DefValue
-}
-
-// wrap breaks text into lines of at most width characters at spaces (a longer word
-// gets a line of its own).
-func wrap(text string, width int) []string {
-	var lines []string
-	line := ""
-	for _, word := range strings.Fields(text) {
-		switch {
-		case line == "":
-			line = word
-		case len(line)+1+len(word) <= width:
-			line += " " + word
-		default:
-			lines = append(lines, line)
-			line = word
-		}
-	}
-	if line != "" {
-		lines = append(lines, line)
-	}
-	return lines
 }

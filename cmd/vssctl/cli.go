@@ -564,32 +564,10 @@ func (c *command) list(ctx context.Context, cl *vssclient.Client) error {
 	return nil
 }
 
-// listAll lists every page from req on, as vssclient's ListAll does, and shows how many
+// listAll lists every page from req on with vssclient's ListAll, and shows how many
 // keys it has listed so far.
 func (c *command) listAll(ctx context.Context, cl *vssclient.Client, req *vssv1.ListKeyVersionsRequest) (*vssv1.ListKeyVersionsResponse, error) {
-	page := &vssv1.ListKeyVersionsRequest{StoreId: req.GetStoreId(), KeyPrefix: req.KeyPrefix, PageSize: req.PageSize, PageToken: req.PageToken}
-	all := &vssv1.ListKeyVersionsResponse{}
-	seen := map[string]bool{}
-	for first := true; ; first = false {
-		resp, err := cl.ListKeyVersions(ctx, page)
-		if err != nil {
-			return nil, err
-		}
-		if first {
-			all.GlobalVersion = resp.GlobalVersion
-		}
-		all.KeyVersions = append(all.KeyVersions, resp.GetKeyVersions()...)
-		next := resp.GetNextPageToken()
-		if next == "" {
-			return all, nil
-		}
-		c.progress.show("listed %d keys", len(all.KeyVersions))
-		if seen[next] {
-			return nil, fmt.Errorf("the server answered the page token %q twice", next)
-		}
-		seen[next] = true
-		page.PageToken = &next
-	}
+	return cl.ListAllProgress(ctx, req, func(listed int) { c.progress.show("listed %d keys", listed) })
 }
 
 // whoami checks the credentials with the server and prints the user they act as.

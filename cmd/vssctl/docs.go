@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
+
+	"github.com/govss/vss/internal/textwrap"
 )
 
 // defaultServer is where `make run` serves.
@@ -187,7 +188,7 @@ func writeCommandUsage(w io.Writer, c commandDoc) {
 		fmt.Fprint(w, " "+c.args)
 	}
 	fmt.Fprint(w, "\n\n")
-	for _, line := range wrap(c.help, 88) {
+	for _, line := range textwrap.Lines(c.help, 88) {
 		fmt.Fprintln(w, line)
 	}
 	if names := flagsOf(c); len(names) > 0 {
@@ -205,28 +206,7 @@ func writeFlag(w io.Writer, f flagDoc) {
 		line += " " + f.arg
 	}
 	fmt.Fprintln(w, line)
-	for _, l := range wrap(f.usage, 80) {
+	for _, l := range textwrap.Lines(f.usage, 80) {
 		fmt.Fprintln(w, "        "+l)
 	}
-}
-
-// wrap breaks text into lines of at most width characters at spaces.
-func wrap(text string, width int) []string {
-	var lines []string
-	line := ""
-	for _, word := range strings.Fields(text) {
-		switch {
-		case line == "":
-			line = word
-		case len(line)+1+len(word) <= width:
-			line += " " + word
-		default:
-			lines = append(lines, line)
-			line = word
-		}
-	}
-	if line != "" {
-		lines = append(lines, line)
-	}
-	return lines
 }
