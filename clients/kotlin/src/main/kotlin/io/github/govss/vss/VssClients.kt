@@ -22,8 +22,9 @@ import kotlin.time.toKotlinDuration
  * VssClients creates clients of `vss.v1.VssService` that authenticate every request.
  *
  * ```
- * val vss = VssClients.create("https://vss.example.com", Credentials.signature(SignatureKey.fromHex(secret)))
- * val kv = vss.getObject(getObjectRequest { storeId = "wallet"; key = "k" }).getOrThrow().value
+ * VssClients.create("https://vss.example.com", Credentials.signature(SignatureKey.fromHex(secret))).use { vss ->
+ *     val kv = vss.getObject(getObjectRequest { storeId = "wallet"; key = "k" }).getOrThrow().value
+ * }
  * ```
  */
 object VssClients {
@@ -37,7 +38,8 @@ object VssClients {
      * @param json sends JSON instead of binary protobuf.
      * @param httpClient the OkHttp client to derive the transport from (its connection
      *   pool, interceptors, TLS settings); its read and write timeouts are replaced by
-     *   [timeout].
+     *   [timeout]. Given one, the caller owns it: [VssClient.close] leaves it running.
+     *   Without one, the client makes its own, and [VssClient.close] shuts it down.
      * @param timeout the deadline of each call.
      */
     @JvmStatic
@@ -47,14 +49,15 @@ object VssClients {
         credentials: Credentials,
         protocol: NetworkProtocol = NetworkProtocol.CONNECT,
         json: Boolean = false,
-        httpClient: OkHttpClient = OkHttpClient(),
+        httpClient: OkHttpClient? = null,
         timeout: Duration = Duration.ofSeconds(10),
-    ): VssServiceClientInterface {
+    ): VssClient {
         require(baseUrl.startsWith("http://") || baseUrl.startsWith("https://")) {
             "baseUrl must be an http:// or https:// URL, got $baseUrl"
         }
         val callTimeout = timeout.toKotlinDuration()
-        val builder = ConnectOkHttpClient.configureClient(httpClient.newBuilder())
+        val base = httpClient ?: OkHttpClient()
+        val builder = ConnectOkHttpClient.configureClient(base.newBuilder())
         if (protocol == NetworkProtocol.GRPC && baseUrl.startsWith("http://")) {
             builder.protocols(listOf(Protocol.H2_PRIOR_KNOWLEDGE))
         }
@@ -66,7 +69,28 @@ object VssClients {
             ioCoroutineContext = Dispatchers.IO,
             timeoutOracle = { callTimeout },
         )
-        return VssServiceClient(ProtocolClient(ConnectOkHttpClient(builder.build()), config))
+        val http = builder.build()
+        return VssClient(VssServiceClient(ProtocolClient(ConnectOkHttpClient(http), config)), http, owned = httpClient == null)
+    }
+}
+
+/**
+ * VssClient is a client of `vss.v1.VssService` (every call of [VssServiceClientInterface])
+ * that can be closed. [close] stops the threads and connections of the OkHttp client it
+ * made for itself, so that a program ends as soon as its work is done rather than when
+ * OkHttp's idle threads time out (about a minute); calls made after [close] fail. An OkHttp
+ * client passed to [VssClients.create] belongs to the caller and is left running.
+ */
+class VssClient internal constructor(
+    service: VssServiceClientInterface,
+    internal val http: OkHttpClient,
+    private val owned: Boolean,
+) : VssServiceClientInterface by service, AutoCloseable {
+    override fun close() {
+        if (!owned) return
+        http.dispatcher.executorService.shutdown()
+        http.connectionPool.evictAll()
+        http.cache?.close()
     }
 }
 

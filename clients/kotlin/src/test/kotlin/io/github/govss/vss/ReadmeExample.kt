@@ -10,11 +10,12 @@ import vss.v1.putObjectRequest
 
 suspend fun readmeExample(serverUrl: String): String {
     val identity = SignatureKey.generate() // keep identity.secretKey: the data belongs to this key
-    val vss = VssClients.create(serverUrl, Credentials.signature(identity))
-    vss.putObjects(putObjectRequest {
-        storeId = "wallet"
-        transactionItems += keyValue { key = "greeting"; version = 0; value = ByteString.copyFromUtf8("hello") }
-    }).getOrThrow()
-    val kv = vss.getObject(getObjectRequest { storeId = "wallet"; key = "greeting" }).getOrThrow().value
-    return "${kv.key} v${kv.version}: ${kv.value.toStringUtf8()}"
+    VssClients.create(serverUrl, Credentials.signature(identity)).use { vss ->
+        vss.putObjects(putObjectRequest {
+            storeId = "wallet"
+            transactionItems += keyValue { key = "greeting"; version = 0; value = ByteString.copyFromUtf8("hello") }
+        }).getOrThrow()
+        val kv = vss.getObject(getObjectRequest { storeId = "wallet"; key = "greeting" }).getOrThrow().value
+        return "${kv.key} v${kv.version}: ${kv.value.toStringUtf8()}"
+    }
 }

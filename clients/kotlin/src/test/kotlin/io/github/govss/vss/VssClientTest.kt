@@ -108,6 +108,28 @@ class VssClientTest {
     }
 
     @Test
+    fun `close stops the client's own threads and connections, and leaves a caller's OkHttp client running`() = runBlocking<Unit> {
+        val own = VssClients.create(server.baseUrl, Credentials.signature(SignatureKey.generate()))
+        own.putObjects(putObjectRequest { storeId = newStore(); transactionItems += kv("k", 0, "v") }).getOrThrow()
+        assertTrue(own.http.connectionPool.connectionCount() > 0, "a call leaves its connection in the pool")
+        own.close()
+        assertTrue(own.http.dispatcher.executorService.isShutdown, "close shuts the client's own dispatcher down")
+        assertEquals(0, own.http.connectionPool.connectionCount(), "close closes the client's own connections")
+
+        val callers = okhttp3.OkHttpClient()
+        try {
+            val borrowed = VssClients.create(server.baseUrl, Credentials.signature(SignatureKey.generate()), httpClient = callers)
+            borrowed.putObjects(putObjectRequest { storeId = newStore(); transactionItems += kv("k", 0, "v") }).getOrThrow()
+            borrowed.close()
+            assertFalse(callers.dispatcher.executorService.isShutdown, "close leaves the caller's dispatcher running")
+            assertFalse(borrowed.http.dispatcher.executorService.isShutdown, "the client shares the caller's dispatcher")
+        } finally {
+            callers.dispatcher.executorService.shutdown()
+            callers.connectionPool.evictAll()
+        }
+    }
+
+    @Test
     fun `the README example works`() = runBlocking<Unit> {
         assertEquals("greeting v1: hello", readmeExample(server.baseUrl))
     }
