@@ -48,12 +48,13 @@ func legacy[Req, Resp proto.Message](h *handler, op rpc, newReq func() Req, call
 		}
 		req := newReq()
 		err := proto.Unmarshal(body, req) // copies what it keeps, so the body can be reused
-		noteSizes(ctx, len(body), -1)
+		size := len(body)
 		h.bodies.put(body)
 		if err != nil {
 			writeLegacyError(w, http.StatusBadRequest, invalidf("request body is not a valid %s: %s", req.ProtoReflect().Descriptor().Name(), clipMessage(err.Error())))
 			return
 		}
+		noteSizes(ctx, size, -1)
 		resp, err := call(ctx, userFrom(ctx), req)
 		if err != nil {
 			e := h.svc.classify(ctx, err)
