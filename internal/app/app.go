@@ -200,13 +200,14 @@ func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
 }
 
 // OpenConfiguredStore opens the store cfg selects with all of cfg's database settings
-// (TLS roots, database creation), as Run does; the admin commands use it.
-func OpenConfiguredStore(ctx context.Context, cfg Config, log *slog.Logger) (storage.Store, string, error) {
+// (TLS roots, database creation), as Run does, and extra options for a PostgreSQL store;
+// the admin commands use it through OpenExistingStore.
+func OpenConfiguredStore(ctx context.Context, cfg Config, log *slog.Logger, extra ...postgres.Option) (storage.Store, string, error) {
 	pgOpts, err := cfg.Database.postgresOptions()
 	if err != nil {
 		return nil, "", err
 	}
-	return OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, !cfg.NoGroupCommit, log, pgOpts...)
+	return OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, !cfg.NoGroupCommit, log, append(pgOpts, extra...)...)
 }
 
 // OpenStore opens the store that databaseURL selects and describes it for the log.

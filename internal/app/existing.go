@@ -37,12 +37,7 @@ func OpenExistingStore(ctx context.Context, cfg Config, log *slog.Logger) (stora
 	case cfg.DatabaseURL != "":
 		cfg.Database.CreateFrom = "" // a missing database stays missing
 	}
-	pgOpts, err := cfg.Database.postgresOptions()
-	if err != nil {
-		return nil, "", err
-	}
-	store, desc, err := OpenStore(ctx, cfg.DatabaseURL, cfg.DataDir, !cfg.NoGroupCommit, log,
-		append(pgOpts, postgres.WithExistingStore())...)
+	store, desc, err := OpenConfiguredStore(ctx, cfg, log, postgres.WithExistingStore())
 	if errors.Is(err, postgres.ErrNoStore) {
 		return nil, "", fmt.Errorf("no store at %s: the database exists but holds no VSS data (no vss_db table)", where)
 	}
