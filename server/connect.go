@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -9,6 +10,7 @@ import (
 
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 	"github.com/govss/vss/gen/vss/v1/vssv1connect"
+	"github.com/govss/vss/storage"
 )
 
 // connectService adapts Service to the generated Connect handler interface. The
@@ -22,12 +24,83 @@ func (c connectService) GetObject(ctx context.Context, req *connect.Request[vssv
 }
 
 func (c connectService) PutObjects(ctx context.Context, req *connect.Request[vssv1.PutObjectRequest]) (*connect.Response[vssv1.PutObjectResponse], error) {
-	return unary(c.h, ctx, req.Msg, c.h.svc.PutObjects)
+	return unary(c.h, ctx, req.Msg, withWriter(req.Header(), c.h.svc.PutObjects))
 }
 
 func (c connectService) DeleteObject(ctx context.Context, req *connect.Request[vssv1.DeleteObjectRequest]) (*connect.Response[vssv1.DeleteObjectResponse], error) {
-	return unary(c.h, ctx, req.Msg, c.h.svc.DeleteObject)
+	return unary(c.h, ctx, req.Msg, withWriter(req.Header(), c.h.svc.DeleteObject))
 }
+
+// withWriter wraps a write of Service so that it runs with the storage.Writer that the
+// request's headers name (the writing device, the fencing lease).
+func withWriter[Req, Resp any](h http.Header, call func(context.Context, string, *Req) (*Resp, error)) func(context.Context, string, *Req) (*Resp, error) {
+	return func(ctx context.Context, user string, req *Req) (*Resp, error) {
+		w, err := writerFromHeader(h)
+		if err != nil {
+			return nil, err
+		}
+		return call(storage.WithWriter(ctx, w), user, req)
+	}
+}
+
+func (c connectService) ListChanges(ctx context.Context, req *connect.Request[vssv1.ListChangesRequest]) (*connect.Response[vssv1.ListChangesResponse], error) {
+	if c.h.feed == nil {
+		return nil, errNoFeed
+	}
+	return unary(c.h, ctx, req.Msg, c.h.feed.ListChanges)
+}
+
+func (c connectService) GetChangeCursor(ctx context.Context, req *connect.Request[vssv1.GetChangeCursorRequest]) (*connect.Response[vssv1.GetChangeCursorResponse], error) {
+	if c.h.feed == nil {
+		return nil, errNoFeed
+	}
+	return unary(c.h, ctx, req.Msg, c.h.feed.GetChangeCursor)
+}
+
+func (c connectService) WatchChanges(ctx context.Context, req *connect.Request[vssv1.WatchChangesRequest], stream *connect.ServerStream[vssv1.WatchChangesResponse]) error {
+	if c.h.feed == nil {
+		return errNoFeed
+	}
+	if err := c.h.feed.WatchChanges(ctx, userFrom(ctx), req.Msg, stream.Send); err != nil {
+		return connectError(c.h.svc.classify(ctx, err))
+	}
+	noteResult(ctx, resultOK)
+	return nil
+}
+
+func (c connectService) AcquireLease(ctx context.Context, req *connect.Request[vssv1.AcquireLeaseRequest]) (*connect.Response[vssv1.AcquireLeaseResponse], error) {
+	if c.h.leases == nil {
+		return nil, errNoLeases
+	}
+	return unary(c.h, ctx, req.Msg, c.h.leases.AcquireLease)
+}
+
+func (c connectService) RenewLease(ctx context.Context, req *connect.Request[vssv1.RenewLeaseRequest]) (*connect.Response[vssv1.RenewLeaseResponse], error) {
+	if c.h.leases == nil {
+		return nil, errNoLeases
+	}
+	return unary(c.h, ctx, req.Msg, c.h.leases.RenewLease)
+}
+
+func (c connectService) ReleaseLease(ctx context.Context, req *connect.Request[vssv1.ReleaseLeaseRequest]) (*connect.Response[vssv1.ReleaseLeaseResponse], error) {
+	if c.h.leases == nil {
+		return nil, errNoLeases
+	}
+	return unary(c.h, ctx, req.Msg, c.h.leases.ReleaseLease)
+}
+
+func (c connectService) GetLease(ctx context.Context, req *connect.Request[vssv1.GetLeaseRequest]) (*connect.Response[vssv1.GetLeaseResponse], error) {
+	if c.h.leases == nil {
+		return nil, errNoLeases
+	}
+	return unary(c.h, ctx, req.Msg, c.h.leases.GetLease)
+}
+
+// The errors of the feed and lease RPCs on a store that keeps neither.
+var (
+	errNoFeed   = connect.NewError(connect.CodeUnimplemented, errors.New("this server's store keeps no change feed"))
+	errNoLeases = connect.NewError(connect.CodeUnimplemented, errors.New("this server's store keeps no leases"))
+)
 
 func (c connectService) ListKeyVersions(ctx context.Context, req *connect.Request[vssv1.ListKeyVersionsRequest]) (*connect.Response[vssv1.ListKeyVersionsResponse], error) {
 	return unary(c.h, ctx, req.Msg, c.h.svc.ListKeyVersions)
@@ -70,6 +143,13 @@ func (h *handler) connectHandler(opts ...connect.HandlerOption) (string, http.Ha
 			h.metrics.authFailed(r.Header, aerr)
 			_ = errs.Write(w, r, connectError(aerr))
 			return
+		}
+		if r.URL.Path == vssv1connect.VssServiceWatchChangesProcedure {
+			// A change stream gives its slot back once it is open (see
+			// Feed.WatchChanges) and bounds the writing of each of its messages through
+			// the response controller.
+			ctx, release = withEarlyRelease(ctx, release)
+			ctx = context.WithValue(ctx, responseControllerKey{}, http.NewResponseController(w))
 		}
 		defer release()
 		svc.ServeHTTP(w, r.WithContext(ctx))

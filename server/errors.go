@@ -28,6 +28,11 @@ type Error struct {
 	// RetryAfter, when positive, is sent in a Retry-After header, in whole seconds
 	// rounded up, by both bindings.
 	RetryAfter time.Duration
+	// Reason, for errors of the change feed and of leases, is sent in a FeedError detail
+	// with ResumeCursor and Lease, and chooses the Connect code (see connectError).
+	Reason       vssv1.FeedErrorReason
+	ResumeCursor string
+	Lease        *vssv1.Lease
 }
 
 // ErrorKind refines an Error's code for the bindings and the metrics.
@@ -87,6 +92,23 @@ func (s *Service) toError(ctx context.Context, err error) *Error {
 		return &Error{Code: vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, Message: qe.Error(), Kind: KindQuota}
 	case errors.Is(err, storage.ErrConflict):
 		return &Error{Code: vssv1.ErrorCode_CONFLICT_EXCEPTION, Message: "version conflict: the request was not applied"}
+	case errors.Is(err, storage.ErrCursorExpired):
+		return &Error{Code: vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, Reason: vssv1.FeedErrorReason_FEED_ERROR_REASON_CURSOR_EXPIRED,
+			Message: "cursor expired: changes after it are no longer kept; list the store again and follow the feed from GetChangeCursor"}
+	case errors.Is(err, storage.ErrCursorUnknown):
+		return &Error{Code: vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, Reason: vssv1.FeedErrorReason_FEED_ERROR_REASON_CURSOR_UNKNOWN,
+			Message: "cursor is beyond the store's latest change; list the store again and follow the feed from GetChangeCursor"}
+	case errors.Is(err, storage.ErrLeaseHeld):
+		e := &Error{Code: vssv1.ErrorCode_CONFLICT_EXCEPTION, Reason: vssv1.FeedErrorReason_FEED_ERROR_REASON_LEASE_HELD,
+			Message: "lease is held by another holder"}
+		if lh := (*storage.LeaseHeldError)(nil); errors.As(err, &lh) {
+			e.Lease = leaseMessage(lh.Lease)
+			e.Message = "lease is held by " + QuoteInput(lh.Lease.Holder) + " for another " + lh.Lease.Remaining.Round(time.Millisecond).String()
+		}
+		return e
+	case errors.Is(err, storage.ErrLeaseNotHeld):
+		return &Error{Code: vssv1.ErrorCode_CONFLICT_EXCEPTION, Reason: vssv1.FeedErrorReason_FEED_ERROR_REASON_LEASE_NOT_HELD,
+			Message: "lease not held with this token (expired, released or granted to another holder): nothing was written"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.log.DebugContext(ctx, "request ended before it completed", "request_id", RequestID(ctx), "err", err)
 		return &Error{Code: vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION, Message: "request canceled or timed out (request id " + RequestID(ctx) + ")", Unavailable: true}
@@ -121,10 +143,25 @@ func connectError(e *Error) *connect.Error {
 	if e.Kind == KindQuota || e.Kind == KindRateLimited {
 		code = connect.CodeResourceExhausted
 	}
+	switch e.Reason {
+	case vssv1.FeedErrorReason_FEED_ERROR_REASON_UNSPECIFIED:
+	case vssv1.FeedErrorReason_FEED_ERROR_REASON_STREAM_LIMIT, vssv1.FeedErrorReason_FEED_ERROR_REASON_SLOW_CONSUMER:
+		code = connect.CodeResourceExhausted
+	case vssv1.FeedErrorReason_FEED_ERROR_REASON_SHUTTING_DOWN:
+		code = connect.CodeUnavailable
+	default: // expired or unknown cursors, leases held or lost
+		code = connect.CodeFailedPrecondition
+	}
 	ce := connect.NewError(code, errors.New(e.Message))
 	setRetryAfter(ce.Meta(), e)
 	if detail, err := connect.NewErrorDetail(&vssv1.ErrorResponse{ErrorCode: e.Code, Message: e.Message}); err == nil {
 		ce.AddDetail(detail)
+	}
+	if e.Reason != vssv1.FeedErrorReason_FEED_ERROR_REASON_UNSPECIFIED {
+		fe := &vssv1.FeedError{Reason: e.Reason, ResumeCursor: e.ResumeCursor, Lease: e.Lease}
+		if detail, err := connect.NewErrorDetail(fe); err == nil {
+			ce.AddDetail(detail)
+		}
 	}
 	return ce
 }

@@ -85,6 +85,9 @@ type Options struct {
 	// GRPCReflection serves gRPC server reflection (v1 and v1alpha), which tools such as
 	// grpcurl use to discover the services. It is a debugging aid and off by default.
 	GRPCReflection bool
+	// Feed serves the change feed. When nil and Store implements storage.Feed, New
+	// makes one with the default FeedOptions (without pruning: see Feed.Run).
+	Feed *Feed
 }
 
 type handler struct {
@@ -100,6 +103,9 @@ type handler struct {
 	limit *rateLimiter
 	// budgets hold the request slots (limits.go).
 	budgets *budgets
+	// feed and leases serve the change feed and leases; nil when the store keeps none.
+	feed   *Feed
+	leases *Leases
 }
 
 // New returns the server's HTTP handler: the existing VSS HTTP API under /vss/, the
@@ -126,6 +132,16 @@ func New(opts Options) (http.Handler, error) {
 		budgets: newBudgets(opts, log),
 	}
 	h.interceptors = opts.Interceptors
+	h.feed = opts.Feed
+	if fs, ok := opts.Store.(storage.Feed); ok && h.feed == nil {
+		h.feed = NewFeed(fs, FeedOptions{}, log)
+	}
+	if h.feed != nil {
+		h.feed.svc = h.svc
+	}
+	if ls, ok := opts.Store.(storage.Leases); ok {
+		h.leases = &Leases{svc: h.svc, store: ls}
+	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}

@@ -1,6 +1,6 @@
 // Package storage defines what the VSS service needs from a database: the operations on
-// versioned keys (get, put, delete, list) with the health check and the LNURL-auth
-// records beside them, the errors they return, and nothing about SQL or drivers.
+// versioned keys (get, put, delete, list), the change feed and leases beside them, the
+// errors they return, and nothing about SQL or drivers.
 //
 // The service validates every request before it reaches a Store, so implementations may
 // assume well-formed input: store ids and keys within their length limits, keys distinct

@@ -31,6 +31,7 @@ var helpTopics = []struct {
 		"lnurl-auth", "public-url", "lnurl-token-ttl",
 	}},
 	{"Quotas and rate limits", []string{"quota-max-bytes", "quota-max-keys", "rate-limit", "rate-burst"}},
+	{"Change feed and leases", []string{"feed-retention", "watch-max-streams-per-user", "watch-heartbeat", "watch-send-timeout"}},
 	{"Limits and timeouts", []string{
 		"max-body-bytes", "read-header-timeout", "body-progress-bytes", "body-progress-timeout",
 		"write-timeout", "idle-timeout", "max-header-bytes",

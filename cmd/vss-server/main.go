@@ -144,6 +144,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		}
 		return def
 	}
+	fs.DurationVar(&cfg.Feed.Retention, "feed-retention", envDuration("VSS_FEED_RETENTION", server.DefaultFeedRetention),
+		"how long the change feed keeps changes; a client whose cursor is older must list its store again (env VSS_FEED_RETENTION)")
+	fs.IntVar(&cfg.Feed.MaxStreamsPerUser, "watch-max-streams-per-user", envInt("VSS_WATCH_MAX_STREAMS_PER_USER", server.DefaultMaxStreamsPerUser),
+		"most WatchChanges streams one user holds open at once, per server instance; -1 removes the cap (env VSS_WATCH_MAX_STREAMS_PER_USER)")
+	fs.DurationVar(&cfg.Feed.Heartbeat, "watch-heartbeat", envDuration("VSS_WATCH_HEARTBEAT", server.DefaultWatchHeartbeat),
+		"how often an idle WatchChanges stream sends a keep-alive carrying its cursor (env VSS_WATCH_HEARTBEAT)")
+	fs.DurationVar(&cfg.Feed.SendTimeout, "watch-send-timeout", envDuration("VSS_WATCH_SEND_TIMEOUT", server.DefaultWatchSendTimeout),
+		"longest time one WatchChanges message may take to be written before the stream is cut as a slow consumer (env VSS_WATCH_SEND_TIMEOUT)")
 	fs.IntVar(&cfg.Database.MaxConns, "db-max-conns", envInt("VSS_DB_MAX_CONNS", 0),
 		fmt.Sprintf("most PostgreSQL connections the server opens; 0 means %d. Each write holds one while its commit waits "+
 			"for the disk, so size it for the commit latency, not for the cores; a pool_max_conns parameter in "+

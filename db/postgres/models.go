@@ -19,6 +19,17 @@ type VssAuthSecret struct {
 	CreatedAt pgtype.Timestamptz
 }
 
+type VssChange struct {
+	UserToken string
+	StoreID   string
+	Seq       int64
+	Key       string
+	Version   int64
+	Deleted   bool
+	DeviceID  string
+	ChangedAt pgtype.Timestamptz
+}
+
 type VssDb struct {
 	UserToken     string
 	StoreID       string
@@ -28,6 +39,21 @@ type VssDb struct {
 	CreatedAt     pgtype.Timestamptz
 	LastUpdatedAt pgtype.Timestamptz
 	SortOrder     int64
+}
+
+type VssFeedHead struct {
+	UserToken string
+	StoreID   string
+	Seq       int64
+}
+
+type VssLease struct {
+	UserToken string
+	StoreID   string
+	Name      string
+	Holder    string
+	Token     int64
+	ExpiresAt pgtype.Timestamptz
 }
 
 type VssUserUsage struct {

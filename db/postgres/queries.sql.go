@@ -11,6 +11,121 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const acquireLease = `-- name: AcquireLease :one
+INSERT INTO vss_leases AS l (user_token, store_id, name, holder, token, expires_at)
+VALUES ($1, $2, $3, $4, 1, clock_timestamp() + make_interval(secs => $5::float8))
+ON CONFLICT (user_token, store_id, name) DO UPDATE
+SET holder = excluded.holder, token = l.token + 1, expires_at = excluded.expires_at
+WHERE l.expires_at <= clock_timestamp()
+RETURNING l.holder, l.token, l.expires_at, clock_timestamp()::timestamptz AS now
+`
+
+type AcquireLeaseParams struct {
+	UserToken  string
+	StoreID    string
+	Name       string
+	Holder     string
+	TtlSeconds float64
+}
+
+type AcquireLeaseRow struct {
+	Holder    string
+	Token     int64
+	ExpiresAt pgtype.Timestamptz
+	Now       pgtype.Timestamptz
+}
+
+// AcquireLease grants a lease unless a grant is in force: it creates the lease's row at
+// token 1, or takes over a row whose grant expired (or was released) with the next
+// token. No row comes back when the lease is held.
+func (q *Queries) AcquireLease(ctx context.Context, arg AcquireLeaseParams) (AcquireLeaseRow, error) {
+	row := q.db.QueryRow(ctx, acquireLease,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Name,
+		arg.Holder,
+		arg.TtlSeconds,
+	)
+	var i AcquireLeaseRow
+	err := row.Scan(
+		&i.Holder,
+		&i.Token,
+		&i.ExpiresAt,
+		&i.Now,
+	)
+	return i, err
+}
+
+const beginStoreWrite = `-- name: BeginStoreWrite :one
+
+WITH head AS (
+    INSERT INTO vss_feed_heads AS h (user_token, store_id, seq)
+    VALUES ($4, $5, 0)
+    ON CONFLICT (user_token, store_id) DO UPDATE SET seq = h.seq
+    RETURNING h.seq
+),
+lease AS MATERIALIZED (
+    SELECT l.token, l.expires_at
+    FROM vss_leases l
+    WHERE $2::text <> ''
+      AND l.user_token = $4 AND l.store_id = $5 AND l.name = $2::text
+    FOR SHARE
+)
+SELECT
+    (SELECT count(*) FROM head)::bigint AS heads,
+    set_config('vss.device_id', $1::text, true)::text AS device_id,
+    (CASE
+        WHEN $2::text = '' THEN true
+        WHEN EXISTS (
+            SELECT 1 FROM lease l
+            WHERE l.token = $3::bigint AND l.expires_at > clock_timestamp()
+        ) THEN true
+        ELSE vss_abort('VS412', 'lease not held')
+    END)::boolean AS lease_ok
+`
+
+type BeginStoreWriteParams struct {
+	DeviceID   string
+	LeaseName  string
+	LeaseToken int64
+	UserToken  string
+	StoreID    string
+}
+
+type BeginStoreWriteRow struct {
+	Heads    int64
+	DeviceID string
+	LeaseOk  bool
+}
+
+// The change feed and leases (migration 0005).
+// BeginStoreWrite runs first in the transaction of every PutObjects and DeleteObject
+// request, before the request's own statement (in the same pipelined batch). It
+//   - locks the store's feed head row, creating it if need be, so that the request's
+//     changes are numbered after those of every transaction that committed before and
+//     before those of every transaction that commits after (see migration 0005). The
+//     head comes before the store's keys in the one lock order (see PutObjects): the
+//     group commit runs a store's requests one after another in one transaction, and
+//     every request locks the head before its keys;
+//   - names the writing device for the changes the request's statement records
+//     (vss_record_change reads the transaction-local setting vss.device_id);
+//   - when lease_name is not empty, checks that lease is held with lease_token and not
+//     expired (by the database's clock), and keeps its row locked FOR SHARE until the
+//     transaction ends, so that no new grant can commit before the write does. If the
+//     lease is not held it raises VS412, which undoes the transaction.
+func (q *Queries) BeginStoreWrite(ctx context.Context, arg BeginStoreWriteParams) (BeginStoreWriteRow, error) {
+	row := q.db.QueryRow(ctx, beginStoreWrite,
+		arg.DeviceID,
+		arg.LeaseName,
+		arg.LeaseToken,
+		arg.UserToken,
+		arg.StoreID,
+	)
+	var i BeginStoreWriteRow
+	err := row.Scan(&i.Heads, &i.DeviceID, &i.LeaseOk)
+	return i, err
+}
+
 const clearUsage = `-- name: ClearUsage :exec
 DELETE FROM vss_user_usage
 `
@@ -80,6 +195,19 @@ func (q *Queries) DeleteObjectQuota(ctx context.Context, arg DeleteObjectQuotaPa
 	return err
 }
 
+const deleteUserChanges = `-- name: DeleteUserChanges :exec
+DELETE FROM vss_changes
+WHERE user_token = $1
+`
+
+// DeleteUserChanges forgets every recorded change of a user. The heads stay, so every
+// cursor a device holds is now older than the feed: its next read is CURSOR_EXPIRED and
+// it lists its store again.
+func (q *Queries) DeleteUserChanges(ctx context.Context, userToken string) error {
+	_, err := q.db.Exec(ctx, deleteUserChanges, userToken)
+	return err
+}
+
 const deleteUserObjects = `-- name: DeleteUserObjects :execrows
 DELETE FROM vss_db
 WHERE user_token = $1
@@ -103,6 +231,65 @@ WHERE user_token = $1
 func (q *Queries) DeleteUserUsage(ctx context.Context, userToken string) error {
 	_, err := q.db.Exec(ctx, deleteUserUsage, userToken)
 	return err
+}
+
+const expireUserLeases = `-- name: ExpireUserLeases :exec
+UPDATE vss_leases
+SET expires_at = least(expires_at, clock_timestamp())
+WHERE user_token = $1
+`
+
+// ExpireUserLeases ends every lease grant of a user. The rows stay, so that fencing
+// tokens keep growing.
+func (q *Queries) ExpireUserLeases(ctx context.Context, userToken string) error {
+	_, err := q.db.Exec(ctx, expireUserLeases, userToken)
+	return err
+}
+
+const feedListening = `-- name: FeedListening :one
+SELECT vss_feed_listening()::boolean AS listening
+`
+
+// FeedListening reports whether any server instance listens for commits on this
+// database (see vss_feed_listening in migration 0005). Instances send NotifyCommits only
+// while one does, so that writes cost nothing extra while nobody watches.
+func (q *Queries) FeedListening(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, feedListening)
+	var listening bool
+	err := row.Scan(&listening)
+	return listening, err
+}
+
+const getLease = `-- name: GetLease :one
+SELECT holder, token, expires_at, clock_timestamp()::timestamptz AS now
+FROM vss_leases
+WHERE user_token = $1 AND store_id = $2 AND name = $3
+`
+
+type GetLeaseParams struct {
+	UserToken string
+	StoreID   string
+	Name      string
+}
+
+type GetLeaseRow struct {
+	Holder    string
+	Token     int64
+	ExpiresAt pgtype.Timestamptz
+	Now       pgtype.Timestamptz
+}
+
+// GetLease reads a lease's latest grant and the database's time.
+func (q *Queries) GetLease(ctx context.Context, arg GetLeaseParams) (GetLeaseRow, error) {
+	row := q.db.QueryRow(ctx, getLease, arg.UserToken, arg.StoreID, arg.Name)
+	var i GetLeaseRow
+	err := row.Scan(
+		&i.Holder,
+		&i.Token,
+		&i.ExpiresAt,
+		&i.Now,
+	)
+	return i, err
 }
 
 const getObject = `-- name: GetObject :one
@@ -129,6 +316,101 @@ func (q *Queries) GetObject(ctx context.Context, arg GetObjectParams) (GetObject
 	var i GetObjectRow
 	err := row.Scan(&i.Key, &i.Value, &i.Version)
 	return i, err
+}
+
+const listChanges = `-- name: ListChanges :many
+WITH state AS MATERIALIZED (
+    SELECT COALESCE((SELECT h.seq FROM vss_feed_heads h
+                     WHERE h.user_token = $2 AND h.store_id = $3), 0)::bigint AS head,
+           COALESCE((SELECT min(c.seq) FROM vss_changes c
+                     WHERE c.user_token = $2 AND c.store_id = $3), 0)::bigint AS oldest
+),
+page AS MATERIALIZED (
+    SELECT c.seq, c.key, c.version, c.deleted, c.device_id, c.changed_at, v.value, (v.key IS NOT NULL)::boolean AS has_value,
+           sum(COALESCE(octet_length(v.value), 0)) OVER (ORDER BY c.seq) - COALESCE(octet_length(v.value), 0) AS before_bytes,
+           row_number() OVER (ORDER BY c.seq) AS n
+    FROM (
+        SELECT user_token, store_id, seq, key, version, deleted, device_id, changed_at
+        FROM vss_changes
+        WHERE user_token = $2 AND store_id = $3 AND seq > $4::bigint
+        ORDER BY seq
+        LIMIT $5::bigint
+    ) c
+    LEFT JOIN vss_db v
+      ON $6::boolean AND NOT c.deleted
+     AND v.user_token = c.user_token AND v.store_id = c.store_id AND v.key = c.key
+     AND v.version = c.version
+)
+SELECT s.head, s.oldest, p.seq, p.key, p.version, p.deleted, p.device_id, p.changed_at, p.value, p.has_value
+FROM state s
+LEFT JOIN page p ON p.n = 1 OR p.before_bytes < $1::bigint
+ORDER BY p.seq
+`
+
+type ListChangesParams struct {
+	MaxValueBytes int64
+	UserToken     string
+	StoreID       string
+	After         int64
+	PageLimit     int64
+	WithValues    bool
+}
+
+type ListChangesRow struct {
+	Head      int64
+	Oldest    int64
+	Seq       pgtype.Int8
+	Key       pgtype.Text
+	Version   pgtype.Int8
+	Deleted   pgtype.Bool
+	DeviceID  pgtype.Text
+	ChangedAt pgtype.Timestamptz
+	Value     []byte
+	HasValue  pgtype.Bool
+}
+
+// ListChanges reads, in one snapshot, a store's feed head, its oldest retained change
+// (0 when none) and up to page_limit changes after the sequence number after. The
+// first row always exists; its change columns are NULL when there is no change. With
+// with_values, a change that is not a delete carries the key's value when the key still
+// holds that version, and the page stops before the change whose value would take the
+// values beyond max_value_bytes (the first change always passes).
+func (q *Queries) ListChanges(ctx context.Context, arg ListChangesParams) ([]ListChangesRow, error) {
+	rows, err := q.db.Query(ctx, listChanges,
+		arg.MaxValueBytes,
+		arg.UserToken,
+		arg.StoreID,
+		arg.After,
+		arg.PageLimit,
+		arg.WithValues,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListChangesRow
+	for rows.Next() {
+		var i ListChangesRow
+		if err := rows.Scan(
+			&i.Head,
+			&i.Oldest,
+			&i.Seq,
+			&i.Key,
+			&i.Version,
+			&i.Deleted,
+			&i.DeviceID,
+			&i.ChangedAt,
+			&i.Value,
+			&i.HasValue,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listKeyVersions = `-- name: ListKeyVersions :many
@@ -245,6 +527,57 @@ ON CONFLICT (user_token) DO UPDATE SET user_token = excluded.user_token
 func (q *Queries) LockUsage(ctx context.Context, userToken string) error {
 	_, err := q.db.Exec(ctx, lockUsage, userToken)
 	return err
+}
+
+const lockUserFeeds = `-- name: LockUserFeeds :exec
+SELECT 1
+FROM vss_feed_heads
+WHERE user_token = $1
+ORDER BY store_id COLLATE "C"
+FOR UPDATE
+`
+
+// LockUserFeeds locks the feed heads of every store of a user, in store id order (the
+// order of the group commit's batches), before DeleteUser deletes the user's keys, so
+// that it takes its locks in the one lock order of writes.
+func (q *Queries) LockUserFeeds(ctx context.Context, userToken string) error {
+	_, err := q.db.Exec(ctx, lockUserFeeds, userToken)
+	return err
+}
+
+const notifyCommits = `-- name: NotifyCommits :exec
+SELECT pg_notify('vss_changes', p)
+FROM unnest($1::text[]) AS p
+`
+
+// NotifyCommits wakes the change streams of every server instance listening on the
+// vss_changes channel for the stores named in payloads (see storage.Feed.WatchCommits).
+func (q *Queries) NotifyCommits(ctx context.Context, payloads []string) error {
+	_, err := q.db.Exec(ctx, notifyCommits, payloads)
+	return err
+}
+
+const pruneChanges = `-- name: PruneChanges :execrows
+DELETE FROM vss_changes c
+USING (
+    SELECT o.user_token, o.store_id, max(o.seq) AS upto
+    FROM vss_changes o
+    WHERE o.changed_at < now() - make_interval(secs => $1::float8)
+    GROUP BY o.user_token, o.store_id
+) old
+WHERE c.user_token = old.user_token AND c.store_id = old.store_id AND c.seq <= old.upto
+`
+
+// PruneChanges deletes the changes older than the retention window: in each store, every
+// change up to the newest one that is older than cutoff, so that what remains of a
+// store's feed is always a suffix of it (the times of one store's changes are not
+// strictly in sequence order: a transaction's time is when it began).
+func (q *Queries) PruneChanges(ctx context.Context, retentionSeconds float64) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneChanges, retentionSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const putObjects = `-- name: PutObjects :one
@@ -606,6 +939,76 @@ func (q *Queries) PutObjectsQuota(ctx context.Context, arg PutObjectsQuotaParams
 		&i.KeysOk,
 		&i.Written,
 		&i.Counted,
+	)
+	return i, err
+}
+
+const releaseLease = `-- name: ReleaseLease :execrows
+UPDATE vss_leases
+SET expires_at = clock_timestamp()
+WHERE user_token = $1 AND store_id = $2 AND name = $3
+  AND token = $4 AND expires_at > clock_timestamp()
+`
+
+type ReleaseLeaseParams struct {
+	UserToken string
+	StoreID   string
+	Name      string
+	Token     int64
+}
+
+// ReleaseLease ends the grant with token if it is still in force.
+func (q *Queries) ReleaseLease(ctx context.Context, arg ReleaseLeaseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, releaseLease,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Name,
+		arg.Token,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const renewLease = `-- name: RenewLease :one
+UPDATE vss_leases
+SET expires_at = clock_timestamp() + make_interval(secs => $1::float8)
+WHERE user_token = $2 AND store_id = $3 AND name = $4
+  AND token = $5 AND expires_at > clock_timestamp()
+RETURNING holder, token, expires_at, clock_timestamp()::timestamptz AS now
+`
+
+type RenewLeaseParams struct {
+	TtlSeconds float64
+	UserToken  string
+	StoreID    string
+	Name       string
+	Token      int64
+}
+
+type RenewLeaseRow struct {
+	Holder    string
+	Token     int64
+	ExpiresAt pgtype.Timestamptz
+	Now       pgtype.Timestamptz
+}
+
+// RenewLease extends the grant with token if it is still in force.
+func (q *Queries) RenewLease(ctx context.Context, arg RenewLeaseParams) (RenewLeaseRow, error) {
+	row := q.db.QueryRow(ctx, renewLease,
+		arg.TtlSeconds,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Name,
+		arg.Token,
+	)
+	var i RenewLeaseRow
+	err := row.Scan(
+		&i.Holder,
+		&i.Token,
+		&i.ExpiresAt,
+		&i.Now,
 	)
 	return i, err
 }

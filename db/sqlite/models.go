@@ -15,6 +15,17 @@ type VssAuthSecret struct {
 	CreatedAt string
 }
 
+type VssChange struct {
+	UserToken string
+	StoreID   string
+	Seq       int64
+	Key       string
+	Version   int64
+	Deleted   int64
+	DeviceID  string
+	ChangedAt int64
+}
+
 type VssDb struct {
 	SortOrder     int64
 	UserToken     string
@@ -24,6 +35,26 @@ type VssDb struct {
 	Version       int64
 	CreatedAt     string
 	LastUpdatedAt string
+}
+
+type VssFeedHead struct {
+	UserToken string
+	StoreID   string
+	Seq       int64
+}
+
+type VssFeedWriter struct {
+	ID       int64
+	DeviceID string
+}
+
+type VssLease struct {
+	UserToken string
+	StoreID   string
+	Name      string
+	Holder    string
+	Token     int64
+	ExpiresAt int64
 }
 
 type VssUserUsage struct {

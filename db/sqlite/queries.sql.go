@@ -27,6 +27,33 @@ func (q *Queries) AdjustUsage(ctx context.Context, arg AdjustUsageParams) error 
 	return err
 }
 
+const changeValue = `-- name: ChangeValue :one
+SELECT value
+FROM vss_db
+WHERE user_token = ?1 AND store_id = ?2 AND key = ?3
+  AND version = ?4
+`
+
+type ChangeValueParams struct {
+	UserToken string
+	StoreID   string
+	Key       string
+	Version   int64
+}
+
+// ChangeValue reads the value of a key at a version.
+func (q *Queries) ChangeValue(ctx context.Context, arg ChangeValueParams) ([]byte, error) {
+	row := q.db.QueryRowContext(ctx, changeValue,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Key,
+		arg.Version,
+	)
+	var value []byte
+	err := row.Scan(&value)
+	return value, err
+}
+
 const clearUsage = `-- name: ClearUsage :exec
 DELETE FROM vss_user_usage
 `
@@ -155,6 +182,18 @@ func (q *Queries) DeleteObjectVersion(ctx context.Context, arg DeleteObjectVersi
 	return result.RowsAffected()
 }
 
+const deleteUserChanges = `-- name: DeleteUserChanges :exec
+DELETE FROM vss_changes
+WHERE user_token = ?1
+`
+
+// DeleteUserChanges forgets every recorded change of a user; the heads stay (see the
+// PostgreSQL query of the same name).
+func (q *Queries) DeleteUserChanges(ctx context.Context, userToken string) error {
+	_, err := q.db.ExecContext(ctx, deleteUserChanges, userToken)
+	return err
+}
+
 const deleteUserObjects = `-- name: DeleteUserObjects :execrows
 DELETE FROM vss_db
 WHERE user_token = ?1
@@ -180,6 +219,49 @@ func (q *Queries) DeleteUserUsage(ctx context.Context, userToken string) error {
 	return err
 }
 
+const expireUserLeases = `-- name: ExpireUserLeases :exec
+UPDATE vss_leases
+SET expires_at = min(expires_at, ?1)
+WHERE user_token = ?2
+`
+
+type ExpireUserLeasesParams struct {
+	Now       interface{}
+	UserToken string
+}
+
+// ExpireUserLeases ends every lease grant of a user at now (Unix milliseconds); the rows
+// stay, so that fencing tokens keep growing.
+func (q *Queries) ExpireUserLeases(ctx context.Context, arg ExpireUserLeasesParams) error {
+	_, err := q.db.ExecContext(ctx, expireUserLeases, arg.Now, arg.UserToken)
+	return err
+}
+
+const feedState = `-- name: FeedState :one
+SELECT CAST(COALESCE((SELECT h.seq FROM vss_feed_heads h
+                      WHERE h.user_token = ?1 AND h.store_id = ?2), 0) AS INTEGER) AS head,
+       CAST(COALESCE((SELECT min(c.seq) FROM vss_changes c
+                      WHERE c.user_token = ?1 AND c.store_id = ?2), 0) AS INTEGER) AS oldest
+`
+
+type FeedStateParams struct {
+	UserToken string
+	StoreID   string
+}
+
+type FeedStateRow struct {
+	Head   int64
+	Oldest int64
+}
+
+// FeedState reads a store's feed head and its oldest retained change (0 when none).
+func (q *Queries) FeedState(ctx context.Context, arg FeedStateParams) (FeedStateRow, error) {
+	row := q.db.QueryRowContext(ctx, feedState, arg.UserToken, arg.StoreID)
+	var i FeedStateRow
+	err := row.Scan(&i.Head, &i.Oldest)
+	return i, err
+}
+
 const getEntrySize = `-- name: GetEntrySize :one
 SELECT CAST(length(CAST(key AS BLOB)) + COALESCE(length(value), 0) AS INTEGER) AS size
 FROM vss_db
@@ -198,6 +280,32 @@ func (q *Queries) GetEntrySize(ctx context.Context, arg GetEntrySizeParams) (int
 	var size int64
 	err := row.Scan(&size)
 	return size, err
+}
+
+const getLease = `-- name: GetLease :one
+SELECT holder, token, expires_at
+FROM vss_leases
+WHERE user_token = ?1 AND store_id = ?2 AND name = ?3
+`
+
+type GetLeaseParams struct {
+	UserToken string
+	StoreID   string
+	Name      string
+}
+
+type GetLeaseRow struct {
+	Holder    string
+	Token     int64
+	ExpiresAt int64
+}
+
+// GetLease reads a lease's latest grant.
+func (q *Queries) GetLease(ctx context.Context, arg GetLeaseParams) (GetLeaseRow, error) {
+	row := q.db.QueryRowContext(ctx, getLease, arg.UserToken, arg.StoreID, arg.Name)
+	var i GetLeaseRow
+	err := row.Scan(&i.Holder, &i.Token, &i.ExpiresAt)
+	return i, err
 }
 
 const getObject = `-- name: GetObject :one
@@ -290,6 +398,99 @@ func (q *Queries) InsertChallenge(ctx context.Context, arg InsertChallengeParams
 	return result.RowsAffected()
 }
 
+const leaseGrant = `-- name: LeaseGrant :one
+SELECT token, expires_at
+FROM vss_leases
+WHERE user_token = ?1 AND store_id = ?2 AND name = ?3
+`
+
+type LeaseGrantParams struct {
+	UserToken string
+	StoreID   string
+	Name      string
+}
+
+type LeaseGrantRow struct {
+	Token     int64
+	ExpiresAt int64
+}
+
+// LeaseGrant reads the token and expiry of a lease's latest grant.
+func (q *Queries) LeaseGrant(ctx context.Context, arg LeaseGrantParams) (LeaseGrantRow, error) {
+	row := q.db.QueryRowContext(ctx, leaseGrant, arg.UserToken, arg.StoreID, arg.Name)
+	var i LeaseGrantRow
+	err := row.Scan(&i.Token, &i.ExpiresAt)
+	return i, err
+}
+
+const listChanges = `-- name: ListChanges :many
+SELECT c.seq, c.key, c.version, c.deleted, c.device_id, c.changed_at,
+       CAST(COALESCE((SELECT COALESCE(length(v.value), 0) FROM vss_db v
+                      WHERE c.deleted = 0 AND v.user_token = c.user_token AND v.store_id = c.store_id
+                        AND v.key = c.key AND v.version = c.version), -1) AS INTEGER) AS value_size
+FROM vss_changes c
+WHERE c.user_token = ?1 AND c.store_id = ?2 AND c.seq > ?3
+ORDER BY c.seq
+LIMIT ?4
+`
+
+type ListChangesParams struct {
+	UserToken string
+	StoreID   string
+	After     int64
+	PageLimit int64
+}
+
+type ListChangesRow struct {
+	Seq       int64
+	Key       string
+	Version   int64
+	Deleted   int64
+	DeviceID  string
+	ChangedAt int64
+	ValueSize int64
+}
+
+// ListChanges reads up to page_limit changes of a store after the sequence number after,
+// each with the size of the key's value when the key still holds that version and the
+// change is not a delete (value_size -1 otherwise). The store reads the values it
+// returns with ChangeValue, in the same read transaction.
+func (q *Queries) ListChanges(ctx context.Context, arg ListChangesParams) ([]ListChangesRow, error) {
+	rows, err := q.db.QueryContext(ctx, listChanges,
+		arg.UserToken,
+		arg.StoreID,
+		arg.After,
+		arg.PageLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListChangesRow
+	for rows.Next() {
+		var i ListChangesRow
+		if err := rows.Scan(
+			&i.Seq,
+			&i.Key,
+			&i.Version,
+			&i.Deleted,
+			&i.DeviceID,
+			&i.ChangedAt,
+			&i.ValueSize,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listKeyVersions = `-- name: ListKeyVersions :many
 SELECT key, version, sort_order
 FROM vss_db
@@ -349,6 +550,124 @@ func (q *Queries) ListKeyVersions(ctx context.Context, arg ListKeyVersionsParams
 	return items, nil
 }
 
+const pruneChanges = `-- name: PruneChanges :execrows
+DELETE FROM vss_changes
+WHERE seq <= (
+    SELECT max(o.seq)
+    FROM vss_changes o
+    WHERE o.user_token = vss_changes.user_token AND o.store_id = vss_changes.store_id
+      AND o.changed_at < ?1
+)
+`
+
+// PruneChanges deletes, in each store, every change up to the newest one older than
+// cutoff (Unix milliseconds), so that what remains of a store's feed is a suffix of it.
+func (q *Queries) PruneChanges(ctx context.Context, cutoff int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, pruneChanges, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const putLease = `-- name: PutLease :exec
+INSERT INTO vss_leases (user_token, store_id, name, holder, token, expires_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (user_token, store_id, name) DO UPDATE
+SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at
+`
+
+type PutLeaseParams struct {
+	UserToken string
+	StoreID   string
+	Name      string
+	Holder    string
+	Token     int64
+	ExpiresAt int64
+}
+
+// PutLease records a new grant of a lease. AcquireLease runs it after LeaseGrant, in one
+// write transaction, once it found no grant in force; token is the previous one plus 1.
+func (q *Queries) PutLease(ctx context.Context, arg PutLeaseParams) error {
+	_, err := q.db.ExecContext(ctx, putLease,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Name,
+		arg.Holder,
+		arg.Token,
+		arg.ExpiresAt,
+	)
+	return err
+}
+
+const releaseLease = `-- name: ReleaseLease :execrows
+UPDATE vss_leases
+SET expires_at = ?1
+WHERE user_token = ?2 AND store_id = ?3 AND name = ?4
+  AND token = ?5 AND expires_at > ?1
+`
+
+type ReleaseLeaseParams struct {
+	Now       int64
+	UserToken string
+	StoreID   string
+	Name      string
+	Token     int64
+}
+
+// ReleaseLease ends the grant with token if it is in force at now.
+func (q *Queries) ReleaseLease(ctx context.Context, arg ReleaseLeaseParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, releaseLease,
+		arg.Now,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Name,
+		arg.Token,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const renewLease = `-- name: RenewLease :one
+UPDATE vss_leases
+SET expires_at = ?1
+WHERE user_token = ?2 AND store_id = ?3 AND name = ?4
+  AND token = ?5 AND expires_at > ?6
+RETURNING holder, token, expires_at
+`
+
+type RenewLeaseParams struct {
+	ExpiresAt int64
+	UserToken string
+	StoreID   string
+	Name      string
+	Token     int64
+	Now       int64
+}
+
+type RenewLeaseRow struct {
+	Holder    string
+	Token     int64
+	ExpiresAt int64
+}
+
+// RenewLease extends the grant with token if it is in force at now.
+func (q *Queries) RenewLease(ctx context.Context, arg RenewLeaseParams) (RenewLeaseRow, error) {
+	row := q.db.QueryRowContext(ctx, renewLease,
+		arg.ExpiresAt,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Name,
+		arg.Token,
+		arg.Now,
+	)
+	var i RenewLeaseRow
+	err := row.Scan(&i.Holder, &i.Token, &i.ExpiresAt)
+	return i, err
+}
+
 const secret = `-- name: Secret :one
 INSERT INTO vss_auth_secrets (name, secret)
 VALUES (?1, ?2)
@@ -386,6 +705,19 @@ type SetUsageParams struct {
 // SetUsage stores the usage of a user.
 func (q *Queries) SetUsage(ctx context.Context, arg SetUsageParams) error {
 	_, err := q.db.ExecContext(ctx, setUsage, arg.UserToken, arg.Bytes, arg.Keys)
+	return err
+}
+
+const setWriter = `-- name: SetWriter :exec
+
+UPDATE vss_feed_writer SET device_id = ?1 WHERE id = 1
+`
+
+// The change feed and leases (migration 0005).
+// SetWriter names the device of the write about to be applied, for the triggers that
+// record its changes. Every write runs it first in its transaction.
+func (q *Queries) SetWriter(ctx context.Context, deviceID string) error {
+	_, err := q.db.ExecContext(ctx, setWriter, deviceID)
 	return err
 }
 

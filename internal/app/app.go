@@ -67,6 +67,9 @@ type Config struct {
 	// sqlite.WithGroupCommit). The zero value is the default, group commit on, so that a
 	// Config built in code runs what the binary runs.
 	NoGroupCommit bool
+	// Feed configures the change feed (retention, WatchChanges streams); zero fields
+	// take the server package's defaults.
+	Feed server.FeedOptions
 	// TLSCertFile and TLSKeyFile, when set, serve HTTPS (HTTP/1.1 and HTTP/2) with the
 	// certificate and key in these PEM files, reloaded when they change or on SIGHUP.
 	TLSCertFile, TLSKeyFile string
@@ -112,7 +115,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 	routes = obs.routes(cfg.Observability, routes)
-	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Routes: routes, RateLimit: cfg.RateLimit,
+	var feed *server.Feed
+	if fs, ok := store.(storage.Feed); ok {
+		feed = server.NewFeed(fs, cfg.Feed, log)
+		defer feed.Close()
+		feedCtx, stopFeed := context.WithCancel(ctx)
+		defer stopFeed()
+		go feed.Run(feedCtx)
+	}
+	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Routes: routes, RateLimit: cfg.RateLimit, Feed: feed,
 		Metrics: obs.serverMetrics(), Interceptors: obs.interceptors, QueueTimeout: limits.QueueTimeout,
 		MaxConcurrentRequests: max(limits.MaxConcurrent, 0), MaxConcurrentPerUser: limits.MaxConcurrentPerUser,
 		MaxConcurrentPublic: max(limits.MaxConcurrentPublic, 0), MaxConcurrentPerAddress: limits.MaxConcurrentPerAddress,
@@ -135,6 +146,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	ln = limitConns(ln, limits.MaxConnections, limits.MaxConnectionsPerAddress, log)
 	srv := newHTTPServer(handler, log)
 	applyLimits(srv, limits)
+	if feed != nil {
+		// Change streams never end on their own: end them, resumable, as shutdown starts.
+		srv.RegisterOnShutdown(feed.Shutdown)
+	}
 	stopMetrics, err := obs.serveMetrics(cfg.Observability, log)
 	if err != nil {
 		_ = ln.Close()

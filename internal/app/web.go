@@ -42,7 +42,8 @@ func withCORS(h http.Handler, origins []string) (http.Handler, error) {
 	c := cors.New(cors.Options{
 		AllowedOrigins: origins,
 		AllowedMethods: connectcors.AllowedMethods(),
-		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
+		// The change feed's and leases' write headers (see server.DeviceIDHeader).
+		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization", server.DeviceIDHeader, server.LeaseNameHeader, server.LeaseTokenHeader),
 		ExposedHeaders: append(connectcors.ExposedHeaders(), server.ProtocolVersionHeader, "X-Request-Id"),
 		MaxAge:         7200, // seconds; browsers cap it lower
 	})

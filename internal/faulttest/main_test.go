@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	if os.Getenv(leaseHolderEnv) != "" {
+		return runLeaseHolder() // a child process of TestLeaseHolderSuspended
+	}
 	dir, err := os.MkdirTemp("", "vss-faulttest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

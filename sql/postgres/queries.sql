@@ -462,3 +462,161 @@ WHERE user_token = @user_token;
 -- DeleteUserUsage forgets the usage row of one user.
 DELETE FROM vss_user_usage
 WHERE user_token = @user_token;
+
+-- The change feed and leases (migration 0005).
+
+-- name: BeginStoreWrite :one
+-- BeginStoreWrite runs first in the transaction of every PutObjects and DeleteObject
+-- request, before the request's own statement (in the same pipelined batch). It
+--   * locks the store's feed head row, creating it if need be, so that the request's
+--     changes are numbered after those of every transaction that committed before and
+--     before those of every transaction that commits after (see migration 0005). The
+--     head comes before the store's keys in the one lock order (see PutObjects): the
+--     group commit runs a store's requests one after another in one transaction, and
+--     every request locks the head before its keys;
+--   * names the writing device for the changes the request's statement records
+--     (vss_record_change reads the transaction-local setting vss.device_id);
+--   * when lease_name is not empty, checks that lease is held with lease_token and not
+--     expired (by the database's clock), and keeps its row locked FOR SHARE until the
+--     transaction ends, so that no new grant can commit before the write does. If the
+--     lease is not held it raises VS412, which undoes the transaction.
+WITH head AS (
+    INSERT INTO vss_feed_heads AS h (user_token, store_id, seq)
+    VALUES (@user_token, @store_id, 0)
+    ON CONFLICT (user_token, store_id) DO UPDATE SET seq = h.seq
+    RETURNING h.seq
+),
+lease AS MATERIALIZED (
+    SELECT l.token, l.expires_at
+    FROM vss_leases l
+    WHERE @lease_name::text <> ''
+      AND l.user_token = @user_token AND l.store_id = @store_id AND l.name = @lease_name::text
+    FOR SHARE
+)
+SELECT
+    (SELECT count(*) FROM head)::bigint AS heads,
+    set_config('vss.device_id', @device_id::text, true)::text AS device_id,
+    (CASE
+        WHEN @lease_name::text = '' THEN true
+        WHEN EXISTS (
+            SELECT 1 FROM lease l
+            WHERE l.token = @lease_token::bigint AND l.expires_at > clock_timestamp()
+        ) THEN true
+        ELSE vss_abort('VS412', 'lease not held')
+    END)::boolean AS lease_ok;
+
+-- name: ListChanges :many
+-- ListChanges reads, in one snapshot, a store's feed head, its oldest retained change
+-- (0 when none) and up to page_limit changes after the sequence number after. The
+-- first row always exists; its change columns are NULL when there is no change. With
+-- with_values, a change that is not a delete carries the key's value when the key still
+-- holds that version, and the page stops before the change whose value would take the
+-- values beyond max_value_bytes (the first change always passes).
+WITH state AS MATERIALIZED (
+    SELECT COALESCE((SELECT h.seq FROM vss_feed_heads h
+                     WHERE h.user_token = @user_token AND h.store_id = @store_id), 0)::bigint AS head,
+           COALESCE((SELECT min(c.seq) FROM vss_changes c
+                     WHERE c.user_token = @user_token AND c.store_id = @store_id), 0)::bigint AS oldest
+),
+page AS MATERIALIZED (
+    SELECT c.seq, c.key, c.version, c.deleted, c.device_id, c.changed_at, v.value, (v.key IS NOT NULL)::boolean AS has_value,
+           sum(COALESCE(octet_length(v.value), 0)) OVER (ORDER BY c.seq) - COALESCE(octet_length(v.value), 0) AS before_bytes,
+           row_number() OVER (ORDER BY c.seq) AS n
+    FROM (
+        SELECT *
+        FROM vss_changes
+        WHERE user_token = @user_token AND store_id = @store_id AND seq > @after::bigint
+        ORDER BY seq
+        LIMIT @page_limit::bigint
+    ) c
+    LEFT JOIN vss_db v
+      ON @with_values::boolean AND NOT c.deleted
+     AND v.user_token = c.user_token AND v.store_id = c.store_id AND v.key = c.key
+     AND v.version = c.version
+)
+SELECT s.head, s.oldest, p.seq, p.key, p.version, p.deleted, p.device_id, p.changed_at, p.value, p.has_value
+FROM state s
+LEFT JOIN page p ON p.n = 1 OR p.before_bytes < @max_value_bytes::bigint
+ORDER BY p.seq;
+
+-- name: PruneChanges :execrows
+-- PruneChanges deletes the changes older than the retention window: in each store, every
+-- change up to the newest one that is older than cutoff, so that what remains of a
+-- store's feed is always a suffix of it (the times of one store's changes are not
+-- strictly in sequence order: a transaction's time is when it began).
+DELETE FROM vss_changes c
+USING (
+    SELECT o.user_token, o.store_id, max(o.seq) AS upto
+    FROM vss_changes o
+    WHERE o.changed_at < now() - make_interval(secs => @retention_seconds::float8)
+    GROUP BY o.user_token, o.store_id
+) old
+WHERE c.user_token = old.user_token AND c.store_id = old.store_id AND c.seq <= old.upto;
+
+-- name: NotifyCommits :exec
+-- NotifyCommits wakes the change streams of every server instance listening on the
+-- vss_changes channel for the stores named in payloads (see storage.Feed.WatchCommits).
+SELECT pg_notify('vss_changes', p)
+FROM unnest(@payloads::text[]) AS p;
+
+-- name: AcquireLease :one
+-- AcquireLease grants a lease unless a grant is in force: it creates the lease's row at
+-- token 1, or takes over a row whose grant expired (or was released) with the next
+-- token. No row comes back when the lease is held.
+INSERT INTO vss_leases AS l (user_token, store_id, name, holder, token, expires_at)
+VALUES (@user_token, @store_id, @name, @holder, 1, clock_timestamp() + make_interval(secs => @ttl_seconds::float8))
+ON CONFLICT (user_token, store_id, name) DO UPDATE
+SET holder = excluded.holder, token = l.token + 1, expires_at = excluded.expires_at
+WHERE l.expires_at <= clock_timestamp()
+RETURNING l.holder, l.token, l.expires_at, clock_timestamp()::timestamptz AS now;
+
+-- name: RenewLease :one
+-- RenewLease extends the grant with token if it is still in force.
+UPDATE vss_leases
+SET expires_at = clock_timestamp() + make_interval(secs => @ttl_seconds::float8)
+WHERE user_token = @user_token AND store_id = @store_id AND name = @name
+  AND token = @token AND expires_at > clock_timestamp()
+RETURNING holder, token, expires_at, clock_timestamp()::timestamptz AS now;
+
+-- name: ReleaseLease :execrows
+-- ReleaseLease ends the grant with token if it is still in force.
+UPDATE vss_leases
+SET expires_at = clock_timestamp()
+WHERE user_token = @user_token AND store_id = @store_id AND name = @name
+  AND token = @token AND expires_at > clock_timestamp();
+
+-- name: GetLease :one
+-- GetLease reads a lease's latest grant and the database's time.
+SELECT holder, token, expires_at, clock_timestamp()::timestamptz AS now
+FROM vss_leases
+WHERE user_token = @user_token AND store_id = @store_id AND name = @name;
+
+-- name: FeedListening :one
+-- FeedListening reports whether any server instance listens for commits on this
+-- database (see vss_feed_listening in migration 0005). Instances send NotifyCommits only
+-- while one does, so that writes cost nothing extra while nobody watches.
+SELECT vss_feed_listening()::boolean AS listening;
+
+-- name: LockUserFeeds :exec
+-- LockUserFeeds locks the feed heads of every store of a user, in store id order (the
+-- order of the group commit's batches), before DeleteUser deletes the user's keys, so
+-- that it takes its locks in the one lock order of writes.
+SELECT 1
+FROM vss_feed_heads
+WHERE user_token = @user_token
+ORDER BY store_id COLLATE "C"
+FOR UPDATE;
+
+-- name: DeleteUserChanges :exec
+-- DeleteUserChanges forgets every recorded change of a user. The heads stay, so every
+-- cursor a device holds is now older than the feed: its next read is CURSOR_EXPIRED and
+-- it lists its store again.
+DELETE FROM vss_changes
+WHERE user_token = @user_token;
+
+-- name: ExpireUserLeases :exec
+-- ExpireUserLeases ends every lease grant of a user. The rows stay, so that fencing
+-- tokens keep growing.
+UPDATE vss_leases
+SET expires_at = least(expires_at, clock_timestamp())
+WHERE user_token = @user_token;

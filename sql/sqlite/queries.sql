@@ -150,3 +150,97 @@ WHERE user_token = sqlc.arg(user_token);
 -- DeleteUserUsage forgets the usage row of one user.
 DELETE FROM vss_user_usage
 WHERE user_token = sqlc.arg(user_token);
+
+-- The change feed and leases (migration 0005).
+
+-- name: SetWriter :exec
+-- SetWriter names the device of the write about to be applied, for the triggers that
+-- record its changes. Every write runs it first in its transaction.
+UPDATE vss_feed_writer SET device_id = sqlc.arg(device_id) WHERE id = 1;
+
+-- name: LeaseGrant :one
+-- LeaseGrant reads the token and expiry of a lease's latest grant.
+SELECT token, expires_at
+FROM vss_leases
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND name = sqlc.arg(name);
+
+-- name: FeedState :one
+-- FeedState reads a store's feed head and its oldest retained change (0 when none).
+SELECT CAST(COALESCE((SELECT h.seq FROM vss_feed_heads h
+                      WHERE h.user_token = sqlc.arg(user_token) AND h.store_id = sqlc.arg(store_id)), 0) AS INTEGER) AS head,
+       CAST(COALESCE((SELECT min(c.seq) FROM vss_changes c
+                      WHERE c.user_token = sqlc.arg(user_token) AND c.store_id = sqlc.arg(store_id)), 0) AS INTEGER) AS oldest;
+
+-- name: ListChanges :many
+-- ListChanges reads up to page_limit changes of a store after the sequence number after,
+-- each with the size of the key's value when the key still holds that version and the
+-- change is not a delete (value_size -1 otherwise). The store reads the values it
+-- returns with ChangeValue, in the same read transaction.
+SELECT c.seq, c.key, c.version, c.deleted, c.device_id, c.changed_at,
+       CAST(COALESCE((SELECT COALESCE(length(v.value), 0) FROM vss_db v
+                      WHERE c.deleted = 0 AND v.user_token = c.user_token AND v.store_id = c.store_id
+                        AND v.key = c.key AND v.version = c.version), -1) AS INTEGER) AS value_size
+FROM vss_changes c
+WHERE c.user_token = sqlc.arg(user_token) AND c.store_id = sqlc.arg(store_id) AND c.seq > sqlc.arg(after)
+ORDER BY c.seq
+LIMIT sqlc.arg(page_limit);
+
+-- name: ChangeValue :one
+-- ChangeValue reads the value of a key at a version.
+SELECT value
+FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND key = sqlc.arg(key)
+  AND version = sqlc.arg(version);
+
+-- name: PruneChanges :execrows
+-- PruneChanges deletes, in each store, every change up to the newest one older than
+-- cutoff (Unix milliseconds), so that what remains of a store's feed is a suffix of it.
+DELETE FROM vss_changes
+WHERE seq <= (
+    SELECT max(o.seq)
+    FROM vss_changes o
+    WHERE o.user_token = vss_changes.user_token AND o.store_id = vss_changes.store_id
+      AND o.changed_at < sqlc.arg(cutoff)
+);
+
+-- name: PutLease :exec
+-- PutLease records a new grant of a lease. AcquireLease runs it after LeaseGrant, in one
+-- write transaction, once it found no grant in force; token is the previous one plus 1.
+INSERT INTO vss_leases (user_token, store_id, name, holder, token, expires_at)
+VALUES (sqlc.arg(user_token), sqlc.arg(store_id), sqlc.arg(name), sqlc.arg(holder), sqlc.arg(token), sqlc.arg(expires_at))
+ON CONFLICT (user_token, store_id, name) DO UPDATE
+SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at;
+
+-- name: RenewLease :one
+-- RenewLease extends the grant with token if it is in force at now.
+UPDATE vss_leases
+SET expires_at = sqlc.arg(expires_at)
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND name = sqlc.arg(name)
+  AND token = sqlc.arg(token) AND expires_at > sqlc.arg(now)
+RETURNING holder, token, expires_at;
+
+-- name: ReleaseLease :execrows
+-- ReleaseLease ends the grant with token if it is in force at now.
+UPDATE vss_leases
+SET expires_at = sqlc.arg(now)
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND name = sqlc.arg(name)
+  AND token = sqlc.arg(token) AND expires_at > sqlc.arg(now);
+
+-- name: GetLease :one
+-- GetLease reads a lease's latest grant.
+SELECT holder, token, expires_at
+FROM vss_leases
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND name = sqlc.arg(name);
+
+-- name: DeleteUserChanges :exec
+-- DeleteUserChanges forgets every recorded change of a user; the heads stay (see the
+-- PostgreSQL query of the same name).
+DELETE FROM vss_changes
+WHERE user_token = sqlc.arg(user_token);
+
+-- name: ExpireUserLeases :exec
+-- ExpireUserLeases ends every lease grant of a user at now (Unix milliseconds); the rows
+-- stay, so that fencing tokens keep growing.
+UPDATE vss_leases
+SET expires_at = min(expires_at, sqlc.arg(now))
+WHERE user_token = sqlc.arg(user_token);

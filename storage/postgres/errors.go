@@ -28,6 +28,8 @@ import (
 //     a version condition fails after it inserted rows. Nothing else is a conflict: a
 //     conflict tells the client that a version condition failed, and clients do not
 //     retry it.
+//   - VS412, which BeginStoreWrite raises when a fenced write's lease is not held, becomes
+//     storage.ErrLeaseNotHeld.
 //   - serialization_failure (40001) and deadlock_detected (40P01) wrap
 //     storage.ErrUnavailable: PostgreSQL rolled the statement back because of a
 //     concurrent request, nothing was written, and the request may simply be run again.
@@ -55,6 +57,8 @@ func interpretError(err error) error {
 		switch {
 		case pgErr.Code == "23505", pgErr.Code == conflictCode:
 			return storage.ErrConflict
+		case pgErr.Code == leaseNotHeldCode:
+			return storage.ErrLeaseNotHeld
 		case retryable(err),
 			strings.HasPrefix(pgErr.Code, "08"),
 			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03",
@@ -83,6 +87,10 @@ func interpretError(err error) error {
 // conflictCode is the SQLSTATE PutObjects raises (through vss_abort) for a failed version
 // condition once it has inserted rows, which the error undoes.
 const conflictCode = "VS409"
+
+// leaseNotHeldCode is the SQLSTATE BeginStoreWrite raises when the lease that fences a
+// write is not held with the write's token.
+const leaseNotHeldCode = "VS412"
 
 // retryable reports whether err is PostgreSQL rolling a statement back because of a
 // concurrent transaction, serialization_failure (40001) or deadlock_detected (40P01):

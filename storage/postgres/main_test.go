@@ -14,6 +14,11 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// withoutNotifications turns off the notifications of committed writes (see feed.go),
+// which run a query of their own after a write, for tests that count or break the
+// connections of requests.
+var withoutNotifications Option = func(o *options) { o.noNotify = true }
+
 // quiet keeps migration logs out of test output.
 var quiet = WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 

@@ -44,6 +44,10 @@ type Store struct {
 	quota storage.Quota
 	// group commits concurrent writes together; nil without WithGroupCommit.
 	group *groupCommit
+	// notifier tells every server instance's change streams about committed writes.
+	notifier *notifier
+	// log receives the warnings of the change feed's background work.
+	log *slog.Logger
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -67,6 +71,9 @@ type options struct {
 	quota *storage.Quota
 	// groupCommit is set by WithGroupCommit.
 	groupCommit bool
+	// noNotify turns off the notifications of committed writes (see feed.go); tests that
+	// count a request's own round trips set it.
+	noNotify bool
 }
 
 // WithGroupCommit makes concurrent writes (Put and Delete) of different requests share
@@ -139,7 +146,8 @@ func queryName(ctx context.Context, sql string) string {
 	return otelpgx.SQLOperationName(ctx, sql)
 }
 
-// WithLogger sets the logger Open reports applied migrations to. The default is
+// WithLogger sets the logger Open reports applied migrations to, and the change feed
+// its failures in the background (see feed.go). The default is
 // slog.Default().
 func WithLogger(logger *slog.Logger) Option {
 	return func(o *options) { o.logger = logger }
@@ -202,7 +210,10 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, q: pgdb.New(pool)}
+	s := &Store{pool: pool, q: pgdb.New(pool), log: o.logger}
+	if !o.noNotify {
+		s.notifier = newNotifier(s.q, o.logger)
+	}
 	if o.groupCommit {
 		s.group = groupcommit.New(maxBatch, s.commitBatch)
 	}
@@ -289,12 +300,20 @@ func (s *Store) Put(ctx context.Context, user string, req storage.PutRequest) er
 // locks in key order, so it cannot deadlock a batch (see commitBatch).
 const soloBytes = 64 << 10
 
-// commit runs w through the group commit, or alone when it is off or w is large.
+// commit runs w through the group commit, or alone when it is off or w is large, and
+// once it committed tells the change streams of its store (see feed.go).
 func (s *Store) commit(ctx context.Context, w *write) error {
+	w.writer = storage.WriterFrom(ctx)
+	var err error
 	if s.group == nil || w.bytes >= soloBytes {
-		return s.writeAlone(ctx, w)
+		err = s.writeAlone(ctx, w)
+	} else {
+		err = s.group.Do(ctx, w)
 	}
-	return s.group.Do(ctx, w)
+	if err == nil {
+		s.notifier.committed(w.user(), w.storeID())
+	}
+	return err
 }
 
 // Delete removes key if it exists and version is -1 or equals its version; otherwise it
@@ -383,6 +402,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes every connection of the pool, waiting for the ones in use to be
 // returned.
 func (s *Store) Close() error {
+	s.notifier.close()
 	s.pool.Close()
 	return nil
 }

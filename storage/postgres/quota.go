@@ -108,16 +108,27 @@ func (s *Store) Usage(ctx context.Context, user string) ([]storage.Usage, error)
 	return out, nil
 }
 
-// DeleteUser deletes every entry of user and the user's usage row in one transaction.
-// It takes the usage lock first, like every write while quotas are on, so that it
-// neither deadlocks with nor interleaves with the user's writes.
+// DeleteUser deletes every entry of user and the user's usage row in one transaction,
+// with the user's change feed (devices must list their stores again) and lease grants
+// (which expire). It takes the usage lock first, like every write while quotas are on,
+// then the user's feed heads, as every write takes its store's, so that it neither
+// deadlocks with nor interleaves with the user's writes.
 func (s *Store) DeleteUser(ctx context.Context, user string) (n int64, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if err := q.LockUsage(ctx, user); err != nil {
 			return err
 		}
+		if err := q.LockUserFeeds(ctx, user); err != nil {
+			return err
+		}
 		if n, err = q.DeleteUserObjects(ctx, user); err != nil {
+			return err
+		}
+		if err := q.DeleteUserChanges(ctx, user); err != nil {
+			return err
+		}
+		if err := q.ExpireUserLeases(ctx, user); err != nil {
 			return err
 		}
 		return q.DeleteUserUsage(ctx, user)

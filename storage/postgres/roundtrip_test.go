@@ -109,7 +109,9 @@ func openCounted(t *testing.T, opts ...Option) (*Store, *counted) {
 			}
 		}
 	}
-	opts = append([]Option{WithTracer(&c.tracer), countWrites}, opts...)
+	// The notifications of committed writes travel apart from the request, later (see
+	// feed.go): they are not the request's round trips.
+	opts = append([]Option{WithTracer(&c.tracer), countWrites, withoutNotifications}, opts...)
 	return openStore(t, withOneConn(t, pgtest.NewDatabase(t)), opts...), c
 }
 

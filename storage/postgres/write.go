@@ -31,6 +31,9 @@ type write struct {
 	// first is the smallest key the request names; batches run their requests in
 	// (user, store, first key) order.
 	first string
+	// writer names the writing device and the lease that fences the write (see
+	// BeginStoreWrite).
+	writer storage.Writer
 }
 
 func (w *write) user() string {
@@ -55,14 +58,16 @@ func (w *write) storeID() string {
 	return w.del.StoreID
 }
 
-// queueWrite adds the statements of w to b: with quotas on, LockUsage and then the
-// request's statement (see the comment above LockUsage in sql/postgres/queries.sql);
-// otherwise the request's statement alone.
+// queueWrite adds the statements of w to b: with quotas on, LockUsage first (see the
+// comment above LockUsage in sql/postgres/queries.sql); then BeginStoreWrite, which
+// locks the store's feed head and checks the write's lease (see feed.go); then the
+// request's statement.
 func (s *Store) queueWrite(ctx context.Context, b *pgx.Batch, w *write) {
 	quota := s.quota.Enabled()
 	if quota {
 		queue(b, func(q *pgdb.Queries) { _ = q.LockUsage(ctx, w.user()) })
 	}
+	queue(b, func(q *pgdb.Queries) { _, _ = q.BeginStoreWrite(ctx, beginStoreWrite(w)) })
 	switch {
 	case w.del != nil && quota:
 		queue(b, func(q *pgdb.Queries) { _ = q.DeleteObjectQuota(ctx, pgdb.DeleteObjectQuotaParams(*w.del)) })
@@ -103,6 +108,9 @@ func (s *Store) readWrite(br pgx.BatchResults, w *write) (outcome, dbErr error) 
 		if _, err := br.Exec(); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := br.Exec(); err != nil { // BeginStoreWrite
+		return nil, err
 	}
 	switch {
 	case w.del != nil:

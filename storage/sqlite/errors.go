@@ -27,6 +27,10 @@ func interpretError(err error) error {
 		errors.Is(err, storage.ErrNotFound) ||
 		errors.Is(err, storage.ErrUnavailable) ||
 		errors.Is(err, storage.ErrQuotaExceeded) ||
+		errors.Is(err, storage.ErrLeaseNotHeld) ||
+		errors.Is(err, storage.ErrLeaseHeld) ||
+		errors.Is(err, storage.ErrCursorExpired) ||
+		errors.Is(err, storage.ErrCursorUnknown) ||
 		errors.Is(err, context.Canceled) ||
 		errors.Is(err, context.DeadlineExceeded) {
 		return err

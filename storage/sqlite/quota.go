@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	sqlitedb "github.com/govss/vss/db/sqlite"
 	"github.com/govss/vss/storage"
@@ -182,8 +183,19 @@ func (s *Store) deleteUser(ctx context.Context, user string) (int64, error) {
 	}
 	defer tx.Rollback() // a no-op once committed
 	q := sqlitedb.New(tx)
+	if err := q.SetWriter(ctx, ""); err != nil {
+		return 0, err
+	}
 	n, err := q.DeleteUserObjects(ctx, user)
 	if err != nil {
+		return 0, err
+	}
+	// The user's change feed goes too (devices must list their stores again), and the
+	// lease grants expire.
+	if err := q.DeleteUserChanges(ctx, user); err != nil {
+		return 0, err
+	}
+	if err := q.ExpireUserLeases(ctx, sqlitedb.ExpireUserLeasesParams{UserToken: user, Now: time.Now().UnixMilli()}); err != nil {
 		return 0, err
 	}
 	if err := q.DeleteUserUsage(ctx, user); err != nil {

@@ -52,6 +52,8 @@ type Store struct {
 	quota storage.Quota
 	// group commits concurrent writes together; nil without WithGroupCommit.
 	group *groupcommit.Queue[*write]
+	// watchers are the change streams waiting for commits (see feed.go).
+	watchers watchers
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -230,23 +232,37 @@ type write struct {
 
 	storeID, key string
 	version      int64
+
+	// writer names the writing device and the lease that fences the write.
+	writer storage.Writer
 }
 
-// commit runs w through the group commit, or alone when it is off.
+// store returns the store id w writes to.
+func (w *write) store() string {
+	if w.put != nil {
+		return w.put.StoreID
+	}
+	return w.storeID
+}
+
+// commit runs w through the group commit, or alone when it is off, and once it
+// committed wakes the change streams of its store.
 func (s *Store) commit(ctx context.Context, w *write) error {
+	w.writer = storage.WriterFrom(ctx)
+	var err error
 	if s.group == nil {
-		return s.writeAlone(ctx, w)
+		err = s.writeAlone(ctx, w)
+	} else {
+		err = s.group.Do(ctx, w)
 	}
-	return s.group.Do(ctx, w)
+	if err == nil {
+		s.watchers.wake(w.user, w.store())
+	}
+	return err
 }
 
-// writeAlone runs w in a transaction of its own; a Delete without quotas is a single
-// statement, its own transaction.
+// writeAlone runs w in a transaction of its own.
 func (s *Store) writeAlone(ctx context.Context, w *write) error {
-	if w.put == nil && !s.quota.Enabled() {
-		_, err := deleteKey(ctx, sqlitedb.New(s.write), w.user, w.storeID, w.key, w.version)
-		return err
-	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -261,6 +277,9 @@ func (s *Store) writeAlone(ctx context.Context, w *write) error {
 // apply runs the statements of w in the current transaction. If it returns an error,
 // the caller rolls back what it wrote.
 func (s *Store) apply(ctx context.Context, q *sqlitedb.Queries, w *write) error {
+	if err := beginWrite(ctx, q, w); err != nil {
+		return err
+	}
 	switch {
 	case w.put == nil && s.quota.Enabled():
 		return deleteCounted(ctx, q, w.user, w.storeID, w.key, w.version)

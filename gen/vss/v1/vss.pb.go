@@ -19,6 +19,8 @@ package vssv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -94,6 +96,88 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
 	return file_vss_v1_vss_proto_rawDescGZIP(), []int{0}
+}
+
+// FeedErrorReason classifies the errors of the change feed and of leases.
+type FeedErrorReason int32
+
+const (
+	// FEED_ERROR_REASON_UNSPECIFIED is not sent.
+	FeedErrorReason_FEED_ERROR_REASON_UNSPECIFIED FeedErrorReason = 0
+	// FEED_ERROR_REASON_CURSOR_EXPIRED: changes after the cursor were dropped (older than
+	// the retention window). List the store again, then follow the feed from a fresh
+	// cursor (GetChangeCursor).
+	FeedErrorReason_FEED_ERROR_REASON_CURSOR_EXPIRED FeedErrorReason = 1
+	// FEED_ERROR_REASON_CURSOR_UNKNOWN: the cursor lies beyond the store's latest change
+	// (for example after the database was restored from a backup). Re-list as for
+	// CURSOR_EXPIRED.
+	FeedErrorReason_FEED_ERROR_REASON_CURSOR_UNKNOWN FeedErrorReason = 2
+	// FEED_ERROR_REASON_STREAM_LIMIT: the user has as many open WatchChanges streams as the
+	// server allows; close one or retry later.
+	FeedErrorReason_FEED_ERROR_REASON_STREAM_LIMIT FeedErrorReason = 3
+	// FEED_ERROR_REASON_SLOW_CONSUMER: the stream could not deliver its messages in time
+	// and was ended; resume from resume_cursor.
+	FeedErrorReason_FEED_ERROR_REASON_SLOW_CONSUMER FeedErrorReason = 4
+	// FEED_ERROR_REASON_SHUTTING_DOWN: the server instance is stopping; resume from
+	// resume_cursor, on another instance or after a moment.
+	FeedErrorReason_FEED_ERROR_REASON_SHUTTING_DOWN FeedErrorReason = 5
+	// FEED_ERROR_REASON_LEASE_HELD: another holder has the lease.
+	FeedErrorReason_FEED_ERROR_REASON_LEASE_HELD FeedErrorReason = 6
+	// FEED_ERROR_REASON_LEASE_NOT_HELD: the lease is not held with the given token any
+	// more (it expired, was released, or was granted to someone else); a write fenced with
+	// it changed nothing.
+	FeedErrorReason_FEED_ERROR_REASON_LEASE_NOT_HELD FeedErrorReason = 7
+)
+
+// Enum value maps for FeedErrorReason.
+var (
+	FeedErrorReason_name = map[int32]string{
+		0: "FEED_ERROR_REASON_UNSPECIFIED",
+		1: "FEED_ERROR_REASON_CURSOR_EXPIRED",
+		2: "FEED_ERROR_REASON_CURSOR_UNKNOWN",
+		3: "FEED_ERROR_REASON_STREAM_LIMIT",
+		4: "FEED_ERROR_REASON_SLOW_CONSUMER",
+		5: "FEED_ERROR_REASON_SHUTTING_DOWN",
+		6: "FEED_ERROR_REASON_LEASE_HELD",
+		7: "FEED_ERROR_REASON_LEASE_NOT_HELD",
+	}
+	FeedErrorReason_value = map[string]int32{
+		"FEED_ERROR_REASON_UNSPECIFIED":    0,
+		"FEED_ERROR_REASON_CURSOR_EXPIRED": 1,
+		"FEED_ERROR_REASON_CURSOR_UNKNOWN": 2,
+		"FEED_ERROR_REASON_STREAM_LIMIT":   3,
+		"FEED_ERROR_REASON_SLOW_CONSUMER":  4,
+		"FEED_ERROR_REASON_SHUTTING_DOWN":  5,
+		"FEED_ERROR_REASON_LEASE_HELD":     6,
+		"FEED_ERROR_REASON_LEASE_NOT_HELD": 7,
+	}
+)
+
+func (x FeedErrorReason) Enum() *FeedErrorReason {
+	p := new(FeedErrorReason)
+	*p = x
+	return p
+}
+
+func (x FeedErrorReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FeedErrorReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_vss_v1_vss_proto_enumTypes[1].Descriptor()
+}
+
+func (FeedErrorReason) Type() protoreflect.EnumType {
+	return &file_vss_v1_vss_proto_enumTypes[1]
+}
+
+func (x FeedErrorReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FeedErrorReason.Descriptor instead.
+func (FeedErrorReason) EnumDescriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{1}
 }
 
 // GetObjectRequest names the key to read.
@@ -855,11 +939,1094 @@ func (x *PlaintextBlob) GetVersion() int64 {
 	return 0
 }
 
+// ListChangesRequest asks for one page of a store's change feed.
+type ListChangesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store_id selects one of the user's stores.
+	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// cursor is where the previous page, or a stream, ended: only changes after it are
+	// returned. Empty means the beginning of the store's feed, which fails with
+	// CURSOR_EXPIRED once changes were dropped from it.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// page_size caps the number of changes in the page; the server applies its own cap
+	// (100) when the value is absent, zero or larger.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// include_values asks for the values of the keys. A page may hold fewer changes when
+	// their values are large.
+	IncludeValues bool `protobuf:"varint,4,opt,name=include_values,json=includeValues,proto3" json:"include_values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChangesRequest) Reset() {
+	*x = ListChangesRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChangesRequest) ProtoMessage() {}
+
+func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChangesRequest.ProtoReflect.Descriptor instead.
+func (*ListChangesRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListChangesRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *ListChangesRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ListChangesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListChangesRequest) GetIncludeValues() bool {
+	if x != nil {
+		return x.IncludeValues
+	}
+	return false
+}
+
+// ListChangesResponse is one page of a store's change feed.
+type ListChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// changes are in commit order, oldest first.
+	Changes []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// next_cursor continues the feed after the last change of this page, or stays at the
+	// request's cursor when the page is empty. It is never empty.
+	NextCursor string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	// has_more is true when more changes were already committed after next_cursor.
+	HasMore       bool `protobuf:"varint,3,opt,name=has_more,json=hasMore,proto3" json:"has_more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChangesResponse) Reset() {
+	*x = ListChangesResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChangesResponse) ProtoMessage() {}
+
+func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChangesResponse.ProtoReflect.Descriptor instead.
+func (*ListChangesResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListChangesResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *ListChangesResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+func (x *ListChangesResponse) GetHasMore() bool {
+	if x != nil {
+		return x.HasMore
+	}
+	return false
+}
+
+// Change is one key of a store created, updated or deleted by a write.
+type Change struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cursor identifies this change: a feed continued from it starts with the next one.
+	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// key is the key written. Changes of the store's global version have the key
+	// "global_version" and its new version.
+	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// version is the key's version after the write; for a delete, the version the key
+	// had when it was deleted.
+	Version int64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// deleted is true when the write deleted the key.
+	Deleted bool `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// device_id is the writing device, as the write named it in its vss-device-id
+	// header; empty when it did not (every write through the VSS HTTP API).
+	DeviceId string `protobuf:"bytes,5,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// value is the key's value when the request asked for values, the change is not a
+	// delete, and the key still holds this version when the feed is read. It is absent
+	// when the key has changed since: a later change of the same key follows in the feed.
+	// (Unconditional writes, version -1, all store version 1, so such a value may be one
+	// written by a later change that the feed also delivers.)
+	Value []byte `protobuf:"bytes,6,opt,name=value,proto3,oneof" json:"value,omitempty"`
+	// changed_at is the database's time of the write.
+	ChangedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=changed_at,json=changedAt,proto3" json:"changed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Change) Reset() {
+	*x = Change{}
+	mi := &file_vss_v1_vss_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Change) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Change) ProtoMessage() {}
+
+func (x *Change) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Change.ProtoReflect.Descriptor instead.
+func (*Change) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Change) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *Change) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Change) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Change) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *Change) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *Change) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *Change) GetChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangedAt
+	}
+	return nil
+}
+
+// WatchChangesRequest opens a live stream of a store's changes.
+type WatchChangesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store_id selects one of the user's stores.
+	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// cursor is where to start, as in ListChangesRequest.
+	Cursor string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// include_values asks for values, as in ListChangesRequest.
+	IncludeValues bool `protobuf:"varint,3,opt,name=include_values,json=includeValues,proto3" json:"include_values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchChangesRequest) Reset() {
+	*x = WatchChangesRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchChangesRequest) ProtoMessage() {}
+
+func (x *WatchChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchChangesRequest.ProtoReflect.Descriptor instead.
+func (*WatchChangesRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *WatchChangesRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *WatchChangesRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *WatchChangesRequest) GetIncludeValues() bool {
+	if x != nil {
+		return x.IncludeValues
+	}
+	return false
+}
+
+// WatchChangesResponse is one message of a WatchChanges stream: some changes, or
+// none (a keep-alive), and the cursor to resume from.
+type WatchChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// changes are in commit order and continue those of the previous message.
+	Changes []*Change `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// cursor is where the stream stands after this message: a client that reconnects
+	// passes the last cursor it received and misses nothing and sees nothing twice.
+	Cursor        string `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchChangesResponse) Reset() {
+	*x = WatchChangesResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchChangesResponse) ProtoMessage() {}
+
+func (x *WatchChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchChangesResponse.ProtoReflect.Descriptor instead.
+func (*WatchChangesResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WatchChangesResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *WatchChangesResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// GetChangeCursorRequest names the store whose latest cursor is wanted.
+type GetChangeCursorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store_id selects one of the user's stores.
+	StoreId       string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChangeCursorRequest) Reset() {
+	*x = GetChangeCursorRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChangeCursorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChangeCursorRequest) ProtoMessage() {}
+
+func (x *GetChangeCursorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChangeCursorRequest.ProtoReflect.Descriptor instead.
+func (*GetChangeCursorRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetChangeCursorRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+// GetChangeCursorResponse carries a store's latest cursor.
+type GetChangeCursorResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cursor is the position after the store's latest committed change.
+	Cursor        string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChangeCursorResponse) Reset() {
+	*x = GetChangeCursorResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChangeCursorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChangeCursorResponse) ProtoMessage() {}
+
+func (x *GetChangeCursorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChangeCursorResponse.ProtoReflect.Descriptor instead.
+func (*GetChangeCursorResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetChangeCursorResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// Lease is the state of a named lease on a store.
+type Lease struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store_id is the store the lease guards.
+	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// name names the lease within the store.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// holder is the id the holder gave when it acquired the lease.
+	Holder string `protobuf:"bytes,3,opt,name=holder,proto3" json:"holder,omitempty"`
+	// token is the fencing token of the latest grant. Every grant of the same lease name
+	// gets a larger token than all grants before it, across releases and expiries.
+	Token int64 `protobuf:"varint,4,opt,name=token,proto3" json:"token,omitempty"`
+	// expires_at is when the grant ends unless it is renewed, by the database's clock.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// held is true while the grant has neither expired nor been released.
+	Held bool `protobuf:"varint,6,opt,name=held,proto3" json:"held,omitempty"`
+	// ttl_remaining is how long the grant has left, measured by the server when it
+	// answered; zero when it is not held. Clients schedule renewals from it rather than
+	// from expires_at, so that their clock does not matter.
+	TtlRemaining  *durationpb.Duration `protobuf:"bytes,7,opt,name=ttl_remaining,json=ttlRemaining,proto3" json:"ttl_remaining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Lease) Reset() {
+	*x = Lease{}
+	mi := &file_vss_v1_vss_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Lease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Lease) ProtoMessage() {}
+
+func (x *Lease) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Lease.ProtoReflect.Descriptor instead.
+func (*Lease) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Lease) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *Lease) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Lease) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *Lease) GetToken() int64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+func (x *Lease) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Lease) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+func (x *Lease) GetTtlRemaining() *durationpb.Duration {
+	if x != nil {
+		return x.TtlRemaining
+	}
+	return nil
+}
+
+// AcquireLeaseRequest asks for a lease.
+type AcquireLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store_id selects one of the user's stores.
+	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// name names the lease: 1 to 120 printable ASCII characters, so that writes can
+	// name it in a header.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// holder identifies the caller to others who ask (for example its device id): at
+	// most 120 printable ASCII characters.
+	Holder string `protobuf:"bytes,3,opt,name=holder,proto3" json:"holder,omitempty"`
+	// ttl is how long the grant lasts unless renewed, between 1 second and 1 hour.
+	Ttl           *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcquireLeaseRequest) Reset() {
+	*x = AcquireLeaseRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcquireLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcquireLeaseRequest) ProtoMessage() {}
+
+func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcquireLeaseRequest.ProtoReflect.Descriptor instead.
+func (*AcquireLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *AcquireLeaseRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *AcquireLeaseRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AcquireLeaseRequest) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *AcquireLeaseRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// AcquireLeaseResponse carries the grant.
+type AcquireLeaseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lease is the new grant, with its fencing token.
+	Lease         *Lease `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcquireLeaseResponse) Reset() {
+	*x = AcquireLeaseResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcquireLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcquireLeaseResponse) ProtoMessage() {}
+
+func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcquireLeaseResponse.ProtoReflect.Descriptor instead.
+func (*AcquireLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AcquireLeaseResponse) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+// RenewLeaseRequest extends a grant.
+type RenewLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store_id selects one of the user's stores.
+	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// name names the lease.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// token is the fencing token of the caller's grant.
+	Token int64 `protobuf:"varint,3,opt,name=token,proto3" json:"token,omitempty"`
+	// ttl is the new time left from now, between 1 second and 1 hour.
+	Ttl           *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLeaseRequest) Reset() {
+	*x = RenewLeaseRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLeaseRequest) ProtoMessage() {}
+
+func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
+func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RenewLeaseRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *RenewLeaseRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RenewLeaseRequest) GetToken() int64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+func (x *RenewLeaseRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// RenewLeaseResponse carries the extended grant.
+type RenewLeaseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lease is the grant with its new expiry.
+	Lease         *Lease `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLeaseResponse) Reset() {
+	*x = RenewLeaseResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLeaseResponse) ProtoMessage() {}
+
+func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
+func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RenewLeaseResponse) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+// ReleaseLeaseRequest gives up a grant.
+type ReleaseLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store_id selects one of the user's stores.
+	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// name names the lease.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// token is the fencing token of the caller's grant.
+	Token         int64 `protobuf:"varint,3,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseLeaseRequest) Reset() {
+	*x = ReleaseLeaseRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseLeaseRequest) ProtoMessage() {}
+
+func (x *ReleaseLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseLeaseRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ReleaseLeaseRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *ReleaseLeaseRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReleaseLeaseRequest) GetToken() int64 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+// ReleaseLeaseResponse tells whether the release ended a grant.
+type ReleaseLeaseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// released is true when the grant with that token was still held and is now ended.
+	Released      bool `protobuf:"varint,1,opt,name=released,proto3" json:"released,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseLeaseResponse) Reset() {
+	*x = ReleaseLeaseResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseLeaseResponse) ProtoMessage() {}
+
+func (x *ReleaseLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseLeaseResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ReleaseLeaseResponse) GetReleased() bool {
+	if x != nil {
+		return x.Released
+	}
+	return false
+}
+
+// GetLeaseRequest names the lease to look up.
+type GetLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store_id selects one of the user's stores.
+	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// name names the lease.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLeaseRequest) Reset() {
+	*x = GetLeaseRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLeaseRequest) ProtoMessage() {}
+
+func (x *GetLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLeaseRequest.ProtoReflect.Descriptor instead.
+func (*GetLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetLeaseRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *GetLeaseRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetLeaseResponse carries a lease's state.
+type GetLeaseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lease is the latest grant; its held field tells whether it is still in force. A
+	// lease never granted is NOT_FOUND.
+	Lease         *Lease `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLeaseResponse) Reset() {
+	*x = GetLeaseResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLeaseResponse) ProtoMessage() {}
+
+func (x *GetLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLeaseResponse.ProtoReflect.Descriptor instead.
+func (*GetLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetLeaseResponse) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+// FeedError is attached as a detail to the errors of the change feed and of leases, next
+// to the ErrorResponse, so that a client can act on them without parsing messages.
+type FeedError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reason says what went wrong.
+	Reason FeedErrorReason `protobuf:"varint,1,opt,name=reason,proto3,enum=vss.v1.FeedErrorReason" json:"reason,omitempty"`
+	// resume_cursor, for a stream the server ended, is the cursor to resume from: the
+	// cursor of the last message sent.
+	ResumeCursor string `protobuf:"bytes,2,opt,name=resume_cursor,json=resumeCursor,proto3" json:"resume_cursor,omitempty"`
+	// lease, for LEASE_HELD, is the grant in force.
+	Lease         *Lease `protobuf:"bytes,3,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedError) Reset() {
+	*x = FeedError{}
+	mi := &file_vss_v1_vss_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedError) ProtoMessage() {}
+
+func (x *FeedError) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedError.ProtoReflect.Descriptor instead.
+func (*FeedError) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *FeedError) GetReason() FeedErrorReason {
+	if x != nil {
+		return x.Reason
+	}
+	return FeedErrorReason_FEED_ERROR_REASON_UNSPECIFIED
+}
+
+func (x *FeedError) GetResumeCursor() string {
+	if x != nil {
+		return x.ResumeCursor
+	}
+	return ""
+}
+
+func (x *FeedError) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
 var File_vss_v1_vss_proto protoreflect.FileDescriptor
 
 const file_vss_v1_vss_proto_rawDesc = "" +
 	"\n" +
-	"\x10vss/v1/vss.proto\x12\x06vss.v1\"?\n" +
+	"\x10vss/v1/vss.proto\x12\x06vss.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n" +
 	"\x10GetObjectRequest\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\"A\n" +
@@ -910,21 +2077,107 @@ const file_vss_v1_vss_proto_rawDesc = "" +
 	"\x03tag\x18\x03 \x01(\fR\x03tag\"?\n" +
 	"\rPlaintextBlob\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x03R\aversion*\x9d\x01\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\"\x8b\x01\n" +
+	"\x12ListChangesRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12%\n" +
+	"\x0einclude_values\x18\x04 \x01(\bR\rincludeValues\"{\n" +
+	"\x13ListChangesResponse\x12(\n" +
+	"\achanges\x18\x01 \x03(\v2\x0e.vss.v1.ChangeR\achanges\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\x12\x19\n" +
+	"\bhas_more\x18\x03 \x01(\bR\ahasMore\"\xe3\x01\n" +
+	"\x06Change\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x03R\aversion\x12\x18\n" +
+	"\adeleted\x18\x04 \x01(\bR\adeleted\x12\x1b\n" +
+	"\tdevice_id\x18\x05 \x01(\tR\bdeviceId\x12\x19\n" +
+	"\x05value\x18\x06 \x01(\fH\x00R\x05value\x88\x01\x01\x129\n" +
+	"\n" +
+	"changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tchangedAtB\b\n" +
+	"\x06_value\"o\n" +
+	"\x13WatchChangesRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12%\n" +
+	"\x0einclude_values\x18\x03 \x01(\bR\rincludeValues\"X\n" +
+	"\x14WatchChangesResponse\x12(\n" +
+	"\achanges\x18\x01 \x03(\v2\x0e.vss.v1.ChangeR\achanges\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"3\n" +
+	"\x16GetChangeCursorRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\"1\n" +
+	"\x17GetChangeCursorResponse\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\"\xf3\x01\n" +
+	"\x05Lease\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06holder\x18\x03 \x01(\tR\x06holder\x12\x14\n" +
+	"\x05token\x18\x04 \x01(\x03R\x05token\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x12\n" +
+	"\x04held\x18\x06 \x01(\bR\x04held\x12>\n" +
+	"\rttl_remaining\x18\a \x01(\v2\x19.google.protobuf.DurationR\fttlRemaining\"\x89\x01\n" +
+	"\x13AcquireLeaseRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06holder\x18\x03 \x01(\tR\x06holder\x12+\n" +
+	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\";\n" +
+	"\x14AcquireLeaseResponse\x12#\n" +
+	"\x05lease\x18\x01 \x01(\v2\r.vss.v1.LeaseR\x05lease\"\x85\x01\n" +
+	"\x11RenewLeaseRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\x03R\x05token\x12+\n" +
+	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"9\n" +
+	"\x12RenewLeaseResponse\x12#\n" +
+	"\x05lease\x18\x01 \x01(\v2\r.vss.v1.LeaseR\x05lease\"Z\n" +
+	"\x13ReleaseLeaseRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\x03R\x05token\"2\n" +
+	"\x14ReleaseLeaseResponse\x12\x1a\n" +
+	"\breleased\x18\x01 \x01(\bR\breleased\"@\n" +
+	"\x0fGetLeaseRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"7\n" +
+	"\x10GetLeaseResponse\x12#\n" +
+	"\x05lease\x18\x01 \x01(\v2\r.vss.v1.LeaseR\x05lease\"\x86\x01\n" +
+	"\tFeedError\x12/\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x17.vss.v1.FeedErrorReasonR\x06reason\x12#\n" +
+	"\rresume_cursor\x18\x02 \x01(\tR\fresumeCursor\x12#\n" +
+	"\x05lease\x18\x03 \x01(\v2\r.vss.v1.LeaseR\x05lease*\x9d\x01\n" +
 	"\tErrorCode\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x16\n" +
 	"\x12CONFLICT_EXCEPTION\x10\x01\x12\x1d\n" +
 	"\x19INVALID_REQUEST_EXCEPTION\x10\x02\x12\x1d\n" +
 	"\x19INTERNAL_SERVER_EXCEPTION\x10\x03\x12\x19\n" +
 	"\x15NO_SUCH_KEY_EXCEPTION\x10\x04\x12\x12\n" +
-	"\x0eAUTH_EXCEPTION\x10\x052\xbf\x02\n" +
+	"\x0eAUTH_EXCEPTION\x10\x05*\xb6\x02\n" +
+	"\x0fFeedErrorReason\x12!\n" +
+	"\x1dFEED_ERROR_REASON_UNSPECIFIED\x10\x00\x12$\n" +
+	" FEED_ERROR_REASON_CURSOR_EXPIRED\x10\x01\x12$\n" +
+	" FEED_ERROR_REASON_CURSOR_UNKNOWN\x10\x02\x12\"\n" +
+	"\x1eFEED_ERROR_REASON_STREAM_LIMIT\x10\x03\x12#\n" +
+	"\x1fFEED_ERROR_REASON_SLOW_CONSUMER\x10\x04\x12#\n" +
+	"\x1fFEED_ERROR_REASON_SHUTTING_DOWN\x10\x05\x12 \n" +
+	"\x1cFEED_ERROR_REASON_LEASE_HELD\x10\x06\x12$\n" +
+	" FEED_ERROR_REASON_LEASE_NOT_HELD\x10\a2\xdb\x06\n" +
 	"\n" +
 	"VssService\x12E\n" +
 	"\tGetObject\x12\x18.vss.v1.GetObjectRequest\x1a\x19.vss.v1.GetObjectResponse\"\x03\x90\x02\x01\x12A\n" +
 	"\n" +
 	"PutObjects\x12\x18.vss.v1.PutObjectRequest\x1a\x19.vss.v1.PutObjectResponse\x12N\n" +
 	"\fDeleteObject\x12\x1b.vss.v1.DeleteObjectRequest\x1a\x1c.vss.v1.DeleteObjectResponse\"\x03\x90\x02\x02\x12W\n" +
-	"\x0fListKeyVersions\x12\x1e.vss.v1.ListKeyVersionsRequest\x1a\x1f.vss.v1.ListKeyVersionsResponse\"\x03\x90\x02\x01Bv\n" +
+	"\x0fListKeyVersions\x12\x1e.vss.v1.ListKeyVersionsRequest\x1a\x1f.vss.v1.ListKeyVersionsResponse\"\x03\x90\x02\x01\x12K\n" +
+	"\vListChanges\x12\x1a.vss.v1.ListChangesRequest\x1a\x1b.vss.v1.ListChangesResponse\"\x03\x90\x02\x01\x12P\n" +
+	"\fWatchChanges\x12\x1b.vss.v1.WatchChangesRequest\x1a\x1c.vss.v1.WatchChangesResponse\"\x03\x90\x02\x010\x01\x12W\n" +
+	"\x0fGetChangeCursor\x12\x1e.vss.v1.GetChangeCursorRequest\x1a\x1f.vss.v1.GetChangeCursorResponse\"\x03\x90\x02\x01\x12I\n" +
+	"\fAcquireLease\x12\x1b.vss.v1.AcquireLeaseRequest\x1a\x1c.vss.v1.AcquireLeaseResponse\x12C\n" +
+	"\n" +
+	"RenewLease\x12\x19.vss.v1.RenewLeaseRequest\x1a\x1a.vss.v1.RenewLeaseResponse\x12N\n" +
+	"\fReleaseLease\x12\x1b.vss.v1.ReleaseLeaseRequest\x1a\x1c.vss.v1.ReleaseLeaseResponse\"\x03\x90\x02\x02\x12B\n" +
+	"\bGetLease\x12\x17.vss.v1.GetLeaseRequest\x1a\x18.vss.v1.GetLeaseResponse\"\x03\x90\x02\x01Bv\n" +
 	"\n" +
 	"com.vss.v1B\bVssProtoP\x01Z%github.com/govss/vss/gen/vss/v1;vssv1\xa2\x02\x03VXX\xaa\x02\x06Vss.V1\xca\x02\x06Vss\\V1\xe2\x02\x12Vss\\V1\\GPBMetadata\xea\x02\aVss::V1b\x06proto3"
 
@@ -940,45 +2193,91 @@ func file_vss_v1_vss_proto_rawDescGZIP() []byte {
 	return file_vss_v1_vss_proto_rawDescData
 }
 
-var file_vss_v1_vss_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vss_v1_vss_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_vss_v1_vss_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_vss_v1_vss_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_vss_v1_vss_proto_goTypes = []any{
 	(ErrorCode)(0),                  // 0: vss.v1.ErrorCode
-	(*GetObjectRequest)(nil),        // 1: vss.v1.GetObjectRequest
-	(*GetObjectResponse)(nil),       // 2: vss.v1.GetObjectResponse
-	(*PutObjectRequest)(nil),        // 3: vss.v1.PutObjectRequest
-	(*PutObjectResponse)(nil),       // 4: vss.v1.PutObjectResponse
-	(*DeleteObjectRequest)(nil),     // 5: vss.v1.DeleteObjectRequest
-	(*DeleteObjectResponse)(nil),    // 6: vss.v1.DeleteObjectResponse
-	(*ListKeyVersionsRequest)(nil),  // 7: vss.v1.ListKeyVersionsRequest
-	(*ListKeyVersionsResponse)(nil), // 8: vss.v1.ListKeyVersionsResponse
-	(*KeyValue)(nil),                // 9: vss.v1.KeyValue
-	(*ErrorResponse)(nil),           // 10: vss.v1.ErrorResponse
-	(*Storable)(nil),                // 11: vss.v1.Storable
-	(*EncryptionMetadata)(nil),      // 12: vss.v1.EncryptionMetadata
-	(*PlaintextBlob)(nil),           // 13: vss.v1.PlaintextBlob
+	(FeedErrorReason)(0),            // 1: vss.v1.FeedErrorReason
+	(*GetObjectRequest)(nil),        // 2: vss.v1.GetObjectRequest
+	(*GetObjectResponse)(nil),       // 3: vss.v1.GetObjectResponse
+	(*PutObjectRequest)(nil),        // 4: vss.v1.PutObjectRequest
+	(*PutObjectResponse)(nil),       // 5: vss.v1.PutObjectResponse
+	(*DeleteObjectRequest)(nil),     // 6: vss.v1.DeleteObjectRequest
+	(*DeleteObjectResponse)(nil),    // 7: vss.v1.DeleteObjectResponse
+	(*ListKeyVersionsRequest)(nil),  // 8: vss.v1.ListKeyVersionsRequest
+	(*ListKeyVersionsResponse)(nil), // 9: vss.v1.ListKeyVersionsResponse
+	(*KeyValue)(nil),                // 10: vss.v1.KeyValue
+	(*ErrorResponse)(nil),           // 11: vss.v1.ErrorResponse
+	(*Storable)(nil),                // 12: vss.v1.Storable
+	(*EncryptionMetadata)(nil),      // 13: vss.v1.EncryptionMetadata
+	(*PlaintextBlob)(nil),           // 14: vss.v1.PlaintextBlob
+	(*ListChangesRequest)(nil),      // 15: vss.v1.ListChangesRequest
+	(*ListChangesResponse)(nil),     // 16: vss.v1.ListChangesResponse
+	(*Change)(nil),                  // 17: vss.v1.Change
+	(*WatchChangesRequest)(nil),     // 18: vss.v1.WatchChangesRequest
+	(*WatchChangesResponse)(nil),    // 19: vss.v1.WatchChangesResponse
+	(*GetChangeCursorRequest)(nil),  // 20: vss.v1.GetChangeCursorRequest
+	(*GetChangeCursorResponse)(nil), // 21: vss.v1.GetChangeCursorResponse
+	(*Lease)(nil),                   // 22: vss.v1.Lease
+	(*AcquireLeaseRequest)(nil),     // 23: vss.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),    // 24: vss.v1.AcquireLeaseResponse
+	(*RenewLeaseRequest)(nil),       // 25: vss.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),      // 26: vss.v1.RenewLeaseResponse
+	(*ReleaseLeaseRequest)(nil),     // 27: vss.v1.ReleaseLeaseRequest
+	(*ReleaseLeaseResponse)(nil),    // 28: vss.v1.ReleaseLeaseResponse
+	(*GetLeaseRequest)(nil),         // 29: vss.v1.GetLeaseRequest
+	(*GetLeaseResponse)(nil),        // 30: vss.v1.GetLeaseResponse
+	(*FeedError)(nil),               // 31: vss.v1.FeedError
+	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
 }
 var file_vss_v1_vss_proto_depIdxs = []int32{
-	9,  // 0: vss.v1.GetObjectResponse.value:type_name -> vss.v1.KeyValue
-	9,  // 1: vss.v1.PutObjectRequest.transaction_items:type_name -> vss.v1.KeyValue
-	9,  // 2: vss.v1.PutObjectRequest.delete_items:type_name -> vss.v1.KeyValue
-	9,  // 3: vss.v1.DeleteObjectRequest.key_value:type_name -> vss.v1.KeyValue
-	9,  // 4: vss.v1.ListKeyVersionsResponse.key_versions:type_name -> vss.v1.KeyValue
+	10, // 0: vss.v1.GetObjectResponse.value:type_name -> vss.v1.KeyValue
+	10, // 1: vss.v1.PutObjectRequest.transaction_items:type_name -> vss.v1.KeyValue
+	10, // 2: vss.v1.PutObjectRequest.delete_items:type_name -> vss.v1.KeyValue
+	10, // 3: vss.v1.DeleteObjectRequest.key_value:type_name -> vss.v1.KeyValue
+	10, // 4: vss.v1.ListKeyVersionsResponse.key_versions:type_name -> vss.v1.KeyValue
 	0,  // 5: vss.v1.ErrorResponse.error_code:type_name -> vss.v1.ErrorCode
-	12, // 6: vss.v1.Storable.encryption_metadata:type_name -> vss.v1.EncryptionMetadata
-	1,  // 7: vss.v1.VssService.GetObject:input_type -> vss.v1.GetObjectRequest
-	3,  // 8: vss.v1.VssService.PutObjects:input_type -> vss.v1.PutObjectRequest
-	5,  // 9: vss.v1.VssService.DeleteObject:input_type -> vss.v1.DeleteObjectRequest
-	7,  // 10: vss.v1.VssService.ListKeyVersions:input_type -> vss.v1.ListKeyVersionsRequest
-	2,  // 11: vss.v1.VssService.GetObject:output_type -> vss.v1.GetObjectResponse
-	4,  // 12: vss.v1.VssService.PutObjects:output_type -> vss.v1.PutObjectResponse
-	6,  // 13: vss.v1.VssService.DeleteObject:output_type -> vss.v1.DeleteObjectResponse
-	8,  // 14: vss.v1.VssService.ListKeyVersions:output_type -> vss.v1.ListKeyVersionsResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	13, // 6: vss.v1.Storable.encryption_metadata:type_name -> vss.v1.EncryptionMetadata
+	17, // 7: vss.v1.ListChangesResponse.changes:type_name -> vss.v1.Change
+	32, // 8: vss.v1.Change.changed_at:type_name -> google.protobuf.Timestamp
+	17, // 9: vss.v1.WatchChangesResponse.changes:type_name -> vss.v1.Change
+	32, // 10: vss.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 11: vss.v1.Lease.ttl_remaining:type_name -> google.protobuf.Duration
+	33, // 12: vss.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	22, // 13: vss.v1.AcquireLeaseResponse.lease:type_name -> vss.v1.Lease
+	33, // 14: vss.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	22, // 15: vss.v1.RenewLeaseResponse.lease:type_name -> vss.v1.Lease
+	22, // 16: vss.v1.GetLeaseResponse.lease:type_name -> vss.v1.Lease
+	1,  // 17: vss.v1.FeedError.reason:type_name -> vss.v1.FeedErrorReason
+	22, // 18: vss.v1.FeedError.lease:type_name -> vss.v1.Lease
+	2,  // 19: vss.v1.VssService.GetObject:input_type -> vss.v1.GetObjectRequest
+	4,  // 20: vss.v1.VssService.PutObjects:input_type -> vss.v1.PutObjectRequest
+	6,  // 21: vss.v1.VssService.DeleteObject:input_type -> vss.v1.DeleteObjectRequest
+	8,  // 22: vss.v1.VssService.ListKeyVersions:input_type -> vss.v1.ListKeyVersionsRequest
+	15, // 23: vss.v1.VssService.ListChanges:input_type -> vss.v1.ListChangesRequest
+	18, // 24: vss.v1.VssService.WatchChanges:input_type -> vss.v1.WatchChangesRequest
+	20, // 25: vss.v1.VssService.GetChangeCursor:input_type -> vss.v1.GetChangeCursorRequest
+	23, // 26: vss.v1.VssService.AcquireLease:input_type -> vss.v1.AcquireLeaseRequest
+	25, // 27: vss.v1.VssService.RenewLease:input_type -> vss.v1.RenewLeaseRequest
+	27, // 28: vss.v1.VssService.ReleaseLease:input_type -> vss.v1.ReleaseLeaseRequest
+	29, // 29: vss.v1.VssService.GetLease:input_type -> vss.v1.GetLeaseRequest
+	3,  // 30: vss.v1.VssService.GetObject:output_type -> vss.v1.GetObjectResponse
+	5,  // 31: vss.v1.VssService.PutObjects:output_type -> vss.v1.PutObjectResponse
+	7,  // 32: vss.v1.VssService.DeleteObject:output_type -> vss.v1.DeleteObjectResponse
+	9,  // 33: vss.v1.VssService.ListKeyVersions:output_type -> vss.v1.ListKeyVersionsResponse
+	16, // 34: vss.v1.VssService.ListChanges:output_type -> vss.v1.ListChangesResponse
+	19, // 35: vss.v1.VssService.WatchChanges:output_type -> vss.v1.WatchChangesResponse
+	21, // 36: vss.v1.VssService.GetChangeCursor:output_type -> vss.v1.GetChangeCursorResponse
+	24, // 37: vss.v1.VssService.AcquireLease:output_type -> vss.v1.AcquireLeaseResponse
+	26, // 38: vss.v1.VssService.RenewLease:output_type -> vss.v1.RenewLeaseResponse
+	28, // 39: vss.v1.VssService.ReleaseLease:output_type -> vss.v1.ReleaseLeaseResponse
+	30, // 40: vss.v1.VssService.GetLease:output_type -> vss.v1.GetLeaseResponse
+	30, // [30:41] is the sub-list for method output_type
+	19, // [19:30] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_vss_v1_vss_proto_init() }
@@ -989,13 +2288,14 @@ func file_vss_v1_vss_proto_init() {
 	file_vss_v1_vss_proto_msgTypes[2].OneofWrappers = []any{}
 	file_vss_v1_vss_proto_msgTypes[6].OneofWrappers = []any{}
 	file_vss_v1_vss_proto_msgTypes[7].OneofWrappers = []any{}
+	file_vss_v1_vss_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vss_v1_vss_proto_rawDesc), len(file_vss_v1_vss_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   13,
+			NumEnums:      2,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -52,6 +52,21 @@ const (
 	// VssServiceListKeyVersionsProcedure is the fully-qualified name of the VssService's
 	// ListKeyVersions RPC.
 	VssServiceListKeyVersionsProcedure = "/vss.v1.VssService/ListKeyVersions"
+	// VssServiceListChangesProcedure is the fully-qualified name of the VssService's ListChanges RPC.
+	VssServiceListChangesProcedure = "/vss.v1.VssService/ListChanges"
+	// VssServiceWatchChangesProcedure is the fully-qualified name of the VssService's WatchChanges RPC.
+	VssServiceWatchChangesProcedure = "/vss.v1.VssService/WatchChanges"
+	// VssServiceGetChangeCursorProcedure is the fully-qualified name of the VssService's
+	// GetChangeCursor RPC.
+	VssServiceGetChangeCursorProcedure = "/vss.v1.VssService/GetChangeCursor"
+	// VssServiceAcquireLeaseProcedure is the fully-qualified name of the VssService's AcquireLease RPC.
+	VssServiceAcquireLeaseProcedure = "/vss.v1.VssService/AcquireLease"
+	// VssServiceRenewLeaseProcedure is the fully-qualified name of the VssService's RenewLease RPC.
+	VssServiceRenewLeaseProcedure = "/vss.v1.VssService/RenewLease"
+	// VssServiceReleaseLeaseProcedure is the fully-qualified name of the VssService's ReleaseLease RPC.
+	VssServiceReleaseLeaseProcedure = "/vss.v1.VssService/ReleaseLease"
+	// VssServiceGetLeaseProcedure is the fully-qualified name of the VssService's GetLease RPC.
+	VssServiceGetLeaseProcedure = "/vss.v1.VssService/GetLease"
 )
 
 // VssServiceClient is a client for the vss.v1.VssService service.
@@ -70,6 +85,36 @@ type VssServiceClient interface {
 	// ListKeyVersions pages through the keys of a store and their versions, newest
 	// created first, without their values.
 	ListKeyVersions(context.Context, *connect.Request[v1.ListKeyVersionsRequest]) (*connect.Response[v1.ListKeyVersionsResponse], error)
+	// ListChanges pages through a store's change feed: every key created, updated or
+	// deleted since a cursor, in the order the writes committed, each change once. The
+	// global version appears as changes of the key "global_version". A cursor older than
+	// the server's retention window fails with FAILED_PRECONDITION (reason
+	// CURSOR_EXPIRED): the client must list the store again.
+	ListChanges(context.Context, *connect.Request[v1.ListChangesRequest]) (*connect.Response[v1.ListChangesResponse], error)
+	// WatchChanges catches up from a cursor like ListChanges and then keeps the stream
+	// open, sending each change of the store as soon as it commits, on whichever server
+	// instance it was written. Every message carries the cursor to resume from; a stream
+	// the server ends (shutdown, a consumer too slow, the stream limit) carries that
+	// cursor in a FeedError detail.
+	WatchChanges(context.Context, *connect.Request[v1.WatchChangesRequest]) (*connect.ServerStreamForClient[v1.WatchChangesResponse], error)
+	// GetChangeCursor returns the cursor of a store's latest change without any change.
+	// A client that starts from scratch takes it first, then lists the store with
+	// ListKeyVersions and GetObject, then follows the feed from it.
+	GetChangeCursor(context.Context, *connect.Request[v1.GetChangeCursorRequest]) (*connect.Response[v1.GetChangeCursorResponse], error)
+	// AcquireLease grants a named lease on a store to the caller for a while, if no one
+	// holds it. The grant carries a fencing token larger than every token granted for
+	// that lease before. If another holder has it, the call fails with
+	// FAILED_PRECONDITION (reason LEASE_HELD) and the detail names the current holder.
+	AcquireLease(context.Context, *connect.Request[v1.AcquireLeaseRequest]) (*connect.Response[v1.AcquireLeaseResponse], error)
+	// RenewLease extends a lease the caller still holds, identified by its fencing
+	// token. A lease that expired or was granted to someone else since fails with
+	// FAILED_PRECONDITION (reason LEASE_NOT_HELD).
+	RenewLease(context.Context, *connect.Request[v1.RenewLeaseRequest]) (*connect.Response[v1.RenewLeaseResponse], error)
+	// ReleaseLease gives a lease up before it expires, so that another holder may take it
+	// at once. Releasing a lease that is no longer held with that token changes nothing.
+	ReleaseLease(context.Context, *connect.Request[v1.ReleaseLeaseRequest]) (*connect.Response[v1.ReleaseLeaseResponse], error)
+	// GetLease tells who holds a lease, with which token and until when.
+	GetLease(context.Context, *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error)
 }
 
 // NewVssServiceClient constructs a client for the vss.v1.VssService service. By default, it uses
@@ -110,6 +155,53 @@ func NewVssServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listChanges: connect.NewClient[v1.ListChangesRequest, v1.ListChangesResponse](
+			httpClient,
+			baseURL+VssServiceListChangesProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("ListChanges")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		watchChanges: connect.NewClient[v1.WatchChangesRequest, v1.WatchChangesResponse](
+			httpClient,
+			baseURL+VssServiceWatchChangesProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("WatchChanges")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getChangeCursor: connect.NewClient[v1.GetChangeCursorRequest, v1.GetChangeCursorResponse](
+			httpClient,
+			baseURL+VssServiceGetChangeCursorProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("GetChangeCursor")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		acquireLease: connect.NewClient[v1.AcquireLeaseRequest, v1.AcquireLeaseResponse](
+			httpClient,
+			baseURL+VssServiceAcquireLeaseProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("AcquireLease")),
+			connect.WithClientOptions(opts...),
+		),
+		renewLease: connect.NewClient[v1.RenewLeaseRequest, v1.RenewLeaseResponse](
+			httpClient,
+			baseURL+VssServiceRenewLeaseProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("RenewLease")),
+			connect.WithClientOptions(opts...),
+		),
+		releaseLease: connect.NewClient[v1.ReleaseLeaseRequest, v1.ReleaseLeaseResponse](
+			httpClient,
+			baseURL+VssServiceReleaseLeaseProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("ReleaseLease")),
+			connect.WithIdempotency(connect.IdempotencyIdempotent),
+			connect.WithClientOptions(opts...),
+		),
+		getLease: connect.NewClient[v1.GetLeaseRequest, v1.GetLeaseResponse](
+			httpClient,
+			baseURL+VssServiceGetLeaseProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("GetLease")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -119,6 +211,13 @@ type vssServiceClient struct {
 	putObjects      *connect.Client[v1.PutObjectRequest, v1.PutObjectResponse]
 	deleteObject    *connect.Client[v1.DeleteObjectRequest, v1.DeleteObjectResponse]
 	listKeyVersions *connect.Client[v1.ListKeyVersionsRequest, v1.ListKeyVersionsResponse]
+	listChanges     *connect.Client[v1.ListChangesRequest, v1.ListChangesResponse]
+	watchChanges    *connect.Client[v1.WatchChangesRequest, v1.WatchChangesResponse]
+	getChangeCursor *connect.Client[v1.GetChangeCursorRequest, v1.GetChangeCursorResponse]
+	acquireLease    *connect.Client[v1.AcquireLeaseRequest, v1.AcquireLeaseResponse]
+	renewLease      *connect.Client[v1.RenewLeaseRequest, v1.RenewLeaseResponse]
+	releaseLease    *connect.Client[v1.ReleaseLeaseRequest, v1.ReleaseLeaseResponse]
+	getLease        *connect.Client[v1.GetLeaseRequest, v1.GetLeaseResponse]
 }
 
 // GetObject calls vss.v1.VssService.GetObject.
@@ -141,6 +240,41 @@ func (c *vssServiceClient) ListKeyVersions(ctx context.Context, req *connect.Req
 	return c.listKeyVersions.CallUnary(ctx, req)
 }
 
+// ListChanges calls vss.v1.VssService.ListChanges.
+func (c *vssServiceClient) ListChanges(ctx context.Context, req *connect.Request[v1.ListChangesRequest]) (*connect.Response[v1.ListChangesResponse], error) {
+	return c.listChanges.CallUnary(ctx, req)
+}
+
+// WatchChanges calls vss.v1.VssService.WatchChanges.
+func (c *vssServiceClient) WatchChanges(ctx context.Context, req *connect.Request[v1.WatchChangesRequest]) (*connect.ServerStreamForClient[v1.WatchChangesResponse], error) {
+	return c.watchChanges.CallServerStream(ctx, req)
+}
+
+// GetChangeCursor calls vss.v1.VssService.GetChangeCursor.
+func (c *vssServiceClient) GetChangeCursor(ctx context.Context, req *connect.Request[v1.GetChangeCursorRequest]) (*connect.Response[v1.GetChangeCursorResponse], error) {
+	return c.getChangeCursor.CallUnary(ctx, req)
+}
+
+// AcquireLease calls vss.v1.VssService.AcquireLease.
+func (c *vssServiceClient) AcquireLease(ctx context.Context, req *connect.Request[v1.AcquireLeaseRequest]) (*connect.Response[v1.AcquireLeaseResponse], error) {
+	return c.acquireLease.CallUnary(ctx, req)
+}
+
+// RenewLease calls vss.v1.VssService.RenewLease.
+func (c *vssServiceClient) RenewLease(ctx context.Context, req *connect.Request[v1.RenewLeaseRequest]) (*connect.Response[v1.RenewLeaseResponse], error) {
+	return c.renewLease.CallUnary(ctx, req)
+}
+
+// ReleaseLease calls vss.v1.VssService.ReleaseLease.
+func (c *vssServiceClient) ReleaseLease(ctx context.Context, req *connect.Request[v1.ReleaseLeaseRequest]) (*connect.Response[v1.ReleaseLeaseResponse], error) {
+	return c.releaseLease.CallUnary(ctx, req)
+}
+
+// GetLease calls vss.v1.VssService.GetLease.
+func (c *vssServiceClient) GetLease(ctx context.Context, req *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error) {
+	return c.getLease.CallUnary(ctx, req)
+}
+
 // VssServiceHandler is an implementation of the vss.v1.VssService service.
 type VssServiceHandler interface {
 	// GetObject returns the value and version stored under a key. A key that does not
@@ -157,6 +291,36 @@ type VssServiceHandler interface {
 	// ListKeyVersions pages through the keys of a store and their versions, newest
 	// created first, without their values.
 	ListKeyVersions(context.Context, *connect.Request[v1.ListKeyVersionsRequest]) (*connect.Response[v1.ListKeyVersionsResponse], error)
+	// ListChanges pages through a store's change feed: every key created, updated or
+	// deleted since a cursor, in the order the writes committed, each change once. The
+	// global version appears as changes of the key "global_version". A cursor older than
+	// the server's retention window fails with FAILED_PRECONDITION (reason
+	// CURSOR_EXPIRED): the client must list the store again.
+	ListChanges(context.Context, *connect.Request[v1.ListChangesRequest]) (*connect.Response[v1.ListChangesResponse], error)
+	// WatchChanges catches up from a cursor like ListChanges and then keeps the stream
+	// open, sending each change of the store as soon as it commits, on whichever server
+	// instance it was written. Every message carries the cursor to resume from; a stream
+	// the server ends (shutdown, a consumer too slow, the stream limit) carries that
+	// cursor in a FeedError detail.
+	WatchChanges(context.Context, *connect.Request[v1.WatchChangesRequest], *connect.ServerStream[v1.WatchChangesResponse]) error
+	// GetChangeCursor returns the cursor of a store's latest change without any change.
+	// A client that starts from scratch takes it first, then lists the store with
+	// ListKeyVersions and GetObject, then follows the feed from it.
+	GetChangeCursor(context.Context, *connect.Request[v1.GetChangeCursorRequest]) (*connect.Response[v1.GetChangeCursorResponse], error)
+	// AcquireLease grants a named lease on a store to the caller for a while, if no one
+	// holds it. The grant carries a fencing token larger than every token granted for
+	// that lease before. If another holder has it, the call fails with
+	// FAILED_PRECONDITION (reason LEASE_HELD) and the detail names the current holder.
+	AcquireLease(context.Context, *connect.Request[v1.AcquireLeaseRequest]) (*connect.Response[v1.AcquireLeaseResponse], error)
+	// RenewLease extends a lease the caller still holds, identified by its fencing
+	// token. A lease that expired or was granted to someone else since fails with
+	// FAILED_PRECONDITION (reason LEASE_NOT_HELD).
+	RenewLease(context.Context, *connect.Request[v1.RenewLeaseRequest]) (*connect.Response[v1.RenewLeaseResponse], error)
+	// ReleaseLease gives a lease up before it expires, so that another holder may take it
+	// at once. Releasing a lease that is no longer held with that token changes nothing.
+	ReleaseLease(context.Context, *connect.Request[v1.ReleaseLeaseRequest]) (*connect.Response[v1.ReleaseLeaseResponse], error)
+	// GetLease tells who holds a lease, with which token and until when.
+	GetLease(context.Context, *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error)
 }
 
 // NewVssServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -193,6 +357,53 @@ func NewVssServiceHandler(svc VssServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	vssServiceListChangesHandler := connect.NewUnaryHandler(
+		VssServiceListChangesProcedure,
+		svc.ListChanges,
+		connect.WithSchema(vssServiceMethods.ByName("ListChanges")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	vssServiceWatchChangesHandler := connect.NewServerStreamHandler(
+		VssServiceWatchChangesProcedure,
+		svc.WatchChanges,
+		connect.WithSchema(vssServiceMethods.ByName("WatchChanges")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	vssServiceGetChangeCursorHandler := connect.NewUnaryHandler(
+		VssServiceGetChangeCursorProcedure,
+		svc.GetChangeCursor,
+		connect.WithSchema(vssServiceMethods.ByName("GetChangeCursor")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	vssServiceAcquireLeaseHandler := connect.NewUnaryHandler(
+		VssServiceAcquireLeaseProcedure,
+		svc.AcquireLease,
+		connect.WithSchema(vssServiceMethods.ByName("AcquireLease")),
+		connect.WithHandlerOptions(opts...),
+	)
+	vssServiceRenewLeaseHandler := connect.NewUnaryHandler(
+		VssServiceRenewLeaseProcedure,
+		svc.RenewLease,
+		connect.WithSchema(vssServiceMethods.ByName("RenewLease")),
+		connect.WithHandlerOptions(opts...),
+	)
+	vssServiceReleaseLeaseHandler := connect.NewUnaryHandler(
+		VssServiceReleaseLeaseProcedure,
+		svc.ReleaseLease,
+		connect.WithSchema(vssServiceMethods.ByName("ReleaseLease")),
+		connect.WithIdempotency(connect.IdempotencyIdempotent),
+		connect.WithHandlerOptions(opts...),
+	)
+	vssServiceGetLeaseHandler := connect.NewUnaryHandler(
+		VssServiceGetLeaseProcedure,
+		svc.GetLease,
+		connect.WithSchema(vssServiceMethods.ByName("GetLease")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/vss.v1.VssService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case VssServiceGetObjectProcedure:
@@ -203,6 +414,20 @@ func NewVssServiceHandler(svc VssServiceHandler, opts ...connect.HandlerOption) 
 			vssServiceDeleteObjectHandler.ServeHTTP(w, r)
 		case VssServiceListKeyVersionsProcedure:
 			vssServiceListKeyVersionsHandler.ServeHTTP(w, r)
+		case VssServiceListChangesProcedure:
+			vssServiceListChangesHandler.ServeHTTP(w, r)
+		case VssServiceWatchChangesProcedure:
+			vssServiceWatchChangesHandler.ServeHTTP(w, r)
+		case VssServiceGetChangeCursorProcedure:
+			vssServiceGetChangeCursorHandler.ServeHTTP(w, r)
+		case VssServiceAcquireLeaseProcedure:
+			vssServiceAcquireLeaseHandler.ServeHTTP(w, r)
+		case VssServiceRenewLeaseProcedure:
+			vssServiceRenewLeaseHandler.ServeHTTP(w, r)
+		case VssServiceReleaseLeaseProcedure:
+			vssServiceReleaseLeaseHandler.ServeHTTP(w, r)
+		case VssServiceGetLeaseProcedure:
+			vssServiceGetLeaseHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -226,4 +451,32 @@ func (UnimplementedVssServiceHandler) DeleteObject(context.Context, *connect.Req
 
 func (UnimplementedVssServiceHandler) ListKeyVersions(context.Context, *connect.Request[v1.ListKeyVersionsRequest]) (*connect.Response[v1.ListKeyVersionsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.ListKeyVersions is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) ListChanges(context.Context, *connect.Request[v1.ListChangesRequest]) (*connect.Response[v1.ListChangesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.ListChanges is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) WatchChanges(context.Context, *connect.Request[v1.WatchChangesRequest], *connect.ServerStream[v1.WatchChangesResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.WatchChanges is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) GetChangeCursor(context.Context, *connect.Request[v1.GetChangeCursorRequest]) (*connect.Response[v1.GetChangeCursorResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.GetChangeCursor is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) AcquireLease(context.Context, *connect.Request[v1.AcquireLeaseRequest]) (*connect.Response[v1.AcquireLeaseResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.AcquireLease is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) RenewLease(context.Context, *connect.Request[v1.RenewLeaseRequest]) (*connect.Response[v1.RenewLeaseResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.RenewLease is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) ReleaseLease(context.Context, *connect.Request[v1.ReleaseLeaseRequest]) (*connect.Response[v1.ReleaseLeaseResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.ReleaseLease is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) GetLease(context.Context, *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.GetLease is not implemented"))
 }

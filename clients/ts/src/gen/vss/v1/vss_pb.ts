@@ -14,13 +14,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file vss/v1/vss.proto.
  */
 export const file_vss_v1_vss: GenFile = /*@__PURE__*/
-  fileDesc("ChB2c3MvdjEvdnNzLnByb3RvEgZ2c3MudjEiMQoQR2V0T2JqZWN0UmVxdWVzdBIQCghzdG9yZV9pZBgBIAEoCRILCgNrZXkYAiABKAkiOgoRR2V0T2JqZWN0UmVzcG9uc2USHwoFdmFsdWUYAiABKAsyEC52c3MudjEuS2V5VmFsdWVKBAgBEAIiqQEKEFB1dE9iamVjdFJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSGwoOZ2xvYmFsX3ZlcnNpb24YAiABKANIAIgBARIrChF0cmFuc2FjdGlvbl9pdGVtcxgDIAMoCzIQLnZzcy52MS5LZXlWYWx1ZRImCgxkZWxldGVfaXRlbXMYBCADKAsyEC52c3MudjEuS2V5VmFsdWVCEQoPX2dsb2JhbF92ZXJzaW9uIhMKEVB1dE9iamVjdFJlc3BvbnNlIkwKE0RlbGV0ZU9iamVjdFJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSIwoJa2V5X3ZhbHVlGAIgASgLMhAudnNzLnYxLktleVZhbHVlIhYKFERlbGV0ZU9iamVjdFJlc3BvbnNlIqABChZMaXN0S2V5VmVyc2lvbnNSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEhcKCmtleV9wcmVmaXgYAiABKAlIAIgBARIWCglwYWdlX3NpemUYAyABKAVIAYgBARIXCgpwYWdlX3Rva2VuGAQgASgJSAKIAQFCDQoLX2tleV9wcmVmaXhCDAoKX3BhZ2Vfc2l6ZUINCgtfcGFnZV90b2tlbiKjAQoXTGlzdEtleVZlcnNpb25zUmVzcG9uc2USJgoMa2V5X3ZlcnNpb25zGAEgAygLMhAudnNzLnYxLktleVZhbHVlEhwKD25leHRfcGFnZV90b2tlbhgCIAEoCUgAiAEBEhsKDmdsb2JhbF92ZXJzaW9uGAMgASgDSAGIAQFCEgoQX25leHRfcGFnZV90b2tlbkIRCg9fZ2xvYmFsX3ZlcnNpb24iNwoIS2V5VmFsdWUSCwoDa2V5GAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDQoFdmFsdWUYAyABKAwiRwoNRXJyb3JSZXNwb25zZRIlCgplcnJvcl9jb2RlGAEgASgOMhEudnNzLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJIlEKCFN0b3JhYmxlEgwKBGRhdGEYASABKAwSNwoTZW5jcnlwdGlvbl9tZXRhZGF0YRgCIAEoCzIaLnZzcy52MS5FbmNyeXB0aW9uTWV0YWRhdGEiRwoSRW5jcnlwdGlvbk1ldGFkYXRhEhUKDWNpcGhlcl9mb3JtYXQYASABKAkSDQoFbm9uY2UYAiABKAwSCwoDdGFnGAMgASgMIi8KDVBsYWludGV4dEJsb2ISDQoFdmFsdWUYASABKAwSDwoHdmVyc2lvbhgCIAEoAyqdAQoJRXJyb3JDb2RlEgsKB1VOS05PV04QABIWChJDT05GTElDVF9FWENFUFRJT04QARIdChlJTlZBTElEX1JFUVVFU1RfRVhDRVBUSU9OEAISHQoZSU5URVJOQUxfU0VSVkVSX0VYQ0VQVElPThADEhkKFU5PX1NVQ0hfS0VZX0VYQ0VQVElPThAEEhIKDkFVVEhfRVhDRVBUSU9OEAUyvwIKClZzc1NlcnZpY2USRQoJR2V0T2JqZWN0EhgudnNzLnYxLkdldE9iamVjdFJlcXVlc3QaGS52c3MudjEuR2V0T2JqZWN0UmVzcG9uc2UiA5ACARJBCgpQdXRPYmplY3RzEhgudnNzLnYxLlB1dE9iamVjdFJlcXVlc3QaGS52c3MudjEuUHV0T2JqZWN0UmVzcG9uc2USTgoMRGVsZXRlT2JqZWN0EhsudnNzLnYxLkRlbGV0ZU9iamVjdFJlcXVlc3QaHC52c3MudjEuRGVsZXRlT2JqZWN0UmVzcG9uc2UiA5ACAhJXCg9MaXN0S2V5VmVyc2lvbnMSHi52c3MudjEuTGlzdEtleVZlcnNpb25zUmVxdWVzdBofLnZzcy52MS5MaXN0S2V5VmVyc2lvbnNSZXNwb25zZSIDkAIBQnYKCmNvbS52c3MudjFCCFZzc1Byb3RvUAFaJWdpdGh1Yi5jb20vZ292c3MvdnNzL2dlbi92c3MvdjE7dnNzdjGiAgNWWFiqAgZWc3MuVjHKAgZWc3NcVjHiAhJWc3NcVjFcR1BCTWV0YWRhdGHqAgdWc3M6OlYxYgZwcm90bzM");
+  fileDesc("ChB2c3MvdjEvdnNzLnByb3RvEgZ2c3MudjEiMQoQR2V0T2JqZWN0UmVxdWVzdBIQCghzdG9yZV9pZBgBIAEoCRILCgNrZXkYAiABKAkiOgoRR2V0T2JqZWN0UmVzcG9uc2USHwoFdmFsdWUYAiABKAsyEC52c3MudjEuS2V5VmFsdWVKBAgBEAIiqQEKEFB1dE9iamVjdFJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSGwoOZ2xvYmFsX3ZlcnNpb24YAiABKANIAIgBARIrChF0cmFuc2FjdGlvbl9pdGVtcxgDIAMoCzIQLnZzcy52MS5LZXlWYWx1ZRImCgxkZWxldGVfaXRlbXMYBCADKAsyEC52c3MudjEuS2V5VmFsdWVCEQoPX2dsb2JhbF92ZXJzaW9uIhMKEVB1dE9iamVjdFJlc3BvbnNlIkwKE0RlbGV0ZU9iamVjdFJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSIwoJa2V5X3ZhbHVlGAIgASgLMhAudnNzLnYxLktleVZhbHVlIhYKFERlbGV0ZU9iamVjdFJlc3BvbnNlIqABChZMaXN0S2V5VmVyc2lvbnNSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEhcKCmtleV9wcmVmaXgYAiABKAlIAIgBARIWCglwYWdlX3NpemUYAyABKAVIAYgBARIXCgpwYWdlX3Rva2VuGAQgASgJSAKIAQFCDQoLX2tleV9wcmVmaXhCDAoKX3BhZ2Vfc2l6ZUINCgtfcGFnZV90b2tlbiKjAQoXTGlzdEtleVZlcnNpb25zUmVzcG9uc2USJgoMa2V5X3ZlcnNpb25zGAEgAygLMhAudnNzLnYxLktleVZhbHVlEhwKD25leHRfcGFnZV90b2tlbhgCIAEoCUgAiAEBEhsKDmdsb2JhbF92ZXJzaW9uGAMgASgDSAGIAQFCEgoQX25leHRfcGFnZV90b2tlbkIRCg9fZ2xvYmFsX3ZlcnNpb24iNwoIS2V5VmFsdWUSCwoDa2V5GAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDQoFdmFsdWUYAyABKAwiRwoNRXJyb3JSZXNwb25zZRIlCgplcnJvcl9jb2RlGAEgASgOMhEudnNzLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJIlEKCFN0b3JhYmxlEgwKBGRhdGEYASABKAwSNwoTZW5jcnlwdGlvbl9tZXRhZGF0YRgCIAEoCzIaLnZzcy52MS5FbmNyeXB0aW9uTWV0YWRhdGEiRwoSRW5jcnlwdGlvbk1ldGFkYXRhEhUKDWNpcGhlcl9mb3JtYXQYASABKAkSDQoFbm9uY2UYAiABKAwSCwoDdGFnGAMgASgMIi8KDVBsYWludGV4dEJsb2ISDQoFdmFsdWUYASABKAwSDwoHdmVyc2lvbhgCIAEoAyJhChJMaXN0Q2hhbmdlc1JlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSDgoGY3Vyc29yGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRIWCg5pbmNsdWRlX3ZhbHVlcxgEIAEoCCJdChNMaXN0Q2hhbmdlc1Jlc3BvbnNlEh8KB2NoYW5nZXMYASADKAsyDi52c3MudjEuQ2hhbmdlEhMKC25leHRfY3Vyc29yGAIgASgJEhAKCGhhc19tb3JlGAMgASgIIqgBCgZDaGFuZ2USDgoGY3Vyc29yGAEgASgJEgsKA2tleRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgDEg8KB2RlbGV0ZWQYBCABKAgSEQoJZGV2aWNlX2lkGAUgASgJEhIKBXZhbHVlGAYgASgMSACIAQESLgoKY2hhbmdlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCAoGX3ZhbHVlIk8KE1dhdGNoQ2hhbmdlc1JlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSDgoGY3Vyc29yGAIgASgJEhYKDmluY2x1ZGVfdmFsdWVzGAMgASgIIkcKFFdhdGNoQ2hhbmdlc1Jlc3BvbnNlEh8KB2NoYW5nZXMYASADKAsyDi52c3MudjEuQ2hhbmdlEg4KBmN1cnNvchgCIAEoCSIqChZHZXRDaGFuZ2VDdXJzb3JSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJIikKF0dldENoYW5nZUN1cnNvclJlc3BvbnNlEg4KBmN1cnNvchgBIAEoCSK2AQoFTGVhc2USEAoIc3RvcmVfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZob2xkZXIYAyABKAkSDQoFdG9rZW4YBCABKAMSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEaGVsZBgGIAEoCBIwCg10dGxfcmVtYWluaW5nGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIm0KE0FjcXVpcmVMZWFzZVJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZob2xkZXIYAyABKAkSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjQKFEFjcXVpcmVMZWFzZVJlc3BvbnNlEhwKBWxlYXNlGAEgASgLMg0udnNzLnYxLkxlYXNlImoKEVJlbmV3TGVhc2VSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdG9rZW4YAyABKAMSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjIKElJlbmV3TGVhc2VSZXNwb25zZRIcCgVsZWFzZRgBIAEoCzINLnZzcy52MS5MZWFzZSJEChNSZWxlYXNlTGVhc2VSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdG9rZW4YAyABKAMiKAoUUmVsZWFzZUxlYXNlUmVzcG9uc2USEAoIcmVsZWFzZWQYASABKAgiMQoPR2V0TGVhc2VSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkiMAoQR2V0TGVhc2VSZXNwb25zZRIcCgVsZWFzZRgBIAEoCzINLnZzcy52MS5MZWFzZSJpCglGZWVkRXJyb3ISJwoGcmVhc29uGAEgASgOMhcudnNzLnYxLkZlZWRFcnJvclJlYXNvbhIVCg1yZXN1bWVfY3Vyc29yGAIgASgJEhwKBWxlYXNlGAMgASgLMg0udnNzLnYxLkxlYXNlKp0BCglFcnJvckNvZGUSCwoHVU5LTk9XThAAEhYKEkNPTkZMSUNUX0VYQ0VQVElPThABEh0KGUlOVkFMSURfUkVRVUVTVF9FWENFUFRJT04QAhIdChlJTlRFUk5BTF9TRVJWRVJfRVhDRVBUSU9OEAMSGQoVTk9fU1VDSF9LRVlfRVhDRVBUSU9OEAQSEgoOQVVUSF9FWENFUFRJT04QBSq2AgoPRmVlZEVycm9yUmVhc29uEiEKHUZFRURfRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASJAogRkVFRF9FUlJPUl9SRUFTT05fQ1VSU09SX0VYUElSRUQQARIkCiBGRUVEX0VSUk9SX1JFQVNPTl9DVVJTT1JfVU5LTk9XThACEiIKHkZFRURfRVJST1JfUkVBU09OX1NUUkVBTV9MSU1JVBADEiMKH0ZFRURfRVJST1JfUkVBU09OX1NMT1dfQ09OU1VNRVIQBBIjCh9GRUVEX0VSUk9SX1JFQVNPTl9TSFVUVElOR19ET1dOEAUSIAocRkVFRF9FUlJPUl9SRUFTT05fTEVBU0VfSEVMRBAGEiQKIEZFRURfRVJST1JfUkVBU09OX0xFQVNFX05PVF9IRUxEEAcy2wYKClZzc1NlcnZpY2USRQoJR2V0T2JqZWN0EhgudnNzLnYxLkdldE9iamVjdFJlcXVlc3QaGS52c3MudjEuR2V0T2JqZWN0UmVzcG9uc2UiA5ACARJBCgpQdXRPYmplY3RzEhgudnNzLnYxLlB1dE9iamVjdFJlcXVlc3QaGS52c3MudjEuUHV0T2JqZWN0UmVzcG9uc2USTgoMRGVsZXRlT2JqZWN0EhsudnNzLnYxLkRlbGV0ZU9iamVjdFJlcXVlc3QaHC52c3MudjEuRGVsZXRlT2JqZWN0UmVzcG9uc2UiA5ACAhJXCg9MaXN0S2V5VmVyc2lvbnMSHi52c3MudjEuTGlzdEtleVZlcnNpb25zUmVxdWVzdBofLnZzcy52MS5MaXN0S2V5VmVyc2lvbnNSZXNwb25zZSIDkAIBEksKC0xpc3RDaGFuZ2VzEhoudnNzLnYxLkxpc3RDaGFuZ2VzUmVxdWVzdBobLnZzcy52MS5MaXN0Q2hhbmdlc1Jlc3BvbnNlIgOQAgESUAoMV2F0Y2hDaGFuZ2VzEhsudnNzLnYxLldhdGNoQ2hhbmdlc1JlcXVlc3QaHC52c3MudjEuV2F0Y2hDaGFuZ2VzUmVzcG9uc2UiA5ACATABElcKD0dldENoYW5nZUN1cnNvchIeLnZzcy52MS5HZXRDaGFuZ2VDdXJzb3JSZXF1ZXN0Gh8udnNzLnYxLkdldENoYW5nZUN1cnNvclJlc3BvbnNlIgOQAgESSQoMQWNxdWlyZUxlYXNlEhsudnNzLnYxLkFjcXVpcmVMZWFzZVJlcXVlc3QaHC52c3MudjEuQWNxdWlyZUxlYXNlUmVzcG9uc2USQwoKUmVuZXdMZWFzZRIZLnZzcy52MS5SZW5ld0xlYXNlUmVxdWVzdBoaLnZzcy52MS5SZW5ld0xlYXNlUmVzcG9uc2USTgoMUmVsZWFzZUxlYXNlEhsudnNzLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaHC52c3MudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2UiA5ACAhJCCghHZXRMZWFzZRIXLnZzcy52MS5HZXRMZWFzZVJlcXVlc3QaGC52c3MudjEuR2V0TGVhc2VSZXNwb25zZSIDkAIBQnYKCmNvbS52c3MudjFCCFZzc1Byb3RvUAFaJWdpdGh1Yi5jb20vZ292c3MvdnNzL2dlbi92c3MvdjE7dnNzdjGiAgNWWFiqAgZWc3MuVjHKAgZWc3NcVjHiAhJWc3NcVjFcR1BCTWV0YWRhdGHqAgdWc3M6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * GetObjectRequest names the key to read.
@@ -429,6 +431,602 @@ export const PlaintextBlobSchema: GenMessage<PlaintextBlob> = /*@__PURE__*/
   messageDesc(file_vss_v1_vss, 12);
 
 /**
+ * ListChangesRequest asks for one page of a store's change feed.
+ *
+ * @generated from message vss.v1.ListChangesRequest
+ */
+export type ListChangesRequest = Message<"vss.v1.ListChangesRequest"> & {
+  /**
+   * store_id selects one of the user's stores.
+   *
+   * @generated from field: string store_id = 1;
+   */
+  storeId: string;
+
+  /**
+   * cursor is where the previous page, or a stream, ended: only changes after it are
+   * returned. Empty means the beginning of the store's feed, which fails with
+   * CURSOR_EXPIRED once changes were dropped from it.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+
+  /**
+   * page_size caps the number of changes in the page; the server applies its own cap
+   * (100) when the value is absent, zero or larger.
+   *
+   * @generated from field: int32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * include_values asks for the values of the keys. A page may hold fewer changes when
+   * their values are large.
+   *
+   * @generated from field: bool include_values = 4;
+   */
+  includeValues: boolean;
+};
+
+/**
+ * Describes the message vss.v1.ListChangesRequest.
+ * Use `create(ListChangesRequestSchema)` to create a new message.
+ */
+export const ListChangesRequestSchema: GenMessage<ListChangesRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 13);
+
+/**
+ * ListChangesResponse is one page of a store's change feed.
+ *
+ * @generated from message vss.v1.ListChangesResponse
+ */
+export type ListChangesResponse = Message<"vss.v1.ListChangesResponse"> & {
+  /**
+   * changes are in commit order, oldest first.
+   *
+   * @generated from field: repeated vss.v1.Change changes = 1;
+   */
+  changes: Change[];
+
+  /**
+   * next_cursor continues the feed after the last change of this page, or stays at the
+   * request's cursor when the page is empty. It is never empty.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+
+  /**
+   * has_more is true when more changes were already committed after next_cursor.
+   *
+   * @generated from field: bool has_more = 3;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message vss.v1.ListChangesResponse.
+ * Use `create(ListChangesResponseSchema)` to create a new message.
+ */
+export const ListChangesResponseSchema: GenMessage<ListChangesResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 14);
+
+/**
+ * Change is one key of a store created, updated or deleted by a write.
+ *
+ * @generated from message vss.v1.Change
+ */
+export type Change = Message<"vss.v1.Change"> & {
+  /**
+   * cursor identifies this change: a feed continued from it starts with the next one.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * key is the key written. Changes of the store's global version have the key
+   * "global_version" and its new version.
+   *
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * version is the key's version after the write; for a delete, the version the key
+   * had when it was deleted.
+   *
+   * @generated from field: int64 version = 3;
+   */
+  version: bigint;
+
+  /**
+   * deleted is true when the write deleted the key.
+   *
+   * @generated from field: bool deleted = 4;
+   */
+  deleted: boolean;
+
+  /**
+   * device_id is the writing device, as the write named it in its vss-device-id
+   * header; empty when it did not (every write through the VSS HTTP API).
+   *
+   * @generated from field: string device_id = 5;
+   */
+  deviceId: string;
+
+  /**
+   * value is the key's value when the request asked for values, the change is not a
+   * delete, and the key still holds this version when the feed is read. It is absent
+   * when the key has changed since: a later change of the same key follows in the feed.
+   * (Unconditional writes, version -1, all store version 1, so such a value may be one
+   * written by a later change that the feed also delivers.)
+   *
+   * @generated from field: optional bytes value = 6;
+   */
+  value?: Uint8Array | undefined;
+
+  /**
+   * changed_at is the database's time of the write.
+   *
+   * @generated from field: google.protobuf.Timestamp changed_at = 7;
+   */
+  changedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vss.v1.Change.
+ * Use `create(ChangeSchema)` to create a new message.
+ */
+export const ChangeSchema: GenMessage<Change> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 15);
+
+/**
+ * WatchChangesRequest opens a live stream of a store's changes.
+ *
+ * @generated from message vss.v1.WatchChangesRequest
+ */
+export type WatchChangesRequest = Message<"vss.v1.WatchChangesRequest"> & {
+  /**
+   * store_id selects one of the user's stores.
+   *
+   * @generated from field: string store_id = 1;
+   */
+  storeId: string;
+
+  /**
+   * cursor is where to start, as in ListChangesRequest.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+
+  /**
+   * include_values asks for values, as in ListChangesRequest.
+   *
+   * @generated from field: bool include_values = 3;
+   */
+  includeValues: boolean;
+};
+
+/**
+ * Describes the message vss.v1.WatchChangesRequest.
+ * Use `create(WatchChangesRequestSchema)` to create a new message.
+ */
+export const WatchChangesRequestSchema: GenMessage<WatchChangesRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 16);
+
+/**
+ * WatchChangesResponse is one message of a WatchChanges stream: some changes, or
+ * none (a keep-alive), and the cursor to resume from.
+ *
+ * @generated from message vss.v1.WatchChangesResponse
+ */
+export type WatchChangesResponse = Message<"vss.v1.WatchChangesResponse"> & {
+  /**
+   * changes are in commit order and continue those of the previous message.
+   *
+   * @generated from field: repeated vss.v1.Change changes = 1;
+   */
+  changes: Change[];
+
+  /**
+   * cursor is where the stream stands after this message: a client that reconnects
+   * passes the last cursor it received and misses nothing and sees nothing twice.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message vss.v1.WatchChangesResponse.
+ * Use `create(WatchChangesResponseSchema)` to create a new message.
+ */
+export const WatchChangesResponseSchema: GenMessage<WatchChangesResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 17);
+
+/**
+ * GetChangeCursorRequest names the store whose latest cursor is wanted.
+ *
+ * @generated from message vss.v1.GetChangeCursorRequest
+ */
+export type GetChangeCursorRequest = Message<"vss.v1.GetChangeCursorRequest"> & {
+  /**
+   * store_id selects one of the user's stores.
+   *
+   * @generated from field: string store_id = 1;
+   */
+  storeId: string;
+};
+
+/**
+ * Describes the message vss.v1.GetChangeCursorRequest.
+ * Use `create(GetChangeCursorRequestSchema)` to create a new message.
+ */
+export const GetChangeCursorRequestSchema: GenMessage<GetChangeCursorRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 18);
+
+/**
+ * GetChangeCursorResponse carries a store's latest cursor.
+ *
+ * @generated from message vss.v1.GetChangeCursorResponse
+ */
+export type GetChangeCursorResponse = Message<"vss.v1.GetChangeCursorResponse"> & {
+  /**
+   * cursor is the position after the store's latest committed change.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message vss.v1.GetChangeCursorResponse.
+ * Use `create(GetChangeCursorResponseSchema)` to create a new message.
+ */
+export const GetChangeCursorResponseSchema: GenMessage<GetChangeCursorResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 19);
+
+/**
+ * Lease is the state of a named lease on a store.
+ *
+ * @generated from message vss.v1.Lease
+ */
+export type Lease = Message<"vss.v1.Lease"> & {
+  /**
+   * store_id is the store the lease guards.
+   *
+   * @generated from field: string store_id = 1;
+   */
+  storeId: string;
+
+  /**
+   * name names the lease within the store.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * holder is the id the holder gave when it acquired the lease.
+   *
+   * @generated from field: string holder = 3;
+   */
+  holder: string;
+
+  /**
+   * token is the fencing token of the latest grant. Every grant of the same lease name
+   * gets a larger token than all grants before it, across releases and expiries.
+   *
+   * @generated from field: int64 token = 4;
+   */
+  token: bigint;
+
+  /**
+   * expires_at is when the grant ends unless it is renewed, by the database's clock.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * held is true while the grant has neither expired nor been released.
+   *
+   * @generated from field: bool held = 6;
+   */
+  held: boolean;
+
+  /**
+   * ttl_remaining is how long the grant has left, measured by the server when it
+   * answered; zero when it is not held. Clients schedule renewals from it rather than
+   * from expires_at, so that their clock does not matter.
+   *
+   * @generated from field: google.protobuf.Duration ttl_remaining = 7;
+   */
+  ttlRemaining?: Duration | undefined;
+};
+
+/**
+ * Describes the message vss.v1.Lease.
+ * Use `create(LeaseSchema)` to create a new message.
+ */
+export const LeaseSchema: GenMessage<Lease> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 20);
+
+/**
+ * AcquireLeaseRequest asks for a lease.
+ *
+ * @generated from message vss.v1.AcquireLeaseRequest
+ */
+export type AcquireLeaseRequest = Message<"vss.v1.AcquireLeaseRequest"> & {
+  /**
+   * store_id selects one of the user's stores.
+   *
+   * @generated from field: string store_id = 1;
+   */
+  storeId: string;
+
+  /**
+   * name names the lease: 1 to 120 printable ASCII characters, so that writes can
+   * name it in a header.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * holder identifies the caller to others who ask (for example its device id): at
+   * most 120 printable ASCII characters.
+   *
+   * @generated from field: string holder = 3;
+   */
+  holder: string;
+
+  /**
+   * ttl is how long the grant lasts unless renewed, between 1 second and 1 hour.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 4;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message vss.v1.AcquireLeaseRequest.
+ * Use `create(AcquireLeaseRequestSchema)` to create a new message.
+ */
+export const AcquireLeaseRequestSchema: GenMessage<AcquireLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 21);
+
+/**
+ * AcquireLeaseResponse carries the grant.
+ *
+ * @generated from message vss.v1.AcquireLeaseResponse
+ */
+export type AcquireLeaseResponse = Message<"vss.v1.AcquireLeaseResponse"> & {
+  /**
+   * lease is the new grant, with its fencing token.
+   *
+   * @generated from field: vss.v1.Lease lease = 1;
+   */
+  lease?: Lease | undefined;
+};
+
+/**
+ * Describes the message vss.v1.AcquireLeaseResponse.
+ * Use `create(AcquireLeaseResponseSchema)` to create a new message.
+ */
+export const AcquireLeaseResponseSchema: GenMessage<AcquireLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 22);
+
+/**
+ * RenewLeaseRequest extends a grant.
+ *
+ * @generated from message vss.v1.RenewLeaseRequest
+ */
+export type RenewLeaseRequest = Message<"vss.v1.RenewLeaseRequest"> & {
+  /**
+   * store_id selects one of the user's stores.
+   *
+   * @generated from field: string store_id = 1;
+   */
+  storeId: string;
+
+  /**
+   * name names the lease.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * token is the fencing token of the caller's grant.
+   *
+   * @generated from field: int64 token = 3;
+   */
+  token: bigint;
+
+  /**
+   * ttl is the new time left from now, between 1 second and 1 hour.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 4;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message vss.v1.RenewLeaseRequest.
+ * Use `create(RenewLeaseRequestSchema)` to create a new message.
+ */
+export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 23);
+
+/**
+ * RenewLeaseResponse carries the extended grant.
+ *
+ * @generated from message vss.v1.RenewLeaseResponse
+ */
+export type RenewLeaseResponse = Message<"vss.v1.RenewLeaseResponse"> & {
+  /**
+   * lease is the grant with its new expiry.
+   *
+   * @generated from field: vss.v1.Lease lease = 1;
+   */
+  lease?: Lease | undefined;
+};
+
+/**
+ * Describes the message vss.v1.RenewLeaseResponse.
+ * Use `create(RenewLeaseResponseSchema)` to create a new message.
+ */
+export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 24);
+
+/**
+ * ReleaseLeaseRequest gives up a grant.
+ *
+ * @generated from message vss.v1.ReleaseLeaseRequest
+ */
+export type ReleaseLeaseRequest = Message<"vss.v1.ReleaseLeaseRequest"> & {
+  /**
+   * store_id selects one of the user's stores.
+   *
+   * @generated from field: string store_id = 1;
+   */
+  storeId: string;
+
+  /**
+   * name names the lease.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * token is the fencing token of the caller's grant.
+   *
+   * @generated from field: int64 token = 3;
+   */
+  token: bigint;
+};
+
+/**
+ * Describes the message vss.v1.ReleaseLeaseRequest.
+ * Use `create(ReleaseLeaseRequestSchema)` to create a new message.
+ */
+export const ReleaseLeaseRequestSchema: GenMessage<ReleaseLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 25);
+
+/**
+ * ReleaseLeaseResponse tells whether the release ended a grant.
+ *
+ * @generated from message vss.v1.ReleaseLeaseResponse
+ */
+export type ReleaseLeaseResponse = Message<"vss.v1.ReleaseLeaseResponse"> & {
+  /**
+   * released is true when the grant with that token was still held and is now ended.
+   *
+   * @generated from field: bool released = 1;
+   */
+  released: boolean;
+};
+
+/**
+ * Describes the message vss.v1.ReleaseLeaseResponse.
+ * Use `create(ReleaseLeaseResponseSchema)` to create a new message.
+ */
+export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 26);
+
+/**
+ * GetLeaseRequest names the lease to look up.
+ *
+ * @generated from message vss.v1.GetLeaseRequest
+ */
+export type GetLeaseRequest = Message<"vss.v1.GetLeaseRequest"> & {
+  /**
+   * store_id selects one of the user's stores.
+   *
+   * @generated from field: string store_id = 1;
+   */
+  storeId: string;
+
+  /**
+   * name names the lease.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message vss.v1.GetLeaseRequest.
+ * Use `create(GetLeaseRequestSchema)` to create a new message.
+ */
+export const GetLeaseRequestSchema: GenMessage<GetLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 27);
+
+/**
+ * GetLeaseResponse carries a lease's state.
+ *
+ * @generated from message vss.v1.GetLeaseResponse
+ */
+export type GetLeaseResponse = Message<"vss.v1.GetLeaseResponse"> & {
+  /**
+   * lease is the latest grant; its held field tells whether it is still in force. A
+   * lease never granted is NOT_FOUND.
+   *
+   * @generated from field: vss.v1.Lease lease = 1;
+   */
+  lease?: Lease | undefined;
+};
+
+/**
+ * Describes the message vss.v1.GetLeaseResponse.
+ * Use `create(GetLeaseResponseSchema)` to create a new message.
+ */
+export const GetLeaseResponseSchema: GenMessage<GetLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 28);
+
+/**
+ * FeedError is attached as a detail to the errors of the change feed and of leases, next
+ * to the ErrorResponse, so that a client can act on them without parsing messages.
+ *
+ * @generated from message vss.v1.FeedError
+ */
+export type FeedError = Message<"vss.v1.FeedError"> & {
+  /**
+   * reason says what went wrong.
+   *
+   * @generated from field: vss.v1.FeedErrorReason reason = 1;
+   */
+  reason: FeedErrorReason;
+
+  /**
+   * resume_cursor, for a stream the server ended, is the cursor to resume from: the
+   * cursor of the last message sent.
+   *
+   * @generated from field: string resume_cursor = 2;
+   */
+  resumeCursor: string;
+
+  /**
+   * lease, for LEASE_HELD, is the grant in force.
+   *
+   * @generated from field: vss.v1.Lease lease = 3;
+   */
+  lease?: Lease | undefined;
+};
+
+/**
+ * Describes the message vss.v1.FeedError.
+ * Use `create(FeedErrorSchema)` to create a new message.
+ */
+export const FeedErrorSchema: GenMessage<FeedError> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 29);
+
+/**
  * ErrorCode classifies a failed request.
  *
  * @generated from enum vss.v1.ErrorCode
@@ -484,7 +1082,98 @@ export const ErrorCodeSchema: GenEnum<ErrorCode> = /*@__PURE__*/
   enumDesc(file_vss_v1_vss, 0);
 
 /**
+ * FeedErrorReason classifies the errors of the change feed and of leases.
+ *
+ * @generated from enum vss.v1.FeedErrorReason
+ */
+export enum FeedErrorReason {
+  /**
+   * FEED_ERROR_REASON_UNSPECIFIED is not sent.
+   *
+   * @generated from enum value: FEED_ERROR_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * FEED_ERROR_REASON_CURSOR_EXPIRED: changes after the cursor were dropped (older than
+   * the retention window). List the store again, then follow the feed from a fresh
+   * cursor (GetChangeCursor).
+   *
+   * @generated from enum value: FEED_ERROR_REASON_CURSOR_EXPIRED = 1;
+   */
+  CURSOR_EXPIRED = 1,
+
+  /**
+   * FEED_ERROR_REASON_CURSOR_UNKNOWN: the cursor lies beyond the store's latest change
+   * (for example after the database was restored from a backup). Re-list as for
+   * CURSOR_EXPIRED.
+   *
+   * @generated from enum value: FEED_ERROR_REASON_CURSOR_UNKNOWN = 2;
+   */
+  CURSOR_UNKNOWN = 2,
+
+  /**
+   * FEED_ERROR_REASON_STREAM_LIMIT: the user has as many open WatchChanges streams as the
+   * server allows; close one or retry later.
+   *
+   * @generated from enum value: FEED_ERROR_REASON_STREAM_LIMIT = 3;
+   */
+  STREAM_LIMIT = 3,
+
+  /**
+   * FEED_ERROR_REASON_SLOW_CONSUMER: the stream could not deliver its messages in time
+   * and was ended; resume from resume_cursor.
+   *
+   * @generated from enum value: FEED_ERROR_REASON_SLOW_CONSUMER = 4;
+   */
+  SLOW_CONSUMER = 4,
+
+  /**
+   * FEED_ERROR_REASON_SHUTTING_DOWN: the server instance is stopping; resume from
+   * resume_cursor, on another instance or after a moment.
+   *
+   * @generated from enum value: FEED_ERROR_REASON_SHUTTING_DOWN = 5;
+   */
+  SHUTTING_DOWN = 5,
+
+  /**
+   * FEED_ERROR_REASON_LEASE_HELD: another holder has the lease.
+   *
+   * @generated from enum value: FEED_ERROR_REASON_LEASE_HELD = 6;
+   */
+  LEASE_HELD = 6,
+
+  /**
+   * FEED_ERROR_REASON_LEASE_NOT_HELD: the lease is not held with the given token any
+   * more (it expired, was released, or was granted to someone else); a write fenced with
+   * it changed nothing.
+   *
+   * @generated from enum value: FEED_ERROR_REASON_LEASE_NOT_HELD = 7;
+   */
+  LEASE_NOT_HELD = 7,
+}
+
+/**
+ * Describes the enum vss.v1.FeedErrorReason.
+ */
+export const FeedErrorReasonSchema: GenEnum<FeedErrorReason> = /*@__PURE__*/
+  enumDesc(file_vss_v1_vss, 1);
+
+/**
  * VssService stores and retrieves versioned key-value pairs for authenticated users.
+ *
+ * Writes through Connect, gRPC and gRPC-Web (PutObjects and DeleteObject) may carry
+ * these optional request headers, which leave the messages below untouched:
+ *
+ *   vss-device-id: the writing device, a client-chosen id of 1 to 120 printable ASCII
+ *     characters. Every change the write makes carries it, so that a device can
+ *     recognise its own writes in the feed. Without it (and for every write through the
+ *     existing VSS HTTP API) a change's device_id is empty.
+ *   vss-lease-name and vss-lease-token: a lease on the same store that the writer holds
+ *     and the fencing token of its grant (both or neither). The write then commits only
+ *     if, in its own transaction, the lease is held with exactly that token and has not
+ *     expired; otherwise it fails with FAILED_PRECONDITION (reason LEASE_NOT_HELD) and
+ *     changes nothing.
  *
  * @generated from service vss.v1.VssService
  */
@@ -534,6 +1223,92 @@ export const VssService: GenService<{
     methodKind: "unary";
     input: typeof ListKeyVersionsRequestSchema;
     output: typeof ListKeyVersionsResponseSchema;
+  },
+  /**
+   * ListChanges pages through a store's change feed: every key created, updated or
+   * deleted since a cursor, in the order the writes committed, each change once. The
+   * global version appears as changes of the key "global_version". A cursor older than
+   * the server's retention window fails with FAILED_PRECONDITION (reason
+   * CURSOR_EXPIRED): the client must list the store again.
+   *
+   * @generated from rpc vss.v1.VssService.ListChanges
+   */
+  listChanges: {
+    methodKind: "unary";
+    input: typeof ListChangesRequestSchema;
+    output: typeof ListChangesResponseSchema;
+  },
+  /**
+   * WatchChanges catches up from a cursor like ListChanges and then keeps the stream
+   * open, sending each change of the store as soon as it commits, on whichever server
+   * instance it was written. Every message carries the cursor to resume from; a stream
+   * the server ends (shutdown, a consumer too slow, the stream limit) carries that
+   * cursor in a FeedError detail.
+   *
+   * @generated from rpc vss.v1.VssService.WatchChanges
+   */
+  watchChanges: {
+    methodKind: "server_streaming";
+    input: typeof WatchChangesRequestSchema;
+    output: typeof WatchChangesResponseSchema;
+  },
+  /**
+   * GetChangeCursor returns the cursor of a store's latest change without any change.
+   * A client that starts from scratch takes it first, then lists the store with
+   * ListKeyVersions and GetObject, then follows the feed from it.
+   *
+   * @generated from rpc vss.v1.VssService.GetChangeCursor
+   */
+  getChangeCursor: {
+    methodKind: "unary";
+    input: typeof GetChangeCursorRequestSchema;
+    output: typeof GetChangeCursorResponseSchema;
+  },
+  /**
+   * AcquireLease grants a named lease on a store to the caller for a while, if no one
+   * holds it. The grant carries a fencing token larger than every token granted for
+   * that lease before. If another holder has it, the call fails with
+   * FAILED_PRECONDITION (reason LEASE_HELD) and the detail names the current holder.
+   *
+   * @generated from rpc vss.v1.VssService.AcquireLease
+   */
+  acquireLease: {
+    methodKind: "unary";
+    input: typeof AcquireLeaseRequestSchema;
+    output: typeof AcquireLeaseResponseSchema;
+  },
+  /**
+   * RenewLease extends a lease the caller still holds, identified by its fencing
+   * token. A lease that expired or was granted to someone else since fails with
+   * FAILED_PRECONDITION (reason LEASE_NOT_HELD).
+   *
+   * @generated from rpc vss.v1.VssService.RenewLease
+   */
+  renewLease: {
+    methodKind: "unary";
+    input: typeof RenewLeaseRequestSchema;
+    output: typeof RenewLeaseResponseSchema;
+  },
+  /**
+   * ReleaseLease gives a lease up before it expires, so that another holder may take it
+   * at once. Releasing a lease that is no longer held with that token changes nothing.
+   *
+   * @generated from rpc vss.v1.VssService.ReleaseLease
+   */
+  releaseLease: {
+    methodKind: "unary";
+    input: typeof ReleaseLeaseRequestSchema;
+    output: typeof ReleaseLeaseResponseSchema;
+  },
+  /**
+   * GetLease tells who holds a lease, with which token and until when.
+   *
+   * @generated from rpc vss.v1.VssService.GetLease
+   */
+  getLease: {
+    methodKind: "unary";
+    input: typeof GetLeaseRequestSchema;
+    output: typeof GetLeaseResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vss_v1_vss, 0);
