@@ -6,13 +6,20 @@ import (
 	"time"
 )
 
-// The change feed and leases (issue 13) extend a Store without changing its four
-// operations. Every write of a store that implements Feed records, in its own
-// transaction, one Change per key it created, updated or deleted, numbered by a
+// The change feed and leases extend a Store without changing its four operations. Once
+// a store is followed, every write of it records, in its own transaction, one Change
+// per key it created, updated or deleted, numbered by a
 // per-(user, store id) sequence that a write takes under a lock it holds until it
 // commits: the sequence numbers of a store are therefore in commit order, and a reader
 // that sees a change sees every change numbered before it. The store's global version
 // is a key like any other there (GlobalVersionKey).
+//
+// A store is followed from the first Changes call for it (any device asking for its
+// cursor or its changes) and for good; the writes of a store nobody follows record
+// nothing, so that the feed costs nothing in the stores no device follows. The first
+// Changes call starts the feed at 0 if the store holds no key and at 1 otherwise, its
+// earlier history counted as pruned: a reader with cursor 0 gets ErrCursorExpired and
+// lists the store, as after a gap in retention.
 
 // Errors of the change feed and of leases.
 var (
@@ -104,7 +111,8 @@ type ChangePage struct {
 
 // Feed is implemented by stores that keep a change feed.
 type Feed interface {
-	// Changes returns the changes of a store after req.After, oldest first. It returns
+	// Changes returns the changes of a store after req.After, oldest first, and makes
+	// the store followed if it was not (see above). It returns
 	// ErrCursorExpired if changes after req.After were pruned, and ErrCursorUnknown if
 	// req.After is beyond the head.
 	Changes(ctx context.Context, user string, req ChangesRequest) (ChangePage, error)

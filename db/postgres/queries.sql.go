@@ -56,74 +56,51 @@ func (q *Queries) AcquireLease(ctx context.Context, arg AcquireLeaseParams) (Acq
 	return i, err
 }
 
-const beginStoreWrite = `-- name: BeginStoreWrite :one
+const beginBatch = `-- name: BeginBatch :exec
 
-WITH head AS (
-    INSERT INTO vss_feed_heads AS h (user_token, store_id, seq)
-    VALUES ($4, $5, 0)
-    ON CONFLICT (user_token, store_id) DO UPDATE SET seq = h.seq
-    RETURNING h.seq
-),
-lease AS MATERIALIZED (
-    SELECT l.token, l.expires_at
-    FROM vss_leases l
-    WHERE $2::text <> ''
-      AND l.user_token = $4 AND l.store_id = $5 AND l.name = $2::text
-    FOR SHARE
-)
-SELECT
-    (SELECT count(*) FROM head)::bigint AS heads,
-    set_config('vss.device_id', $1::text, true)::text AS device_id,
-    (CASE
-        WHEN $2::text = '' THEN true
-        WHEN EXISTS (
-            SELECT 1 FROM lease l
-            WHERE l.token = $3::bigint AND l.expires_at > clock_timestamp()
-        ) THEN true
-        ELSE vss_abort('VS412', 'lease not held')
-    END)::boolean AS lease_ok
+SELECT vss_begin_batch($1::text[], $2::text[], $3::boolean[])
 `
 
-type BeginStoreWriteParams struct {
-	DeviceID   string
-	LeaseName  string
-	LeaseToken int64
-	UserToken  string
-	StoreID    string
-}
-
-type BeginStoreWriteRow struct {
-	Heads    int64
-	DeviceID string
-	LeaseOk  bool
+type BeginBatchParams struct {
+	Users    []string
+	StoreIds []string
+	Hinted   []bool
 }
 
 // The change feed and leases (migration 0005).
-// BeginStoreWrite runs first in the transaction of every PutObjects and DeleteObject
-// request, before the request's own statement (in the same pipelined batch). It
-//   - locks the store's feed head row, creating it if need be, so that the request's
-//     changes are numbered after those of every transaction that committed before and
-//     before those of every transaction that commits after (see migration 0005). The
-//     head comes before the store's keys in the one lock order (see PutObjects): the
-//     group commit runs a store's requests one after another in one transaction, and
-//     every request locks the head before its keys;
-//   - names the writing device for the changes the request's statement records
-//     (vss_record_change reads the transaction-local setting vss.device_id);
-//   - when lease_name is not empty, checks that lease is held with lease_token and not
-//     expired (by the database's clock), and keeps its row locked FOR SHARE until the
-//     transaction ends, so that no new grant can commit before the write does. If the
-//     lease is not held it raises VS412, which undoes the transaction.
-func (q *Queries) BeginStoreWrite(ctx context.Context, arg BeginStoreWriteParams) (BeginStoreWriteRow, error) {
-	row := q.db.QueryRow(ctx, beginStoreWrite,
+// BeginBatch runs first in the transaction of every write, one request or a group
+// commit batch (in the same pipelined batch): it takes the write locks of the stores
+// written and the feed heads of those followed, and checks the server's hints of which
+// are, raising VS428 if one is wrong (see vss_begin_batch in migration 0005).
+func (q *Queries) BeginBatch(ctx context.Context, arg BeginBatchParams) error {
+	_, err := q.db.Exec(ctx, beginBatch, arg.Users, arg.StoreIds, arg.Hinted)
+	return err
+}
+
+const beginRequest = `-- name: BeginRequest :exec
+SELECT vss_begin_request($1::text, $2::text, $3::text, $4::text, $5::bigint)
+`
+
+type BeginRequestParams struct {
+	UserToken  string
+	StoreID    string
+	DeviceID   string
+	LeaseName  string
+	LeaseToken int64
+}
+
+// BeginRequest runs before the statement of a request that writes a followed store or is
+// fenced by a lease: it names the writing device and checks the lease, raising VS412 if
+// it is not held (see vss_begin_request in migration 0005).
+func (q *Queries) BeginRequest(ctx context.Context, arg BeginRequestParams) error {
+	_, err := q.db.Exec(ctx, beginRequest,
+		arg.UserToken,
+		arg.StoreID,
 		arg.DeviceID,
 		arg.LeaseName,
 		arg.LeaseToken,
-		arg.UserToken,
-		arg.StoreID,
 	)
-	var i BeginStoreWriteRow
-	err := row.Scan(&i.Heads, &i.DeviceID, &i.LeaseOk)
-	return i, err
+	return err
 }
 
 const clearUsage = `-- name: ClearUsage :exec
@@ -246,18 +223,22 @@ func (q *Queries) ExpireUserLeases(ctx context.Context, userToken string) error 
 	return err
 }
 
-const feedListening = `-- name: FeedListening :one
-SELECT vss_feed_listening()::boolean AS listening
+const followStore = `-- name: FollowStore :one
+SELECT vss_follow_store($1::text, $2::text)::bigint AS head
 `
 
-// FeedListening reports whether any server instance listens for commits on this
-// database (see vss_feed_listening in migration 0005). Instances send NotifyCommits only
-// while one does, so that writes cost nothing extra while nobody watches.
-func (q *Queries) FeedListening(ctx context.Context) (bool, error) {
-	row := q.db.QueryRow(ctx, feedListening)
-	var listening bool
-	err := row.Scan(&listening)
-	return listening, err
+type FollowStoreParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// FollowStore starts recording the store's changes if nobody followed it before, and
+// returns its head (see vss_follow_store in migration 0005).
+func (q *Queries) FollowStore(ctx context.Context, arg FollowStoreParams) (int64, error) {
+	row := q.db.QueryRow(ctx, followStore, arg.UserToken, arg.StoreID)
+	var head int64
+	err := row.Scan(&head)
+	return head, err
 }
 
 const getLease = `-- name: GetLease :one
@@ -321,7 +302,7 @@ func (q *Queries) GetObject(ctx context.Context, arg GetObjectParams) (GetObject
 const listChanges = `-- name: ListChanges :many
 WITH state AS MATERIALIZED (
     SELECT COALESCE((SELECT h.seq FROM vss_feed_heads h
-                     WHERE h.user_token = $2 AND h.store_id = $3), 0)::bigint AS head,
+                     WHERE h.user_token = $2 AND h.store_id = $3), -1)::bigint AS head,
            COALESCE((SELECT min(c.seq) FROM vss_changes c
                      WHERE c.user_token = $2 AND c.store_id = $3), 0)::bigint AS oldest
 ),
@@ -369,8 +350,8 @@ type ListChangesRow struct {
 	HasValue  pgtype.Bool
 }
 
-// ListChanges reads, in one snapshot, a store's feed head, its oldest retained change
-// (0 when none) and up to page_limit changes after the sequence number after. The
+// ListChanges reads, in one snapshot, a store's feed head (-1 when nobody follows the
+// store: see FollowStore), its oldest retained change (0 when none) and up to page_limit changes after the sequence number after. The
 // first row always exists; its change columns are NULL when there is no change. With
 // with_values, a change that is not a delete carries the key's value when the key still
 // holds that version, and the page stops before the change whose value would take the

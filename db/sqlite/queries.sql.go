@@ -239,7 +239,7 @@ func (q *Queries) ExpireUserLeases(ctx context.Context, arg ExpireUserLeasesPara
 
 const feedState = `-- name: FeedState :one
 SELECT CAST(COALESCE((SELECT h.seq FROM vss_feed_heads h
-                      WHERE h.user_token = ?1 AND h.store_id = ?2), 0) AS INTEGER) AS head,
+                      WHERE h.user_token = ?1 AND h.store_id = ?2), -1) AS INTEGER) AS head,
        CAST(COALESCE((SELECT min(c.seq) FROM vss_changes c
                       WHERE c.user_token = ?1 AND c.store_id = ?2), 0) AS INTEGER) AS oldest
 `
@@ -254,12 +254,37 @@ type FeedStateRow struct {
 	Oldest int64
 }
 
-// FeedState reads a store's feed head and its oldest retained change (0 when none).
+// FeedState reads a store's feed head (-1 when nobody follows the store) and its oldest
+// retained change (0 when none).
 func (q *Queries) FeedState(ctx context.Context, arg FeedStateParams) (FeedStateRow, error) {
 	row := q.db.QueryRowContext(ctx, feedState, arg.UserToken, arg.StoreID)
 	var i FeedStateRow
 	err := row.Scan(&i.Head, &i.Oldest)
 	return i, err
+}
+
+const followStore = `-- name: FollowStore :exec
+INSERT INTO vss_feed_heads (user_token, store_id, seq)
+SELECT ?1, ?2,
+       CASE WHEN EXISTS (SELECT 1 FROM vss_db d
+                         WHERE d.user_token = ?1 AND d.store_id = ?2)
+            THEN 1 ELSE 0 END
+WHERE true
+ON CONFLICT (user_token, store_id) DO NOTHING
+`
+
+type FollowStoreParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// FollowStore starts recording a store's changes if nobody followed it before: its feed
+// starts at 0 if the store holds no key, else at 1, so that a reader that has nothing
+// (cursor 0) is told to list the store. It runs on the one write connection, between
+// two writes.
+func (q *Queries) FollowStore(ctx context.Context, arg FollowStoreParams) error {
+	_, err := q.db.ExecContext(ctx, followStore, arg.UserToken, arg.StoreID)
+	return err
 }
 
 const getEntrySize = `-- name: GetEntrySize :one

@@ -93,6 +93,17 @@ func kv(key string, version int64, value string) *vssv1.KeyValue {
 
 // listChanges reads a store's whole feed after cursor through ListChanges, page by
 // page, and returns the changes and the final cursor.
+// follow makes the store followed, as a device does first (GetChangeCursor), so that its
+// changes are recorded from then on, and returns its cursor.
+func follow(t testing.TB, c vssv1connect.VssServiceClient, user, storeID string) string {
+	t.Helper()
+	resp, err := c.GetChangeCursor(context.Background(), req(user, "", &vssv1.GetChangeCursorRequest{StoreId: storeID}))
+	if err != nil {
+		t.Fatalf("GetChangeCursor(%s): %v", storeID, err)
+	}
+	return resp.Msg.GetCursor()
+}
+
 func listChanges(t testing.TB, c vssv1connect.VssServiceClient, user, storeID, cursor string, pageSize int32, values bool) ([]*vssv1.Change, string) {
 	t.Helper()
 	var all []*vssv1.Change
@@ -327,6 +338,7 @@ func TestChangeFeedCursors(t *testing.T) {
 			c := feedProtocols[0].new(fs.base)
 			ctx := context.Background()
 			user, store := "cursors", "s"
+			follow(t, c, user, store)
 			for i := range 3 {
 				if _, err := c.PutObjects(ctx, req(user, "", &vssv1.PutObjectRequest{StoreId: store, TransactionItems: []*vssv1.KeyValue{kv("k"+strconv.Itoa(i), 0, "v")}})); err != nil {
 					t.Fatal(err)
@@ -522,6 +534,7 @@ func TestWatchChanges(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
+					follow(t, c, user, sid)
 					write("a", "before")
 					stream, err := c.WatchChanges(ctx, req(user, "", &vssv1.WatchChangesRequest{StoreId: sid, IncludeValues: true}))
 					if err != nil {
@@ -698,6 +711,7 @@ func TestWatchShutdown(t *testing.T) {
 	c := feedProtocols[0].new(fs.base)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	follow(t, c, "u", "s")
 	if _, err := c.PutObjects(ctx, req("u", "d", &vssv1.PutObjectRequest{StoreId: "s", TransactionItems: []*vssv1.KeyValue{kv("k", 0, "v")}})); err != nil {
 		t.Fatal(err)
 	}
@@ -715,5 +729,136 @@ func TestWatchShutdown(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: %v (the stream held it up)", err)
+	}
+}
+
+// TestFeedStartsWhenFollowed checks that a store's changes are recorded from the first
+// time a device follows it: the writes before are not in the feed, whose start (cursor
+// 1 for a store that held keys) tells a reader with nothing to list the store, and the
+// writes after are all there.
+func TestFeedStartsWhenFollowed(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			fs := serveFeed(t, st.open(t), server.FeedOptions{})
+			c := feedProtocols[0].new(fs.base)
+			ctx := context.Background()
+			user, sid := "late", "s"
+			for _, k := range []string{"a", "b"} {
+				if _, err := c.PutObjects(ctx, req(user, "", &vssv1.PutObjectRequest{StoreId: sid, TransactionItems: []*vssv1.KeyValue{kv(k, 0, k)}})); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if cur := follow(t, c, user, sid); cur != "1" {
+				t.Fatalf("first cursor of a store with keys = %q, want 1", cur)
+			}
+			_, err := c.ListChanges(ctx, req(user, "", &vssv1.ListChangesRequest{StoreId: sid}))
+			wantFeedError(t, err, connect.CodeFailedPrecondition, vssv1.FeedErrorReason_FEED_ERROR_REASON_CURSOR_EXPIRED)
+			if _, err := c.PutObjects(ctx, req(user, "d", &vssv1.PutObjectRequest{StoreId: sid, TransactionItems: []*vssv1.KeyValue{kv("a", 1, "a2")}})); err != nil {
+				t.Fatal(err)
+			}
+			if got, last := listChanges(t, c, user, sid, "1", 0, false); !equal(describe(got), []string{"a@2/d"}) || last != "2" {
+				t.Errorf("changes after following: %v, %q", describe(got), last)
+			}
+			if cur := follow(t, c, user, sid); cur != "2" {
+				t.Errorf("cursor = %q, want 2", cur)
+			}
+		})
+	}
+}
+
+// TestFollowRacesWrites follows stores while writers update their keys as fast as they
+// can, and then does what a new device does: take the cursor, list the store, follow
+// the feed from the cursor. The list and the changes must add up to the store's final
+// state, and each key's changes must be consecutive versions up to its last: no write
+// that committed after the follow may be missing from the feed.
+func TestFollowRacesWrites(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			fs := serveFeed(t, st.open(t), server.FeedOptions{})
+			c := feedProtocols[1].new(fs.base)
+			ctx := context.Background()
+			user := "racing"
+			const stores, writers = 6, 4
+			for s := range stores {
+				sid := "s" + strconv.Itoa(s)
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				errs := make(chan error, writers)
+				for w := range writers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						key := "k" + strconv.Itoa(w)
+						for v := int64(0); ; v++ {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							if _, err := c.PutObjects(ctx, req(user, "", &vssv1.PutObjectRequest{StoreId: sid, TransactionItems: []*vssv1.KeyValue{kv(key, v, "x")}})); err != nil {
+								errs <- err
+								return
+							}
+						}
+					}()
+				}
+				time.Sleep(time.Duration(5+10*s) * time.Millisecond)
+				cursor := follow(t, c, user, sid)
+				listed := listVersions(t, c, user, sid)
+				time.Sleep(30 * time.Millisecond)
+				close(stop)
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Fatal(err)
+				}
+				final := listVersions(t, c, user, sid)
+				changes, _ := listChanges(t, c, user, sid, cursor, 0, false)
+				seen := map[string][]int64{}
+				for _, ch := range changes {
+					seen[ch.GetKey()] = append(seen[ch.GetKey()], ch.GetVersion())
+				}
+				for key, want := range final {
+					vs := seen[key]
+					for i := 1; i < len(vs); i++ {
+						if vs[i] != vs[i-1]+1 {
+							t.Fatalf("%s/%s: versions in the feed %v skip one", sid, key, vs)
+						}
+					}
+					got := listed[key]
+					if len(vs) > 0 {
+						if vs[0] > got+1 {
+							t.Fatalf("%s/%s: listed at %d, feed starts at %d: a write is missing", sid, key, got, vs[0])
+						}
+						got = max(got, vs[len(vs)-1])
+					}
+					if got != want {
+						t.Fatalf("%s/%s: list and feed give version %d, the store holds %d (feed %v)", sid, key, got, want, vs)
+					}
+				}
+			}
+		})
+	}
+}
+
+// listVersions lists every key of a store with its version.
+func listVersions(t testing.TB, c vssv1connect.VssServiceClient, user, storeID string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	token := ""
+	for {
+		resp, err := c.ListKeyVersions(context.Background(), req(user, "", &vssv1.ListKeyVersionsRequest{StoreId: storeID, PageToken: &token}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range resp.Msg.GetKeyVersions() {
+			out[kv.GetKey()] = kv.GetVersion()
+		}
+		token = resp.Msg.GetNextPageToken()
+		if len(resp.Msg.GetKeyVersions()) == 0 || token == "" {
+			return out
+		}
 	}
 }

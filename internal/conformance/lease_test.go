@@ -171,6 +171,7 @@ func TestDeleteUserClearsFeed(t *testing.T) {
 			c := feedProtocols[0].new(fs.base)
 			ctx := context.Background()
 			user, sid := "gone", "s"
+			follow(t, c, user, sid)
 			if _, err := acquire(ctx, c, user, sid, "node", "phone", time.Minute); err != nil {
 				t.Fatal(err)
 			}
@@ -204,6 +205,7 @@ func TestFencedWritesUnderConcurrency(t *testing.T) {
 			c := feedProtocols[1].new(fs.base)
 			ctx := context.Background()
 			user, sid := "fenced", "s"
+			follow(t, c, user, sid)
 			l, err := acquire(ctx, c, user, sid, "node", "phone", time.Minute)
 			if err != nil {
 				t.Fatal(err)

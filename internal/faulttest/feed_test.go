@@ -53,6 +53,16 @@ func (f feedClient) put(ctx context.Context, storeID, key string, version int64)
 	return err
 }
 
+// follow makes the store followed, as a device does first, and returns its cursor.
+func (f feedClient) follow(ctx context.Context, t testing.TB, storeID string) string {
+	t.Helper()
+	resp, err := f.c.GetChangeCursor(ctx, connect.NewRequest(&vssv1.GetChangeCursorRequest{StoreId: storeID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Msg.GetCursor()
+}
+
 func (f feedClient) del(ctx context.Context, storeID, key string) error {
 	_, err := f.c.DeleteObject(ctx, withDevice(f.device, &vssv1.DeleteObjectRequest{StoreId: storeID, KeyValue: &vssv1.KeyValue{Key: key, Version: -1}}))
 	return err
@@ -148,7 +158,7 @@ func TestWatchAcrossInstances(t *testing.T) {
 	a, b := newFeedClient(srvA.url(), "A"), newFeedClient(srvB.url(), "B")
 	const sid = "wallet"
 
-	w := watch(ctx, b, sid, "")
+	w := watch(ctx, b, sid, b.follow(ctx, t, sid))
 	// Live: A's writes through instance A reach B's stream on instance B.
 	var latencies []time.Duration
 	steps := []func() error{
@@ -298,6 +308,8 @@ func TestLeaseHolderSuspended(t *testing.T) {
 	srvA := startServer(t, "--database-url", db, "--auth", "none")
 	srvB := startServer(t, "--database-url", db, "--auth", "none")
 	ctx := testContext(t, 2*time.Minute)
+	b := newFeedClient(srvB.url(), "B")
+	start := b.follow(ctx, t, holderStore)
 
 	holder := exec.Command(os.Args[0], "-test.run=^$")
 	holder.Env = append(os.Environ(), leaseHolderEnv+"="+srvA.url())
@@ -341,7 +353,6 @@ func TestLeaseHolderSuspended(t *testing.T) {
 	if err := holder.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	b := newFeedClient(srvB.url(), "B")
 	// B is refused until A's lease has run out, however long A is stopped.
 	var token int64
 	for deadline := time.Now().Add(20 * time.Second); ; {
@@ -373,7 +384,7 @@ func TestLeaseHolderSuspended(t *testing.T) {
 	_ = holder.Wait()
 
 	// In the feed, nothing of A follows B's first write.
-	cs, err := b.c.ListChanges(ctx, connect.NewRequest(&vssv1.ListChangesRequest{StoreId: holderStore}))
+	cs, err := b.c.ListChanges(ctx, connect.NewRequest(&vssv1.ListChangesRequest{StoreId: holderStore, Cursor: start}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,10 +408,11 @@ func TestWatchEndsResumablyOnSIGTERM(t *testing.T) {
 	srv := startServer(t, "--data-dir", t.TempDir(), "--auth", "none", "--shutdown-timeout", "1m")
 	ctx := testContext(t, time.Minute)
 	c := newFeedClient(srv.url(), "A")
+	cursor := c.follow(ctx, t, "s")
 	if err := c.put(ctx, "s", "k", 0); err != nil {
 		t.Fatal(err)
 	}
-	w := watch(ctx, c, "s", "")
+	w := watch(ctx, c, "s", cursor)
 	w.waitFor(t, 1, 20*time.Second)
 	srv.mu.Lock()
 	cmd, done := srv.cmd, srv.done

@@ -465,56 +465,34 @@ WHERE user_token = @user_token;
 
 -- The change feed and leases (migration 0005).
 
--- name: BeginStoreWrite :one
--- BeginStoreWrite runs first in the transaction of every PutObjects and DeleteObject
--- request, before the request's own statement (in the same pipelined batch). It
---   * locks the store's feed head row, creating it if need be, so that the request's
---     changes are numbered after those of every transaction that committed before and
---     before those of every transaction that commits after (see migration 0005). The
---     head comes before the store's keys in the one lock order (see PutObjects): the
---     group commit runs a store's requests one after another in one transaction, and
---     every request locks the head before its keys;
---   * names the writing device for the changes the request's statement records
---     (vss_record_change reads the transaction-local setting vss.device_id);
---   * when lease_name is not empty, checks that lease is held with lease_token and not
---     expired (by the database's clock), and keeps its row locked FOR SHARE until the
---     transaction ends, so that no new grant can commit before the write does. If the
---     lease is not held it raises VS412, which undoes the transaction.
-WITH head AS (
-    INSERT INTO vss_feed_heads AS h (user_token, store_id, seq)
-    VALUES (@user_token, @store_id, 0)
-    ON CONFLICT (user_token, store_id) DO UPDATE SET seq = h.seq
-    RETURNING h.seq
-),
-lease AS MATERIALIZED (
-    SELECT l.token, l.expires_at
-    FROM vss_leases l
-    WHERE @lease_name::text <> ''
-      AND l.user_token = @user_token AND l.store_id = @store_id AND l.name = @lease_name::text
-    FOR SHARE
-)
-SELECT
-    (SELECT count(*) FROM head)::bigint AS heads,
-    set_config('vss.device_id', @device_id::text, true)::text AS device_id,
-    (CASE
-        WHEN @lease_name::text = '' THEN true
-        WHEN EXISTS (
-            SELECT 1 FROM lease l
-            WHERE l.token = @lease_token::bigint AND l.expires_at > clock_timestamp()
-        ) THEN true
-        ELSE vss_abort('VS412', 'lease not held')
-    END)::boolean AS lease_ok;
+-- name: BeginBatch :exec
+-- BeginBatch runs first in the transaction of every write, one request or a group
+-- commit batch (in the same pipelined batch): it takes the write locks of the stores
+-- written and the feed heads of those followed, and checks the server's hints of which
+-- are, raising VS428 if one is wrong (see vss_begin_batch in migration 0005).
+SELECT vss_begin_batch(@users::text[], @store_ids::text[], @hinted::boolean[]);
+
+-- name: BeginRequest :exec
+-- BeginRequest runs before the statement of a request that writes a followed store or is
+-- fenced by a lease: it names the writing device and checks the lease, raising VS412 if
+-- it is not held (see vss_begin_request in migration 0005).
+SELECT vss_begin_request(@user_token::text, @store_id::text, @device_id::text, @lease_name::text, @lease_token::bigint);
+
+-- name: FollowStore :one
+-- FollowStore starts recording the store's changes if nobody followed it before, and
+-- returns its head (see vss_follow_store in migration 0005).
+SELECT vss_follow_store(@user_token::text, @store_id::text)::bigint AS head;
 
 -- name: ListChanges :many
--- ListChanges reads, in one snapshot, a store's feed head, its oldest retained change
--- (0 when none) and up to page_limit changes after the sequence number after. The
+-- ListChanges reads, in one snapshot, a store's feed head (-1 when nobody follows the
+-- store: see FollowStore), its oldest retained change (0 when none) and up to page_limit changes after the sequence number after. The
 -- first row always exists; its change columns are NULL when there is no change. With
 -- with_values, a change that is not a delete carries the key's value when the key still
 -- holds that version, and the page stops before the change whose value would take the
 -- values beyond max_value_bytes (the first change always passes).
 WITH state AS MATERIALIZED (
     SELECT COALESCE((SELECT h.seq FROM vss_feed_heads h
-                     WHERE h.user_token = @user_token AND h.store_id = @store_id), 0)::bigint AS head,
+                     WHERE h.user_token = @user_token AND h.store_id = @store_id), -1)::bigint AS head,
            COALESCE((SELECT min(c.seq) FROM vss_changes c
                      WHERE c.user_token = @user_token AND c.store_id = @store_id), 0)::bigint AS oldest
 ),
@@ -590,12 +568,6 @@ WHERE user_token = @user_token AND store_id = @store_id AND name = @name
 SELECT holder, token, expires_at, clock_timestamp()::timestamptz AS now
 FROM vss_leases
 WHERE user_token = @user_token AND store_id = @store_id AND name = @name;
-
--- name: FeedListening :one
--- FeedListening reports whether any server instance listens for commits on this
--- database (see vss_feed_listening in migration 0005). Instances send NotifyCommits only
--- while one does, so that writes cost nothing extra while nobody watches.
-SELECT vss_feed_listening()::boolean AS listening;
 
 -- name: LockUserFeeds :exec
 -- LockUserFeeds locks the feed heads of every store of a user, in store id order (the

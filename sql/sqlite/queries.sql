@@ -164,10 +164,24 @@ SELECT token, expires_at
 FROM vss_leases
 WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id) AND name = sqlc.arg(name);
 
+-- name: FollowStore :exec
+-- FollowStore starts recording a store's changes if nobody followed it before: its feed
+-- starts at 0 if the store holds no key, else at 1, so that a reader that has nothing
+-- (cursor 0) is told to list the store. It runs on the one write connection, between
+-- two writes.
+INSERT INTO vss_feed_heads (user_token, store_id, seq)
+SELECT sqlc.arg(user_token), sqlc.arg(store_id),
+       CASE WHEN EXISTS (SELECT 1 FROM vss_db d
+                         WHERE d.user_token = sqlc.arg(user_token) AND d.store_id = sqlc.arg(store_id))
+            THEN 1 ELSE 0 END
+WHERE true
+ON CONFLICT (user_token, store_id) DO NOTHING;
+
 -- name: FeedState :one
--- FeedState reads a store's feed head and its oldest retained change (0 when none).
+-- FeedState reads a store's feed head (-1 when nobody follows the store) and its oldest
+-- retained change (0 when none).
 SELECT CAST(COALESCE((SELECT h.seq FROM vss_feed_heads h
-                      WHERE h.user_token = sqlc.arg(user_token) AND h.store_id = sqlc.arg(store_id)), 0) AS INTEGER) AS head,
+                      WHERE h.user_token = sqlc.arg(user_token) AND h.store_id = sqlc.arg(store_id)), -1) AS INTEGER) AS head,
        CAST(COALESCE((SELECT min(c.seq) FROM vss_changes c
                       WHERE c.user_token = sqlc.arg(user_token) AND c.store_id = sqlc.arg(store_id)), 0) AS INTEGER) AS oldest;
 

@@ -28,9 +28,10 @@ import (
 //     a version condition fails after it inserted rows. Nothing else is a conflict: a
 //     conflict tells the client that a version condition failed, and clients do not
 //     retry it.
-//   - VS412, which BeginStoreWrite raises when a fenced write's lease is not held, becomes
+//   - VS412, which BeginRequest raises when a fenced write's lease is not held, becomes
 //     storage.ErrLeaseNotHeld.
-//   - serialization_failure (40001) and deadlock_detected (40P01) wrap
+//   - serialization_failure (40001), deadlock_detected (40P01) and VS428 (BeginBatch
+//     found the store's hints of followed stores wrong, and corrected them) wrap
 //     storage.ErrUnavailable: PostgreSQL rolled the statement back because of a
 //     concurrent request, nothing was written, and the request may simply be run again.
 //     The store does so a few times itself (see retry) before returning the error.
@@ -88,16 +89,17 @@ func interpretError(err error) error {
 // condition once it has inserted rows, which the error undoes.
 const conflictCode = "VS409"
 
-// leaseNotHeldCode is the SQLSTATE BeginStoreWrite raises when the lease that fences a
+// leaseNotHeldCode is the SQLSTATE BeginRequest raises when the lease that fences a
 // write is not held with the write's token.
 const leaseNotHeldCode = "VS412"
 
 // retryable reports whether err is PostgreSQL rolling a statement back because of a
-// concurrent transaction, serialization_failure (40001) or deadlock_detected (40P01):
+// concurrent transaction, serialization_failure (40001) or deadlock_detected (40P01), or
+// because a store's feed state differed from the store's hint (VS428, see BeginBatch):
 // nothing was written and the same statement may succeed when run again.
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01" || pgErr.Code == hintsWrongCode)
 }
 
 // Retries of a statement that failed retryably: at most retryAttempts runs in all,

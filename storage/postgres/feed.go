@@ -9,18 +9,22 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	pgdb "github.com/govss/vss/db/postgres"
 	"github.com/govss/vss/storage"
 )
 
-// The change feed of the PostgreSQL store. Every change is recorded by the trigger
-// vss_record_change (migration 0005) in the writer's transaction, numbered from the
-// store's head row, which each write locks first (BeginStoreWrite). So one rule, in the
-// database, covers every write path: single requests, group commit batches, quotas, the
-// admin commands.
+// The change feed of the PostgreSQL store. Every change of a followed store is recorded
+// by the trigger vss_record_change (migration 0005) in the writer's transaction,
+// numbered from the store's head row, which each write locks first (BeginBatch).
+// So one rule, in the database, covers every write path: single requests, group commit
+// batches, quotas, the admin commands. A store is followed from the first time its feed
+// is read (Changes calls FollowStore); until then its writes record nothing and notify
+// no one, so that a deployment pays for the feed only in the stores devices follow.
 //
 // Streams learn about commits through LISTEN/NOTIFY on the channel vss_changes: after a
 // write committed, its instance sends a notification naming the store (coalesced, off
@@ -37,13 +41,67 @@ var (
 // notifyChannel is the LISTEN/NOTIFY channel of committed writes.
 const notifyChannel = "vss_changes"
 
-// beginStoreWrite returns the BeginStoreWrite arguments of w.
-func beginStoreWrite(w *write) pgdb.BeginStoreWriteParams {
-	arg := pgdb.BeginStoreWriteParams{UserToken: w.user(), StoreID: w.storeID(), DeviceID: w.writer.DeviceID}
+// beginRequest returns the BeginRequest arguments of w.
+func beginRequest(w *write) pgdb.BeginRequestParams {
+	arg := pgdb.BeginRequestParams{UserToken: w.user(), StoreID: w.storeID(), DeviceID: w.writer.DeviceID}
 	if l := w.writer.Lease; l != nil {
 		arg.LeaseName, arg.LeaseToken = l.Name, l.Token
 	}
 	return arg
+}
+
+// hintsWrongCode is the SQLSTATE BeginBatch raises when a store's hint was wrong.
+const hintsWrongCode = "VS428"
+
+// maxHints bounds the stores whose hints a Store keeps. A store whose hint was dropped
+// costs its next write one retry (VS428), which brings the hint back.
+const maxHints = 1 << 16
+
+// hints are what a Store believes of which stores someone follows: the stores its own
+// feed reads followed, and those BeginBatch reported followed when a hint was wrong
+// (another instance's devices follow them). A store, once followed, stays followed, so
+// a hint is only ever wrong for a store another instance started to follow; BeginBatch
+// checks every write's hint in the write's transaction.
+type hints struct {
+	stores *lru.Cache[[2]string, struct{}]
+}
+
+func newHints() hints {
+	c, err := lru.New[[2]string, struct{}](maxHints)
+	if err != nil {
+		panic(err) // only for a size < 1
+	}
+	return hints{stores: c}
+}
+
+func (h hints) followed(user, storeID string) bool {
+	return h.stores.Contains([2]string{user, storeID})
+}
+
+func (h hints) follow(user, storeID string) {
+	h.stores.Add([2]string{user, storeID}, struct{}{})
+}
+
+// correct applies the stores' states that BeginBatch reported in err, if it is VS428.
+func (h hints) correct(err error) {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != hintsWrongCode {
+		return
+	}
+	var states [][3]any
+	if json.Unmarshal([]byte(pgErr.Detail), &states) != nil {
+		h.stores.Purge() // cannot happen; the hints are rebuilt as writes meet VS428
+		return
+	}
+	for _, st := range states {
+		user, _ := st[0].(string)
+		storeID, _ := st[1].(string)
+		if followed, _ := st[2].(bool); followed {
+			h.follow(user, storeID)
+		} else {
+			h.stores.Remove([2]string{user, storeID})
+		}
+	}
 }
 
 // Changes returns the changes of a store after req.After, from one snapshot.
@@ -52,14 +110,28 @@ func (s *Store) Changes(ctx context.Context, user string, req storage.ChangesReq
 	if maxBytes <= 0 || !req.WithValues {
 		maxBytes = math.MaxInt64
 	}
-	rows, err := s.q.ListChanges(ctx, pgdb.ListChangesParams{
+	arg := pgdb.ListChangesParams{
 		UserToken:     user,
 		StoreID:       req.StoreID,
 		After:         req.After,
 		PageLimit:     int64(max(req.Limit, 0)), // HeadOnly callers leave it 0
 		WithValues:    req.WithValues,
 		MaxValueBytes: maxBytes,
-	})
+	}
+	rows, err := s.q.ListChanges(ctx, arg)
+	if err == nil && len(rows) > 0 && rows[0].Head < 0 {
+		// Nobody followed the store before: start recording its changes, and read again.
+		err = retry(ctx, func() error {
+			_, err := s.q.FollowStore(ctx, pgdb.FollowStoreParams{UserToken: user, StoreID: req.StoreID})
+			return err
+		})
+		if err == nil {
+			rows, err = s.q.ListChanges(ctx, arg)
+		}
+	}
+	if err == nil && len(rows) > 0 && rows[0].Head >= 0 {
+		s.hints.follow(user, req.StoreID)
+	}
 	if err != nil {
 		return storage.ChangePage{}, interpretError(err)
 	}

@@ -46,6 +46,8 @@ type Store struct {
 	group *groupCommit
 	// notifier tells every server instance's change streams about committed writes.
 	notifier *notifier
+	// hints are the stores the Store believes followed (see feed.go).
+	hints hints
 	// log receives the warnings of the change feed's background work.
 	log *slog.Logger
 }
@@ -210,7 +212,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, q: pgdb.New(pool), log: o.logger}
+	s := &Store{pool: pool, q: pgdb.New(pool), log: o.logger, hints: newHints()}
 	if !o.noNotify {
 		s.notifier = newNotifier(s.q, o.logger)
 	}
@@ -301,7 +303,8 @@ func (s *Store) Put(ctx context.Context, user string, req storage.PutRequest) er
 const soloBytes = 64 << 10
 
 // commit runs w through the group commit, or alone when it is off or w is large, and
-// once it committed tells the change streams of its store (see feed.go).
+// once it committed tells the change streams of its store if someone follows it (see
+// feed.go).
 func (s *Store) commit(ctx context.Context, w *write) error {
 	w.writer = storage.WriterFrom(ctx)
 	var err error
@@ -310,7 +313,7 @@ func (s *Store) commit(ctx context.Context, w *write) error {
 	} else {
 		err = s.group.Do(ctx, w)
 	}
-	if err == nil {
+	if err == nil && w.followed {
 		s.notifier.committed(w.user(), w.storeID())
 	}
 	return err

@@ -32,8 +32,12 @@ type write struct {
 	// (user, store, first key) order.
 	first string
 	// writer names the writing device and the lease that fences the write (see
-	// BeginStoreWrite).
+	// BeginRequest).
 	writer storage.Writer
+	// followed is the store's hint, taken when the write is sent: someone follows the
+	// written store. BeginBatch checks it, so once the write committed it is true, and
+	// the store's change streams are told of the commit (see feed.go).
+	followed bool
 }
 
 func (w *write) user() string {
@@ -58,16 +62,22 @@ func (w *write) storeID() string {
 	return w.del.StoreID
 }
 
-// queueWrite adds the statements of w to b: with quotas on, LockUsage first (see the
-// comment above LockUsage in sql/postgres/queries.sql); then BeginStoreWrite, which
-// locks the store's feed head and checks the write's lease (see feed.go); then the
-// request's statement.
+// begun reports whether w's statements start with BeginRequest: when its store is
+// followed (to name its device) or a lease fences it.
+func (w *write) begun() bool { return w.followed || w.writer.Lease != nil }
+
+// queueWrite adds the statements of w to b, which starts with BeginBatch (see
+// sendBatch): BeginRequest if w.begun(), which names the writing device and checks the
+// write's lease (see feed.go); with quotas on, LockUsage (see the comment above
+// LockUsage in sql/postgres/queries.sql); then the request's statement.
 func (s *Store) queueWrite(ctx context.Context, b *pgx.Batch, w *write) {
+	if w.begun() {
+		queue(b, func(q *pgdb.Queries) { _ = q.BeginRequest(ctx, beginRequest(w)) })
+	}
 	quota := s.quota.Enabled()
 	if quota {
 		queue(b, func(q *pgdb.Queries) { _ = q.LockUsage(ctx, w.user()) })
 	}
-	queue(b, func(q *pgdb.Queries) { _, _ = q.BeginStoreWrite(ctx, beginStoreWrite(w)) })
 	switch {
 	case w.del != nil && quota:
 		queue(b, func(q *pgdb.Queries) { _ = q.DeleteObjectQuota(ctx, pgdb.DeleteObjectQuotaParams(*w.del)) })
@@ -103,14 +113,16 @@ func (s *Store) queueWrite(ctx context.Context, b *pgx.Batch, w *write) {
 // transaction commits (nil, storage.ErrConflict, a *storage.QuotaError or an internal
 // error).
 func (s *Store) readWrite(br pgx.BatchResults, w *write) (outcome, dbErr error) {
+	if w.begun() {
+		if _, err := br.Exec(); err != nil { // BeginRequest
+			return nil, err
+		}
+	}
 	quota := s.quota.Enabled()
 	if quota {
 		if _, err := br.Exec(); err != nil {
 			return nil, err
 		}
-	}
-	if _, err := br.Exec(); err != nil { // BeginStoreWrite
-		return nil, err
 	}
 	switch {
 	case w.del != nil:
@@ -176,12 +188,27 @@ func (s *Store) writeAlone(ctx context.Context, w *write) error {
 // committed. If a statement fails, nothing is committed: culprit is the index of the
 // write whose statement failed (-1 when the failure is not a statement's, such as a lost
 // connection or a failed commit) and err the error.
+//
+// The batch starts with BeginBatch, which locks the stores for writing, with the
+// store's hints of which are followed; if one is wrong, it fails with VS428, which
+// corrects the hints and is retryable.
 func (s *Store) sendBatch(ctx context.Context, ws []*write, outs []error) (culprit int, err error) {
 	var b pgx.Batch
+	begin := pgdb.BeginBatchParams{Users: make([]string, len(ws)), StoreIds: make([]string, len(ws)), Hinted: make([]bool, len(ws))}
+	for i, w := range ws {
+		w.followed = s.hints.followed(w.user(), w.storeID())
+		begin.Users[i], begin.StoreIds[i], begin.Hinted[i] = w.user(), w.storeID(), w.followed
+	}
+	queue(&b, func(q *pgdb.Queries) { _ = q.BeginBatch(ctx, begin) })
 	for _, w := range ws {
 		s.queueWrite(ctx, &b, w)
 	}
 	br := s.pool.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil { // BeginBatch
+		_ = br.Close()
+		s.hints.correct(err)
+		return -1, err
+	}
 	for i, w := range ws {
 		out, dbErr := s.readWrite(br, w)
 		if dbErr != nil {

@@ -12,7 +12,8 @@ import (
 )
 
 // The change feed of the embedded store: triggers on vss_db (migration 0005) record
-// every change in the writer's transaction, numbered from the store's head row. The
+// every change of a followed store in the writer's transaction, numbered from the
+// store's head row. A store is followed from the first time its feed is read. The
 // one write connection commits writes one after another, so the numbers follow commit
 // order. Streams are woken in-process after each commit.
 
@@ -49,8 +50,18 @@ func beginWrite(ctx context.Context, q *sqlitedb.Queries, w *write) error {
 // Changes returns the changes of a store after req.After, from one read transaction.
 func (s *Store) Changes(ctx context.Context, user string, req storage.ChangesRequest) (storage.ChangePage, error) {
 	page, err := s.changes(ctx, user, req)
+	if errors.Is(err, errNotFollowed) {
+		// Nobody followed the store before: start recording its changes, and read again.
+		err = sqlitedb.New(s.write).FollowStore(ctx, sqlitedb.FollowStoreParams{UserToken: user, StoreID: req.StoreID})
+		if err == nil {
+			page, err = s.changes(ctx, user, req)
+		}
+	}
 	return page, interpretError(err)
 }
+
+// errNotFollowed is changes' answer for a store nobody follows yet.
+var errNotFollowed = errors.New("store not followed")
 
 func (s *Store) changes(ctx context.Context, user string, req storage.ChangesRequest) (storage.ChangePage, error) {
 	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -62,6 +73,9 @@ func (s *Store) changes(ctx context.Context, user string, req storage.ChangesReq
 	st, err := q.FeedState(ctx, sqlitedb.FeedStateParams{UserToken: user, StoreID: req.StoreID})
 	if err != nil {
 		return storage.ChangePage{}, err
+	}
+	if st.Head < 0 {
+		return storage.ChangePage{}, errNotFollowed
 	}
 	page := storage.ChangePage{Head: st.Head}
 	if req.HeadOnly {

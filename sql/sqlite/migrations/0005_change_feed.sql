@@ -2,7 +2,9 @@
 -- storage.Leases), with the PostgreSQL store's semantics (see its migration 0005). Every
 -- statement may run again on a database that has them.
 --
--- vss_feed_heads holds the sequence number of each store's latest change. The one
+-- vss_feed_heads holds the sequence number of each followed store's latest change
+-- (see the PostgreSQL store's migration 0005 for when a store is followed, and where
+-- its feed starts). The one
 -- write connection commits the writes one after another, so numbering the changes in
 -- the writer's transaction numbers them in commit order.
 CREATE TABLE IF NOT EXISTS vss_feed_heads (
@@ -38,13 +40,15 @@ CREATE TABLE IF NOT EXISTS vss_feed_writer (
 
 INSERT OR IGNORE INTO vss_feed_writer (id, device_id) VALUES (1, '');
 
--- The triggers record every change of vss_db in the writer's transaction: numbered
--- from the store's head, with the writing device and the time.
+-- The triggers record every change of a followed store in the writer's transaction:
+-- numbered from the store's head, with the writing device and the time. A store is
+-- followed once it has a head row, which FollowStore creates the first time its feed is
+-- read; until then its writes record nothing.
 CREATE TRIGGER IF NOT EXISTS vss_db_insert_change AFTER INSERT ON vss_db
+WHEN EXISTS (SELECT 1 FROM vss_feed_heads h WHERE h.user_token = NEW.user_token AND h.store_id = NEW.store_id)
 BEGIN
-    INSERT INTO vss_feed_heads (user_token, store_id, seq)
-    VALUES (NEW.user_token, NEW.store_id, 1)
-    ON CONFLICT (user_token, store_id) DO UPDATE SET seq = seq + 1;
+    UPDATE vss_feed_heads SET seq = seq + 1
+    WHERE user_token = NEW.user_token AND store_id = NEW.store_id;
     INSERT INTO vss_changes (user_token, store_id, seq, key, version, deleted, device_id, changed_at)
     SELECT NEW.user_token, NEW.store_id, h.seq, NEW.key, NEW.version, 0,
            (SELECT w.device_id FROM vss_feed_writer w WHERE w.id = 1),
@@ -54,10 +58,10 @@ BEGIN
 END;
 
 CREATE TRIGGER IF NOT EXISTS vss_db_update_change AFTER UPDATE ON vss_db
+WHEN EXISTS (SELECT 1 FROM vss_feed_heads h WHERE h.user_token = NEW.user_token AND h.store_id = NEW.store_id)
 BEGIN
-    INSERT INTO vss_feed_heads (user_token, store_id, seq)
-    VALUES (NEW.user_token, NEW.store_id, 1)
-    ON CONFLICT (user_token, store_id) DO UPDATE SET seq = seq + 1;
+    UPDATE vss_feed_heads SET seq = seq + 1
+    WHERE user_token = NEW.user_token AND store_id = NEW.store_id;
     INSERT INTO vss_changes (user_token, store_id, seq, key, version, deleted, device_id, changed_at)
     SELECT NEW.user_token, NEW.store_id, h.seq, NEW.key, NEW.version, 0,
            (SELECT w.device_id FROM vss_feed_writer w WHERE w.id = 1),
@@ -67,10 +71,10 @@ BEGIN
 END;
 
 CREATE TRIGGER IF NOT EXISTS vss_db_delete_change AFTER DELETE ON vss_db
+WHEN EXISTS (SELECT 1 FROM vss_feed_heads h WHERE h.user_token = OLD.user_token AND h.store_id = OLD.store_id)
 BEGIN
-    INSERT INTO vss_feed_heads (user_token, store_id, seq)
-    VALUES (OLD.user_token, OLD.store_id, 1)
-    ON CONFLICT (user_token, store_id) DO UPDATE SET seq = seq + 1;
+    UPDATE vss_feed_heads SET seq = seq + 1
+    WHERE user_token = OLD.user_token AND store_id = OLD.store_id;
     INSERT INTO vss_changes (user_token, store_id, seq, key, version, deleted, device_id, changed_at)
     SELECT OLD.user_token, OLD.store_id, h.seq, OLD.key, OLD.version, 1,
            (SELECT w.device_id FROM vss_feed_writer w WHERE w.id = 1),
