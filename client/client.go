@@ -15,6 +15,10 @@
 //   - Error helpers: IsConflict, IsNotFound, IsInvalid, IsUnauthenticated and
 //     ErrorCode, which map Connect codes back to the VSS error codes.
 //   - ListAll, which follows ListKeyVersions' page tokens.
+//   - The change feed and leases: Watch (an iterator that reconnects and resumes by
+//     itself), ListChanges, GetChangeCursor, and AcquireLease, whose Lease renews
+//     itself and fences the writes made through it. WithDeviceID names the device in
+//     the changes its writes make.
 //
 // # Retried writes
 //
@@ -85,6 +89,7 @@ type options struct {
 	retry      RetryPolicy
 	timeout    time.Duration
 	connect    []connect.ClientOption
+	device     string
 }
 
 // WithHeaders adds the headers of p to every attempt of every call: use it for
@@ -102,6 +107,12 @@ func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = p } }
 // retried while the call's context allows.
 func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
 
+// WithDeviceID names the device in every write (PutObjects, DeleteObject, and those of
+// a Lease): each change the write makes carries it in the change feed, so that the
+// device can skip its own writes when it watches the store. 1 to 120 printable ASCII
+// characters.
+func WithDeviceID(id string) Option { return func(o *options) { o.device = id } }
+
 // WithConnectOptions passes options to the generated Connect client, for example
 // connect.WithGRPC() or connect.WithProtoJSON(). The client's own interceptor runs
 // outermost, so interceptors given here run once per attempt.
@@ -115,6 +126,7 @@ type Client struct {
 	headers HeaderProvider
 	retry   RetryPolicy
 	timeout time.Duration
+	device  string
 }
 
 // New returns a client of the server at baseURL, the server's root URL such as
@@ -133,7 +145,7 @@ func New(baseURL string, opts ...Option) *Client {
 	if o.retry.MaxBackoff <= 0 {
 		o.retry.MaxBackoff = DefaultMaxBackoff
 	}
-	c := &Client{headers: o.headers, retry: o.retry, timeout: o.timeout}
+	c := &Client{headers: o.headers, retry: o.retry, timeout: o.timeout, device: o.device}
 	copts := append([]connect.ClientOption{connect.WithInterceptors(connect.UnaryInterceptorFunc(c.intercept))}, o.connect...)
 	c.svc = vssv1connect.NewVssServiceClient(o.httpClient, strings.TrimSuffix(baseURL, "/"), copts...)
 	return c
@@ -252,6 +264,9 @@ func (c *Client) attempt(ctx context.Context, next connect.UnaryFunc, req connec
 			}
 		}
 	}
+	if c.device != "" && isWrite(req.Spec().Procedure) {
+		req.Header().Set(DeviceIDHeader, c.device)
+	}
 	resp, err := next(ctx, req)
 	if connect.CodeOf(err) == connect.CodeUnauthenticated {
 		if inv, ok := c.headers.(interface{ Invalidate() }); ok {
@@ -259,6 +274,11 @@ func (c *Client) attempt(ctx context.Context, next connect.UnaryFunc, req connec
 		}
 	}
 	return resp, err
+}
+
+// isWrite reports whether procedure is one of the writes that name their device.
+func isWrite(procedure string) bool {
+	return procedure == vssv1connect.VssServicePutObjectsProcedure || procedure == vssv1connect.VssServiceDeleteObjectProcedure
 }
 
 // headerError makes a header provider's failure a Connect error: its own code if it

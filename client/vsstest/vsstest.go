@@ -39,6 +39,9 @@ type Config struct {
 	Wrap func(http.Handler) http.Handler
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Feed configures the change feed (ListChanges, WatchChanges) and its streams; zero
+	// fields take the server's defaults.
+	Feed server.FeedOptions
 }
 
 // Server is a running test server.
@@ -52,6 +55,7 @@ type Server struct {
 
 	http  *httptest.Server
 	store *sqlite.Store
+	feed  *server.Feed
 }
 
 // New starts a test server. Close stops it.
@@ -97,7 +101,8 @@ func New(cfg Config) (*Server, error) {
 		routes = issuer.Routes
 		s.LNURL = s.URL + lnurlauth.LNURLPath
 	}
-	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, Routes: routes})
+	s.feed = server.NewFeed(store, cfg.Feed, log)
+	handler, err := server.New(server.Options{Store: store, Authorizer: authorizer, Logger: log, Routes: routes, Feed: s.feed})
 	if err != nil {
 		return fail(err)
 	}
@@ -127,6 +132,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 
 // Close stops the server, waiting for requests in flight, and discards its data.
 func (s *Server) Close() {
+	s.feed.Close() // ends the change streams, which would hold Close up
 	s.http.Close()
 	s.store.Close()
 }
