@@ -130,6 +130,10 @@ func Start(tb testing.TB, cfg Config) *Server {
 	return s
 }
 
+// CloseClientConnections cuts every open connection, as a crashed instance or proxy
+// would: calls in flight and change streams fail on the client's side.
+func (s *Server) CloseClientConnections() { s.http.CloseClientConnections() }
+
 // Close stops the server, waiting for requests in flight, and discards its data.
 func (s *Server) Close() {
 	s.feed.Close() // ends the change streams, which would hold Close up
