@@ -226,8 +226,15 @@ export class ChangeWatcher implements AsyncIterable<Change> {
               this.#set({ state: "live", cursor: this.#cursor });
             }
             for (const change of next.value.changes) {
+              if (signal?.aborted) {
+                break; // hand out nothing more once aborted
+              }
               this.#cursor = change.cursor;
               yield change;
+            }
+            if (signal?.aborted) {
+              end();
+              return;
             }
             if (next.value.cursor !== "") {
               this.#cursor = next.value.cursor;
