@@ -240,7 +240,12 @@ export class HeldLease {
     }
     const untilDeadline = this.#deadline - performance.now();
     if (untilDeadline <= ms) {
-      this.#timer = setTimeout(() => this.#checkDeadline(), Math.max(untilDeadline, 0));
+      // Timers may fire a fraction of a millisecond early by performance.now(): check
+      // again until the deadline has passed.
+      this.#timer = setTimeout(() => {
+        this.#checkDeadline();
+        this.#schedule(Infinity);
+      }, Math.max(Math.ceil(untilDeadline), 0) + 1);
       return;
     }
     this.#timer = setTimeout(() => void this.#renewInBackground(), ms);

@@ -121,7 +121,7 @@ const transports: Record<string, Factory> = {
   "fetch, gRPC-Web": (url, auth, deviceId) => createWebVssClient(url, { auth, deviceId, protocol: "grpc-web" }),
 };
 
-describe("change feed", () => {
+describe("change feed", { timeout: 120_000 }, () => {
   let server: TestServer;
   before(async () => {
     server = await startServer(["--auth", "signature"]);
@@ -266,7 +266,7 @@ async function startProxy(target: URL): Promise<{ url: string; cut: () => void; 
   };
 }
 
-describe("change feed across failures", () => {
+describe("change feed across failures", { timeout: 120_000 }, () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "vss-feed-test-"));
@@ -425,7 +425,7 @@ function recordingClient(baseUrl: string, auth: VssAuth, partitioned: () => bool
   return { client: createNodeVssClient(baseUrl, { auth, interceptors: [record] }), sent };
 }
 
-describe("leases", () => {
+describe("leases", { timeout: 120_000 }, () => {
   let server: TestServer;
   before(async () => {
     server = await startServer(["--auth", "signature"]);
