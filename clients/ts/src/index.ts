@@ -25,10 +25,19 @@ export {
   clientInterceptors,
   createVssClient,
   deviceIdInterceptor,
+  listAllKeyVersions,
+  listKeyVersionPages,
   vssErrorCode,
+  type ListAllOptions,
   type VssClient,
   type VssClientOptions,
 } from "./client.js";
+export {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_TIMEOUT_MS,
+  retryInterceptor,
+  type RetryPolicy,
+} from "./retry.js";
 export {
   CursorExpiredError,
   LeaseHeldError,

@@ -10,6 +10,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   CursorExpiredError,
+  DEFAULT_TIMEOUT_MS,
   DEVICE_ID_HEADER,
   ErrorCode,
   ErrorResponseSchema,
@@ -21,8 +22,11 @@ import {
   acquireLease,
   feedErrorReason,
   listAllChanges,
+  listAllKeyVersions,
   listChangePages,
+  retryInterceptor,
   watchChanges,
+  type RetryPolicy,
   type Change,
   type WatchStatus,
   GetObjectRequestSchema,
@@ -102,6 +106,31 @@ for (const options of nodeOptions) {
 const webOptions: WebVssClientOptions[] = [{ auth }, { auth, protocol: "grpc-web", fetch: globalThis.fetch }];
 for (const options of webOptions) {
   await roundTrip(`web-${options.protocol ?? "connect"}`, createWebVssClient(baseUrl, options));
+}
+
+// Retries, the attempt timeout and listing every key.
+{
+  const retry: RetryPolicy = { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 100 };
+  let failures = 1;
+  const vss = createNodeVssClient(baseUrl, {
+    auth,
+    retry,
+    timeoutMs: DEFAULT_TIMEOUT_MS,
+    interceptors: [
+      (next) => async (req) => {
+        if (failures-- > 0) {
+          throw new ConnectError("injected", Code.Unavailable);
+        }
+        return next(req);
+      },
+    ],
+  });
+  const storeId = `list-${randomBytes(4).toString("hex")}`;
+  const listed = await listAllKeyVersions(vss, storeId, { pageSize: 5 });
+  assert.deepEqual(listed, { keyVersions: [], globalVersion: 0n }, "listed after one retried failure");
+  const own = createVssClient(createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [retryInterceptor(retry, 5_000), authInterceptor(auth)] }));
+  assert.equal((await own.getObject({ storeId, key: "global_version" })).value?.version, 0n);
+  console.log("ok retries and listAllKeyVersions");
 }
 
 // A client over a transport of the program's own, with the package's interceptors.
