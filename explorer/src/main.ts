@@ -1,9 +1,9 @@
-// The store explorer: lists a store's keys and versions page by page and shows values,
-// calling vss.v1.VssService through Connect-Web. Requests are signed in the page with
+// The store explorer: lists a store's keys and versions page by page, shows values and
+// follows the store's changes live, calling vss.v1.VssService through Connect-Web. Requests are signed in the page with
 // the pasted private key, or carry the pasted bearer token, and go only to the server
 // that serves the page or to one it allows (servers.ts).
 import { Code, ConnectError } from "@connectrpc/connect";
-import { publicKeyHex, type VssAuth, type VssClient } from "@govss/vss-client";
+import { CursorExpiredError, publicKeyHex, watchChanges, type Change, type VssAuth, type VssClient, type WatchStatus } from "@govss/vss-client";
 import { createWebVssClient } from "@govss/vss-client/web";
 import { formatValue } from "./format.js";
 import { chooseServer, loadAllowedServers } from "./servers.js";
@@ -43,6 +43,13 @@ const valueVersionOut = byId<HTMLElement>("value-version");
 const valueSizeOut = byId<HTMLElement>("value-size");
 const valueContent = byId<HTMLElement>("value-content");
 const valueNote = byId<HTMLElement>("value-note");
+const changesSection = byId<HTMLElement>("changes");
+const watchToggle = byId<HTMLInputElement>("watch");
+const watchStateOut = byId<HTMLElement>("watch-state");
+const changeRows = byId<HTMLTableSectionElement>("change-rows");
+
+/** maxChangeRows bounds the live panel: older rows drop off the bottom. */
+const maxChangeRows = 200;
 
 /** Query the listing is for: fixed when "List keys" is pressed. */
 interface Query {
@@ -60,6 +67,8 @@ let nextToken: string | undefined;
 let shownValue: { key: string; bytes: Uint8Array } | undefined;
 /** servers are the servers the page may call: its own first (see servers.ts). */
 let servers: string[] = [];
+/** watching aborts the live watch of the current query, if one runs. */
+let watching: AbortController | undefined;
 
 function authMode(): "signature" | "bearer" {
   return (form.querySelector<HTMLInputElement>('input[name="auth"]:checked')?.value as "signature" | "bearer") ?? "signature";
@@ -184,6 +193,133 @@ function renderValue(): void {
   valueNote.hidden = format === wanted;
 }
 
+/** showWatchState shows where the live watch stands; state styles it. */
+function showWatchState(state: string, text: string): void {
+  watchStateOut.dataset.state = state;
+  watchStateOut.textContent = text;
+}
+
+/** describeStatus turns a watch status into the words of the live panel. */
+function describeStatus(status: WatchStatus): [string, string] {
+  switch (status.state) {
+    case "connecting":
+      return ["connecting", status.attempt > 1 ? `Connecting (attempt ${status.attempt})…` : "Connecting…"];
+    case "live":
+      return ["live", "Live: changes appear as they commit."];
+    case "reconnecting":
+      return [
+        "reconnecting",
+        `Connection lost (${describeError(status.error)}); reconnecting in ${(status.delayMs / 1000).toFixed(1)} s from the last change received.`,
+      ];
+    case "ended":
+      return ["off", "Off."];
+  }
+}
+
+/** changeRow renders one change of the feed as a row of the live panel. */
+function changeRow(change: Change): HTMLTableRowElement {
+  const row = document.createElement("tr");
+  row.dataset.key = change.key;
+  row.dataset.version = change.version.toString();
+  row.dataset.deleted = String(change.deleted);
+  row.dataset.device = change.deviceId;
+  row.classList.toggle("deleted", change.deleted);
+  const at = change.changedAt ? new Date(Number(change.changedAt.seconds) * 1000 + change.changedAt.nanos / 1e6) : undefined;
+  const cells = [
+    at ? at.toLocaleTimeString() : "—",
+    change.key,
+    change.deleted ? "deleted" : "written",
+    change.deviceId === "" ? "—" : change.deviceId,
+    change.version.toString(),
+  ];
+  row.append(
+    ...cells.map((text) => {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      return cell;
+    }),
+  );
+  if (at) {
+    row.title = at.toISOString();
+  }
+  return row;
+}
+
+/** stopWatching ends the live watch, if one runs. */
+function stopWatching(): void {
+  watching?.abort();
+  watching = undefined;
+}
+
+/**
+ * startWatching follows the current query's store: it takes the store's latest cursor,
+ * refreshes the listing (so that the listing and the feed meet at that cursor), then
+ * shows every change after it as it arrives. The watch reconnects by itself; a cursor
+ * the server can no longer continue from ends it, and the panel says to list again.
+ */
+async function startWatching(): Promise<void> {
+  stopWatching();
+  const q = query;
+  if (!q) {
+    return;
+  }
+  const controller = new AbortController();
+  watching = controller;
+  changeRows.replaceChildren();
+  showWatchState("connecting", "Connecting…");
+  let cursor: string;
+  try {
+    cursor = (await q.client.getChangeCursor({ storeId: q.storeId }, { signal: controller.signal })).cursor;
+  } catch (err) {
+    if (!controller.signal.aborted) {
+      showWatchState("error", `Cannot watch: ${describeError(err)}`);
+      watchToggle.checked = false;
+    }
+    return;
+  }
+  void loadPage();
+  const watcher = watchChanges(q.client, q.storeId, {
+    cursor,
+    signal: controller.signal,
+    onStatus: (status) => {
+      if (!controller.signal.aborted) {
+        showWatchState(...describeStatus(status));
+      }
+    },
+  });
+  try {
+    for await (const change of watcher) {
+      changeRows.prepend(changeRow(change));
+      while (changeRows.rows.length > maxChangeRows) {
+        changeRows.deleteRow(-1);
+      }
+    }
+  } catch (err) {
+    if (controller.signal.aborted) {
+      return;
+    }
+    if (err instanceof CursorExpiredError) {
+      showWatchState("expired", "The feed can no longer continue from the last change shown: press List keys, then Watch again.");
+    } else {
+      showWatchState("error", `Watch stopped: ${describeError(err)}`);
+    }
+    watchToggle.checked = false;
+  } finally {
+    if (watching === controller) {
+      watching = undefined;
+    }
+  }
+}
+
+watchToggle.addEventListener("change", () => {
+  if (watchToggle.checked) {
+    void startWatching();
+  } else {
+    stopWatching();
+    showWatchState("off", "Off.");
+  }
+});
+
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   try {
@@ -209,6 +345,11 @@ form.addEventListener("submit", (event) => {
   page = 0;
   valueSection.hidden = true;
   shownValue = undefined;
+  stopWatching();
+  watchToggle.checked = false;
+  changeRows.replaceChildren();
+  showWatchState("off", "Off.");
+  changesSection.hidden = false;
   void loadPage();
 });
 

@@ -4,9 +4,11 @@
 // server on loopback records every request it gets, and must get none.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { createServer as createTCPServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -96,6 +98,10 @@ function describeReceived(received: Received[]): string {
       return `${r.method} ${r.url}${creds}`;
     })
     .join("\n");
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** freePort returns a loopback port that was free a moment ago. */
@@ -252,6 +258,62 @@ describe("store explorer in Chromium", () => {
     // Another key is another user: the same store id is empty for it.
     await signIn(page, vss.baseUrl + "/explorer/", randomBytes(32).toString("hex"), store);
     await waitForText(page, "#status", "The store has no keys.");
+  });
+
+  it("shows a store's changes live, and says when it reconnects", async () => {
+    // A server of its own, with the embedded store, that the test restarts on its port.
+    const dir = mkdtempSync(join(tmpdir(), "vss-explorer-watch-"));
+    const flags = ["--auth", "signature", "--explorer", "--database-url", "", "--data-dir", dir];
+    let live = await startServer(flags);
+    const { page } = await watchedPage(browser);
+    try {
+      const key = randomBytes(32).toString("hex");
+      const store = "watched";
+      const phone: VssClient = createNodeVssClient(live.baseUrl, { auth: { privateKey: key }, deviceId: "phone" });
+      await phone.putObjects({ storeId: store, transactionItems: [{ key: "old", version: 0n }] });
+
+      await signIn(page, live.baseUrl + "/explorer/", key, store);
+      await waitForText(page, "#status", "Page 1: 1 key.");
+      assert.ok(await page.isVisible("#changes"));
+      assert.equal(await page.getAttribute("#watch-state", "data-state"), "off");
+      await page.check("#watch");
+      await waitForText(page, "#watch-state", "Live");
+      assert.equal(await page.locator("#change-rows tr").count(), 0, "only changes after the watch started");
+
+      await phone.putObjects({ storeId: store, transactionItems: [{ key: "greeting", version: 0n, value: encoder.encode("hi") }] });
+      const row = page.locator('#change-rows tr[data-key="greeting"]');
+      await row.waitFor();
+      assert.deepEqual(await row.locator("td").allTextContents().then((cells) => cells.slice(1)), ["greeting", "written", "phone", "1"]);
+      await phone.deleteObject({ storeId: store, keyValue: { key: "old", version: -1n } });
+      await page.locator('#change-rows tr[data-key="old"][data-deleted="true"]').waitFor();
+      assert.deepEqual(
+        await page.locator("#change-rows tr").evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.key)),
+        ["old", "greeting"],
+        "newest first",
+      );
+
+      // The server goes away: the panel says so, then catches up once it is back.
+      const listen = new URL(live.baseUrl).host;
+      await live.stop();
+      await waitForText(page, "#watch-state", "reconnecting");
+      assert.equal(await page.getAttribute("#watch-state", "data-state"), "reconnecting");
+      live = await startServer([...flags, "--listen", listen]);
+      const again: VssClient = createNodeVssClient(live.baseUrl, { auth: { privateKey: key }, deviceId: "laptop" });
+      await again.putObjects({ storeId: store, transactionItems: [{ key: "after-restart", version: 0n }] });
+      await page.locator('#change-rows tr[data-key="after-restart"][data-device="laptop"]').waitFor({ timeout: 30_000 });
+      await waitForText(page, "#watch-state", "Live");
+      assert.equal(await page.locator("#change-rows tr").count(), 3, "no change shown twice");
+
+      await page.uncheck("#watch");
+      await waitForText(page, "#watch-state", "Off.");
+      await again.putObjects({ storeId: store, transactionItems: [{ key: "unwatched", version: 0n }] });
+      await delay(300);
+      assert.equal(await page.locator('#change-rows tr[data-key="unwatched"]').count(), 0, "no changes once off");
+    } finally {
+      await page.close();
+      await live.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("reports refused credentials", async () => {

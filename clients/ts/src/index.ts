@@ -1,7 +1,9 @@
 /**
  * A client for VSS (Versioned Storage Service) servers: the generated messages and
  * service descriptor of vss.v1, authentication (the secp256k1 signature scheme and bearer
- * tokens) and client constructors. The transports live in "@govss/vss-client/web"
+ * tokens), client constructors, and the multi-device helpers: the change feed
+ * (listChangePages, listAllChanges, watchChanges) and leases with fencing
+ * (acquireLease), with their typed errors. The transports live in "@govss/vss-client/web"
  * (browsers, Connect-Web) and "@govss/vss-client/node" (Node.js, Connect-Node).
  *
  * @module
@@ -18,9 +20,50 @@ export {
   type VssAuth,
 } from "./auth.js";
 export {
+  DEVICE_ID_HEADER,
+  checkDeviceId,
   clientInterceptors,
   createVssClient,
+  deviceIdInterceptor,
+  listAllKeyVersions,
+  listKeyVersionPages,
   vssErrorCode,
+  type ListAllOptions,
   type VssClient,
   type VssClientOptions,
 } from "./client.js";
+export {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_TIMEOUT_MS,
+  retryInterceptor,
+  type RetryPolicy,
+} from "./retry.js";
+export {
+  CursorExpiredError,
+  LeaseHeldError,
+  LeaseLostError,
+  feedError,
+  feedErrorReason,
+  type LeaseLostReason,
+} from "./errors.js";
+export {
+  ChangeWatcher,
+  DEFAULT_WATCH_IDLE_TIMEOUT_MS,
+  DEFAULT_WATCH_MAX_BACKOFF_MS,
+  listAllChanges,
+  listChangePages,
+  watchChanges,
+  type ListChangesOptions,
+  type WatchOptions,
+  type WatchState,
+  type WatchStatus,
+} from "./feed.js";
+export {
+  HeldLease,
+  LEASE_NAME_HEADER,
+  LEASE_TOKEN_HEADER,
+  acquireLease,
+  type AcquireLeaseOptions,
+  type DeleteObjectRequestInit,
+  type PutObjectsRequest,
+} from "./lease.js";

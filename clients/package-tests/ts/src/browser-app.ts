@@ -1,7 +1,15 @@
 // A browser program: the root entry point and "@govss/vss-client/web" only, type-checked
 // the way a bundler (Vite, esbuild) resolves packages, without Node's types.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ErrorCode, vssErrorCode, type VssClient } from "@govss/vss-client";
+import {
+  CursorExpiredError,
+  ErrorCode,
+  vssErrorCode,
+  watchChanges,
+  type Change,
+  type VssClient,
+  type WatchState,
+} from "@govss/vss-client";
 import { createWebVssClient, type WebVssClientOptions } from "@govss/vss-client/web";
 
 /** putGreeting stores "hello" under key in storeId, and reports whether it already existed. */
@@ -19,6 +27,32 @@ export async function putGreeting(vss: VssClient, storeId: string, key: string):
 
 /** browserClient is a client a page makes, with a bearer token fetched for each request. */
 export function browserClient(baseUrl: string, token: () => Promise<string>): VssClient {
-  const options: WebVssClientOptions = { auth: { bearerToken: token }, protocol: "grpc-web", useBinaryFormat: true };
+  const options: WebVssClientOptions = { auth: { bearerToken: token }, protocol: "grpc-web", useBinaryFormat: true, deviceId: "browser" };
   return createWebVssClient(baseUrl, options);
+}
+
+/**
+ * showChanges follows storeId from cursor and hands each change to show, with the
+ * watch's state, until signal aborts; it resolves to false when the store must be listed
+ * again.
+ */
+export async function showChanges(
+  vss: VssClient,
+  storeId: string,
+  cursor: string,
+  signal: AbortSignal,
+  show: (change: Change | undefined, state: WatchState) => void,
+): Promise<boolean> {
+  const watcher = watchChanges(vss, storeId, { cursor, signal, onStatus: (s) => show(undefined, s.state) });
+  try {
+    for await (const change of watcher) {
+      show(change, watcher.state);
+    }
+    return true;
+  } catch (err) {
+    if (err instanceof CursorExpiredError) {
+      return false;
+    }
+    throw err;
+  }
 }

@@ -9,8 +9,26 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
+  CursorExpiredError,
+  DEFAULT_TIMEOUT_MS,
+  DEVICE_ID_HEADER,
   ErrorCode,
   ErrorResponseSchema,
+  FeedErrorReason,
+  HeldLease,
+  LEASE_NAME_HEADER,
+  LeaseHeldError,
+  LeaseLostError,
+  acquireLease,
+  feedErrorReason,
+  listAllChanges,
+  listAllKeyVersions,
+  listChangePages,
+  retryInterceptor,
+  watchChanges,
+  type RetryPolicy,
+  type Change,
+  type WatchStatus,
   GetObjectRequestSchema,
   KeyValueSchema,
   SIGNING_CONSTANT,
@@ -90,6 +108,31 @@ for (const options of webOptions) {
   await roundTrip(`web-${options.protocol ?? "connect"}`, createWebVssClient(baseUrl, options));
 }
 
+// Retries, the attempt timeout and listing every key.
+{
+  const retry: RetryPolicy = { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 100 };
+  let failures = 1;
+  const vss = createNodeVssClient(baseUrl, {
+    auth,
+    retry,
+    timeoutMs: DEFAULT_TIMEOUT_MS,
+    interceptors: [
+      (next) => async (req) => {
+        if (failures-- > 0) {
+          throw new ConnectError("injected", Code.Unavailable);
+        }
+        return next(req);
+      },
+    ],
+  });
+  const storeId = `list-${randomBytes(4).toString("hex")}`;
+  const listed = await listAllKeyVersions(vss, storeId, { pageSize: 5 });
+  assert.deepEqual(listed, { keyVersions: [], globalVersion: 0n }, "listed after one retried failure");
+  const own = createVssClient(createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [retryInterceptor(retry, 5_000), authInterceptor(auth)] }));
+  assert.equal((await own.getObject({ storeId, key: "global_version" })).value?.version, 0n);
+  console.log("ok retries and listAllKeyVersions");
+}
+
 // A client over a transport of the program's own, with the package's interceptors.
 const own: VssClientOptions = { interceptors: [signatureAuth(privateKey)] };
 await roundTrip("own-transport", createVssClient(createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: clientInterceptors(own) })));
@@ -103,6 +146,74 @@ try {
 } catch (err) {
   assert.ok(err instanceof ConnectError);
   assert.equal(err.code, Code.Unauthenticated);
+}
+
+// The change feed: one device writes under its device id, another follows the store.
+{
+  const storeId = `feed-${randomBytes(4).toString("hex")}`;
+  const phone = createNodeVssClient(baseUrl, { auth, deviceId: "phone" });
+  const laptop = createWebVssClient(baseUrl, { auth });
+  const { cursor } = await laptop.getChangeCursor({ storeId });
+  const controller = new AbortController();
+  const states: WatchStatus["state"][] = [];
+  const watcher = watchChanges(laptop, storeId, { cursor, signal: controller.signal, onStatus: (s) => states.push(s.state) });
+  const seen: Change[] = [];
+  const following = (async () => {
+    for await (const change of watcher) {
+      seen.push(change);
+      if (seen.length === 2) {
+        controller.abort();
+      }
+    }
+  })();
+  await phone.putObjects({ storeId, transactionItems: [{ key: "a", version: 0n, value: encoder.encode("1") }] });
+  await phone.deleteObject({ storeId, keyValue: { key: "a", version: -1n } });
+  await following;
+  assert.deepEqual(seen.map((c) => [c.key, c.deleted, c.deviceId]), [["a", false, "phone"], ["a", true, "phone"]]);
+  assert.equal(watcher.cursor, seen[1]!.cursor);
+  assert.equal(states.at(-1), "ended");
+  const all = await listAllChanges(laptop, storeId, { cursor });
+  assert.deepEqual(all.changes.map((c) => c.cursor), seen.map((c) => c.cursor));
+  let pages = 0;
+  for await (const page of listChangePages(laptop, storeId, { cursor, pageSize: 1 })) {
+    pages += page.changes.length > 0 ? 1 : 0;
+  }
+  assert.equal(pages, 2);
+  try {
+    await listAllChanges(laptop, storeId, { cursor: "999999999" });
+    assert.fail("an unknown cursor was accepted");
+  } catch (err) {
+    assert.ok(err instanceof CursorExpiredError, String(err));
+    assert.equal(err.reason, FeedErrorReason.CURSOR_UNKNOWN);
+    assert.equal(feedErrorReason(err.cause), FeedErrorReason.CURSOR_UNKNOWN);
+  }
+  console.log("ok change feed");
+}
+
+// Leases: one holder at a time, its writes fenced, refused once released.
+{
+  const storeId = `lease-${randomBytes(4).toString("hex")}`;
+  const vss = createNodeVssClient(baseUrl, { auth });
+  const lease: HeldLease = await acquireLease(vss, storeId, "node", "laptop", 5_000, { deviceId: "laptop" });
+  assert.equal(lease.headers()[LEASE_NAME_HEADER], "node");
+  assert.equal(lease.headers()[DEVICE_ID_HEADER], "laptop");
+  await lease.putObjects({ transactionItems: [{ key: "monitor", version: -1n, value: encoder.encode("m") }] });
+  try {
+    await acquireLease(vss, storeId, "node", "phone", 5_000);
+    assert.fail("a second holder got the lease");
+  } catch (err) {
+    assert.ok(err instanceof LeaseHeldError, String(err));
+    assert.equal(err.lease?.holder, "laptop");
+  }
+  assert.equal(await lease.release(), true);
+  try {
+    await lease.deleteObject({ keyValue: { key: "monitor", version: -1n } });
+    assert.fail("a write through a released lease was sent");
+  } catch (err) {
+    assert.ok(err instanceof LeaseLostError, String(err));
+    assert.equal(err.reason, "released");
+  }
+  console.log("ok leases");
 }
 
 // The helpers on their own.
