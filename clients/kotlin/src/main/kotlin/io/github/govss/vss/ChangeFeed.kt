@@ -7,6 +7,7 @@ import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.channels.ReceiveChannel
 import kotlinx.coroutines.currentCoroutineContext
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
@@ -67,38 +68,12 @@ internal fun watchFlow(
     var failures = 0
     while (true) {
         currentCoroutineContext().ensureActive()
-        val stream = service.watchChanges()
-        val failure: Throwable
-        try {
-            val request = watchChangesRequest {
-                this.storeId = storeId
-                this.cursor = cursor
-                this.includeValues = includeValues
-            }
-            val sent = stream.sendAndClose(request)
-            val channel = stream.responseChannel()
-            failure = if (sent.isFailure) {
-                // The reason of a failed send is in the response channel, usually at once.
-                val reason = withTimeoutOrNull(1_000) { channel.receiveCatching() }
-                reason?.exceptionOrNull() ?: sent.exceptionOrNull()!!
-            } else {
-                var ended: Throwable? = null
-                while (ended == null) {
-                    when (val next = receive(channel, idleTimeout)) {
-                        is Received.Message -> {
-                            // The stream's cursor only moves forward past what it sent: the
-                            // next connection starts after the last change delivered here.
-                            cursor = next.message.cursor
-                            failures = 0
-                            emit(ChangeBatch(next.message.changesList, next.message.cursor))
-                        }
-                        is Received.Ended -> ended = next.cause
-                    }
-                }
-                ended
-            }
-        } finally {
-            withContext(NonCancellable) { stream.receiveClose() }
+        val failure = connect(service, storeId, cursor, includeValues, idleTimeout) { message ->
+            // The stream's cursor only moves forward past what it sent: the next connection
+            // starts after the last change delivered here.
+            cursor = message.cursor
+            failures = 0
+            emit(ChangeBatch(message.changesList, message.cursor))
         }
         currentCoroutineContext().ensureActive()
         if (failure is ConnectException) {
@@ -111,7 +86,50 @@ internal fun watchFlow(
         if (!retryable(failure, read = true) || (reconnect.maxAttempts in 1..failures)) throw failure
         val wait = maxOf(reconnect.backoff(failures), retryAfter(failure))
         listener?.onRetry(failure, failures, wait)
-        kotlinx.coroutines.delay(wait.toMillis())
+        delay(wait.toMillis())
+    }
+}
+
+/**
+ * Opens one stream from [cursor], hands each message to [deliver], and returns how the stream
+ * ended (it never ends without a failure). Failures of [deliver] propagate.
+ */
+private suspend fun connect(
+    service: VssServiceClientInterface,
+    storeId: String,
+    cursor: String,
+    includeValues: Boolean,
+    idleTimeout: Duration,
+    deliver: suspend (Vss.WatchChangesResponse) -> Unit,
+): Throwable {
+    val stream = try {
+        service.watchChanges()
+    } catch (e: CancellationException) {
+        throw e
+    } catch (e: Exception) {
+        return e
+    }
+    try {
+        val request = watchChangesRequest {
+            this.storeId = storeId
+            this.cursor = cursor
+            this.includeValues = includeValues
+        }
+        val sent = stream.sendAndClose(request)
+        val channel = stream.responseChannel()
+        if (sent.isFailure) {
+            // The reason of a failed send is in the response channel, usually at once.
+            val reason = withTimeoutOrNull(1_000) { channel.receiveCatching() }
+            return reason?.exceptionOrNull() ?: sent.exceptionOrNull()!!
+        }
+        while (true) {
+            when (val next = receive(channel, idleTimeout)) {
+                is Received.Message -> deliver(next.message)
+                is Received.Ended -> return next.cause
+            }
+        }
+    } finally {
+        withContext(NonCancellable) { stream.receiveClose() }
     }
 }
 
@@ -126,9 +144,7 @@ private suspend fun receive(channel: ReceiveChannel<Vss.WatchChangesResponse>, i
         ?: return Received.Ended(StreamIdleException(idleTimeout))
     result.getOrNull()?.let { return Received.Message(it) }
     val cause = result.exceptionOrNull() ?: return Received.Ended(StreamEndedException())
-    if (cause is CancellationException && cause !is ConnectException) {
-        currentCoroutineContext().ensureActive()
-    }
+    if (cause is CancellationException) currentCoroutineContext().ensureActive()
     return Received.Ended(cause)
 }
 
@@ -138,7 +154,6 @@ internal fun listFlow(
     startCursor: String,
     includeValues: Boolean,
     pageSize: Int,
-    retry: RetryPolicy,
 ): Flow<ChangeBatch> = flow {
     require(pageSize >= 0) { "pageSize must not be negative" }
     var cursor = startCursor
@@ -149,7 +164,7 @@ internal fun listFlow(
             this.includeValues = includeValues
             this.pageSize = pageSize
         }
-        val page = when (val result = retrying(retry, read = true) { service.listChanges(request) }) {
+        val page = when (val result = service.listChanges(request)) {
             is ResponseMessage.Success -> result.message
             is ResponseMessage.Failure -> throw result.cause.cursorExpired(storeId, cursor) ?: result.cause
         }

@@ -1,6 +1,9 @@
 package io.github.govss.vss
 
+import com.connectrpc.Code
+import com.connectrpc.ConnectException
 import com.connectrpc.Interceptor
+import com.connectrpc.getOrThrow
 import com.connectrpc.ProtocolClientConfig
 import com.connectrpc.StreamFunction
 import com.connectrpc.UnaryFunction
@@ -33,6 +36,10 @@ import kotlin.time.toKotlinDuration
  * ```
  */
 object VssClients {
+    /** The deadline of each attempt of a unary call when none is given: 30 s, as in the Go client. */
+    @JvmField
+    val DEFAULT_TIMEOUT: Duration = Duration.ofSeconds(30)
+
     /**
      * Returns a client of the VSS server at [baseUrl] (its root, for example
      * `http://127.0.0.1:8080`; the service lives under `/vss.v1.VssService/`).
@@ -45,14 +52,18 @@ object VssClients {
      *   pool, interceptors, TLS settings); its read and write timeouts are replaced by
      *   [timeout]. Given one, the caller owns it: [VssClient.close] leaves it running.
      *   Without one, the client makes its own, and [VssClient.close] shuts it down.
-     * @param timeout the deadline of each unary call. Streams (`watchChanges`) have none:
-     *   [VssClient.watchChanges] notices a dead stream by the server's keep-alives instead.
+     * @param timeout the deadline of each attempt of a unary call ([DEFAULT_TIMEOUT], 30 s,
+     *   as in the Go client). Streams (`watchChanges`) have none: [VssClient.watchChanges]
+     *   notices a dead stream by the server's keep-alives instead.
      * @param deviceId names this device in the `vss-device-id` header of every write
      *   (`putObjects`, `deleteObject`): each change those writes make carries it in the feed,
      *   so that the device can recognise its own writes. 1 to 120 printable ASCII
      *   characters; null sends none.
-     * @param retry how the client's helpers (`listChanges`, leases) retry failures that may
-     *   pass.
+     * @param retry how calls that the service declares free of side effects or idempotent
+     *   (`getObject`, `listKeyVersions`, `deleteObject`, `listChanges`, `getChangeCursor`,
+     *   `releaseLease`, `getLease`, and their blocking twins) are retried after failures that
+     *   may pass, and how a [VssLease] spaces its renewal attempts. `putObjects`,
+     *   `acquireLease` and `renewLease` are made once. [RetryPolicy.NONE] turns retries off.
      */
     @JvmStatic
     @JvmOverloads
@@ -62,7 +73,7 @@ object VssClients {
         protocol: NetworkProtocol = NetworkProtocol.CONNECT,
         json: Boolean = false,
         httpClient: OkHttpClient? = null,
-        timeout: Duration = Duration.ofSeconds(10),
+        timeout: Duration = DEFAULT_TIMEOUT,
         deviceId: String? = null,
         retry: RetryPolicy = RetryPolicy.DEFAULT,
     ): VssClient {
@@ -86,7 +97,7 @@ object VssClients {
         )
         val http = builder.build()
         return VssClient(
-            VssServiceClient(ProtocolClient(ConnectOkHttpClient(http), config)), http, owned = httpClient == null,
+            VssServiceClient(RetryingProtocolClient(ProtocolClient(ConnectOkHttpClient(http), config), retry)), http, owned = httpClient == null,
             deviceId = deviceId, retry = retry,
         )
     }
@@ -105,7 +116,7 @@ class VssClient internal constructor(
     private val owned: Boolean,
     /** The device id this client's writes carry (`vss-device-id`), or null. */
     val deviceId: String?,
-    /** How the helpers below retry failures that may pass. */
+    /** How calls free of side effects or idempotent are retried (see [VssClients.create]). */
     val retry: RetryPolicy,
 ) : VssServiceClientInterface by service, AutoCloseable {
     /**
@@ -153,7 +164,33 @@ class VssClient internal constructor(
      */
     @JvmOverloads
     fun listChanges(storeId: String, cursor: String, includeValues: Boolean = false, pageSize: Int = 0): Flow<ChangeBatch> =
-        listFlow(service, storeId, cursor, includeValues, pageSize, retry)
+        listFlow(service, storeId, cursor, includeValues, pageSize)
+
+    /**
+     * Lists every page of keys from [request] on (its page size applies to each page) and
+     * returns them as one response: all keys in the server's order, newest created first,
+     * the global version of the first page (present when [request] has no page token), and
+     * no next page token. Each page is retried like every `listKeyVersions`.
+     *
+     * @throws com.connectrpc.ConnectException when a page fails, or when the server answers
+     *   a page token twice.
+     */
+    suspend fun listAll(request: Vss.ListKeyVersionsRequest): Vss.ListKeyVersionsResponse {
+        val all = Vss.ListKeyVersionsResponse.newBuilder()
+        val seen = HashSet<String>()
+        var page = request
+        var first = true
+        while (true) {
+            val response = service.listKeyVersions(page).getOrThrow()
+            if (first && response.hasGlobalVersion()) all.globalVersion = response.globalVersion
+            first = false
+            all.addAllKeyVersions(response.keyVersionsList)
+            val next = response.nextPageToken
+            if (next.isEmpty()) return all.build()
+            if (!seen.add(next)) throw ConnectException(Code.INTERNAL_ERROR, "the server answered the page token \"$next\" twice")
+            page = page.toBuilder().setPageToken(next).build()
+        }
+    }
 
     /**
      * Acquires the lease [name] on [storeId] for [ttl] (1 s to 1 h) and returns it as a
@@ -161,8 +198,8 @@ class VssClient internal constructor(
      *
      * @param holder tells others who hold the lease (`getLease`, [LeaseHeldException]);
      *   defaults to this client's [deviceId].
-     * @param onLost hears once, on a background thread, that the lease was lost (not when it
-     *   is released).
+     * @param onLost hears once that the lease was lost (not when it is released), on the
+     *   thread that noticed: the renewals' background thread, or a writer's.
      * @throws LeaseHeldException when another holder has the lease.
      * @throws com.connectrpc.ConnectException on any other failure. Acquiring is not
      *   retried: after an ambiguous failure the lease may be granted to this holder already

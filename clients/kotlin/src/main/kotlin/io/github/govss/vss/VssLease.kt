@@ -2,6 +2,7 @@ package io.github.govss.vss
 
 import com.connectrpc.ResponseMessage
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
@@ -28,7 +29,8 @@ import java.util.concurrent.atomic.AtomicReference
  * when renewals fail until its time runs out by the local clock (measured from when each
  * renewal was sent, so never later than the server's), or when the server refuses a fenced
  * write for that reason; from then on every write throws [LeaseLostException] without
- * being sent, and [onLost] hears it once. [release] (or [close]) gives the lease up.
+ * being sent, and [onLost] hears it once, on the thread that noticed (the renewals' or the
+ * writer's). [release] (or [close]) gives the lease up.
  */
 class VssLease internal constructor(
     private val client: VssClient,
@@ -70,7 +72,9 @@ class VssLease internal constructor(
     )
 
     init {
-        renewals = scope.launch { renewLoop() }
+        // Started once assigned, so that a loss noticed at once can cancel it.
+        renewals = scope.launch(start = CoroutineStart.LAZY) { renewLoop() }
+        renewals.start()
     }
 
     /** True while the lease is neither lost nor released and its time has not run out. */
@@ -125,7 +129,7 @@ class VssLease internal constructor(
             name = this@VssLease.name
             token = this@VssLease.token
         }
-        return when (val result = retrying(client.retry, read = true) { client.releaseLease(request) }) {
+        return when (val result = client.releaseLease(request)) {
             is ResponseMessage.Success -> result.message.released
             is ResponseMessage.Failure -> throw result.cause
         }

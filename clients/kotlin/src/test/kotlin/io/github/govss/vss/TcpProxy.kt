@@ -10,8 +10,8 @@ import java.util.concurrent.ConcurrentHashMap
 /**
  * TcpProxy forwards loopback TCP connections to [target] (`host:port`) byte for byte, so
  * that a test can break a client's connections the way a network does: [cut] closes every
- * open connection at once, and while [down] is true new connections are closed as soon as
- * they are accepted.
+ * open connection at once, while [down] is true new connections are closed as soon as they
+ * are accepted, and while [blackhole] is true they are accepted and left unanswered.
  */
 class TcpProxy(private val target: String) : AutoCloseable {
     private val listener = ServerSocket(0, 50, InetAddress.getLoopbackAddress())
@@ -20,6 +20,10 @@ class TcpProxy(private val target: String) : AutoCloseable {
     /** While true, connections are refused (accepted and closed at once). */
     @Volatile
     var down = false
+
+    /** While true, connections are accepted and then neither forwarded nor answered. */
+    @Volatile
+    var blackhole = false
 
     /** The proxy's URL, for example `http://127.0.0.1:41234`. */
     val baseUrl: String = "http://127.0.0.1:${listener.localPort}"
@@ -34,6 +38,10 @@ class TcpProxy(private val target: String) : AutoCloseable {
                 }
                 if (down) {
                     client.close()
+                    continue
+                }
+                if (blackhole) {
+                    open += client
                     continue
                 }
                 val (host, port) = target.split(":")
