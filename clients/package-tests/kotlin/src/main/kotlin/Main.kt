@@ -23,6 +23,7 @@ import vss.v1.Vss
 import vss.v1.getChangeCursorRequest
 import vss.v1.getObjectRequest
 import vss.v1.keyValue
+import vss.v1.listKeyVersionsRequest
 import vss.v1.putObjectRequest
 import java.time.Duration
 import kotlin.system.exitProcess
@@ -47,7 +48,7 @@ suspend fun main() {
 }
 
 // exercise is what a program does with the client: a create, a conflict, a read, a
-// blocking read.
+// blocking read, a listing.
 suspend fun exercise(vss: VssClient) {
     val put = putObjectRequest {
         storeId = "wallet"
@@ -62,6 +63,8 @@ suspend fun exercise(vss: VssClient) {
     // The blocking twin, for Java and code without coroutines.
     val blocking = vss.getObjectBlocking(getObjectRequest { storeId = "wallet"; key = "greeting" }, emptyMap()).execute().getOrThrow()
     check(blocking.value.version == 1L) { "blocking get: version ${blocking.value.version}" }
+    val all = vss.listAll(listKeyVersionsRequest { storeId = "wallet" })
+    check(all.keyVersionsList.map { it.key } == listOf("greeting")) { "listAll: $all" }
     println("ok io.github.govss:vss-client: ${kv.key} v${kv.version}: ${kv.value.toStringUtf8()}")
 }
 
