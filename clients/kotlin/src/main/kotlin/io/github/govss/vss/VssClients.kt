@@ -236,6 +236,16 @@ class VssClient internal constructor(
         http.connectionPool.evictAll()
         http.cache?.close()
     }
+
+    companion object {
+        /**
+         * How long [watchChanges] waits for a message, keep-alives included, before it takes
+         * the stream for dead and reconnects: 60 s, three of the server's default keep-alive
+         * intervals.
+         */
+        @JvmField
+        val DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration.ofSeconds(60)
+    }
 }
 
 /** Returns [id] if it is a valid device id: 1 to 120 printable ASCII characters. */
@@ -283,10 +293,6 @@ private class AuthInterceptor(private val credentials: Credentials) : Intercepto
         const val AUTHORIZATION = "authorization"
     }
 }
-
-/** How long [VssClient.watchChanges] waits for a message (keep-alives included) before reconnecting: 60 s. */
-@JvmField
-val DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration.ofSeconds(60)
 
 private val MIN_LEASE_TTL: Duration = Duration.ofSeconds(1)
 private val MAX_LEASE_TTL: Duration = Duration.ofHours(1)
