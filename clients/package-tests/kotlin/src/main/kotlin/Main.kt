@@ -1,19 +1,31 @@
 // The program a new user writes against the Kotlin client, much like the README's example:
 // run.sh builds it in a fresh Maven project and runs it against the vss-server at $VSS_URL
-// (signature authentication). It exits non-zero on any mismatch.
+// (signature authentication): the basic calls, then two devices sharing a store through the
+// change feed and a lease. It exits non-zero on any mismatch.
 import com.connectrpc.Code
 import com.connectrpc.ResponseMessage
 import com.connectrpc.getOrThrow
 import com.google.protobuf.ByteString
+import io.github.govss.vss.ChangeBatch
 import io.github.govss.vss.Credentials
+import io.github.govss.vss.LeaseHeldException
+import io.github.govss.vss.LeaseLostException
 import io.github.govss.vss.SignatureKey
 import io.github.govss.vss.VssClient
 import io.github.govss.vss.VssClients
 import io.github.govss.vss.vssError
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withTimeout
 import vss.v1.Vss
+import vss.v1.getChangeCursorRequest
 import vss.v1.getObjectRequest
 import vss.v1.keyValue
+import vss.v1.listKeyVersionsRequest
 import vss.v1.putObjectRequest
+import java.time.Duration
 import kotlin.system.exitProcess
 
 suspend fun main() {
@@ -23,6 +35,12 @@ suspend fun main() {
         // The client is closed at the end of use, which stops its threads: the JVM then
         // exits as soon as main returns.
         VssClients.create(url, Credentials.signature(identity)).use { vss -> exercise(vss) }
+        // Two devices of the same wallet: the change feed and a lease.
+        VssClients.create(url, Credentials.signature(identity), deviceId = "phone").use { phone ->
+            VssClients.create(url, Credentials.signature(identity), deviceId = "laptop").use { laptop ->
+                multiDevice(phone, laptop)
+            }
+        }
     } catch (e: Throwable) {
         e.printStackTrace()
         exitProcess(1)
@@ -30,7 +48,7 @@ suspend fun main() {
 }
 
 // exercise is what a program does with the client: a create, a conflict, a read, a
-// blocking read.
+// blocking read, a listing.
 suspend fun exercise(vss: VssClient) {
     val put = putObjectRequest {
         storeId = "wallet"
@@ -45,5 +63,44 @@ suspend fun exercise(vss: VssClient) {
     // The blocking twin, for Java and code without coroutines.
     val blocking = vss.getObjectBlocking(getObjectRequest { storeId = "wallet"; key = "greeting" }, emptyMap()).execute().getOrThrow()
     check(blocking.value.version == 1L) { "blocking get: version ${blocking.value.version}" }
+    val all = vss.listAll(listKeyVersionsRequest { storeId = "wallet" })
+    check(all.keyVersionsList.map { it.key } == listOf("greeting")) { "listAll: $all" }
     println("ok io.github.govss:vss-client: ${kv.key} v${kv.version}: ${kv.value.toStringUtf8()}")
+}
+
+// multiDevice follows a store on one device while the other writes under a lease.
+suspend fun multiDevice(phone: VssClient, laptop: VssClient) = coroutineScope {
+    val start = phone.getChangeCursor(getChangeCursorRequest { storeId = "shared" }).getOrThrow().cursor
+    val batches = Channel<ChangeBatch>(Channel.UNLIMITED)
+    val watch = launch { phone.watchChanges("shared", start, includeValues = true).collect { batches.send(it) } }
+    withTimeout(10_000) { batches.receive() } // open and caught up
+
+    val lease = laptop.acquireLease("shared", "node", ttl = Duration.ofSeconds(10))
+    try {
+        phone.acquireLease("shared", "node", ttl = Duration.ofSeconds(10)).close()
+        error("the phone got a lease the laptop holds")
+    } catch (e: LeaseHeldException) {
+        check(e.lease.holder == "laptop") { "LeaseHeldException names ${e.lease.holder}" }
+    }
+    lease.putObjects(putObjectRequest {
+        storeId = "shared"
+        transactionItems += keyValue { key = "monitor"; version = 0; value = ByteString.copyFromUtf8("m1") }
+    }).getOrThrow()
+    val change = withTimeout(10_000) {
+        var got: Vss.Change? = null
+        while (got == null) got = batches.receive().changes.firstOrNull()
+        got
+    }
+    check(change.key == "monitor" && change.deviceId == "laptop" && change.value.toStringUtf8() == "m1") { "watched $change" }
+    watch.cancel()
+
+    check(lease.release()) { "release ended nothing" }
+    try {
+        lease.putObjects(putObjectRequest { storeId = "shared"; transactionItems += keyValue { key = "late"; version = -1 } })
+        error("a released lease wrote")
+    } catch (_: LeaseLostException) {
+    }
+    val pages = phone.listChanges("shared", start).toList()
+    check(pages.flatMap { it.changes }.map { it.key } == listOf("monitor")) { "listed $pages" }
+    println("ok change feed and lease: ${change.key} by ${change.deviceId}")
 }

@@ -1,6 +1,9 @@
 package io.github.govss.vss
 
+import com.connectrpc.Code
+import com.connectrpc.ConnectException
 import com.connectrpc.Interceptor
+import com.connectrpc.getOrThrow
 import com.connectrpc.ProtocolClientConfig
 import com.connectrpc.StreamFunction
 import com.connectrpc.UnaryFunction
@@ -10,11 +13,16 @@ import com.connectrpc.http.clone
 import com.connectrpc.impl.ProtocolClient
 import com.connectrpc.okhttp.ConnectOkHttpClient
 import com.connectrpc.protocols.NetworkProtocol
+import com.connectrpc.ResponseMessage
+import com.connectrpc.StreamType
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.flow.Flow
 import okhttp3.OkHttpClient
 import okhttp3.Protocol
 import vss.v1.VssServiceClient
+import vss.v1.Vss
 import vss.v1.VssServiceClientInterface
+import vss.v1.acquireLeaseRequest
 import java.time.Duration
 import kotlin.time.toKotlinDuration
 
@@ -28,6 +36,10 @@ import kotlin.time.toKotlinDuration
  * ```
  */
 object VssClients {
+    /** The deadline of each attempt of a unary call when none is given: 30 s, as in the Go client. */
+    @JvmField
+    val DEFAULT_TIMEOUT: Duration = Duration.ofSeconds(30)
+
     /**
      * Returns a client of the VSS server at [baseUrl] (its root, for example
      * `http://127.0.0.1:8080`; the service lives under `/vss.v1.VssService/`).
@@ -40,7 +52,18 @@ object VssClients {
      *   pool, interceptors, TLS settings); its read and write timeouts are replaced by
      *   [timeout]. Given one, the caller owns it: [VssClient.close] leaves it running.
      *   Without one, the client makes its own, and [VssClient.close] shuts it down.
-     * @param timeout the deadline of each call.
+     * @param timeout the deadline of each attempt of a unary call ([DEFAULT_TIMEOUT], 30 s,
+     *   as in the Go client). Streams (`watchChanges`) have none: [VssClient.watchChanges]
+     *   notices a dead stream by the server's keep-alives instead.
+     * @param deviceId names this device in the `vss-device-id` header of every write
+     *   (`putObjects`, `deleteObject`): each change those writes make carries it in the feed,
+     *   so that the device can recognise its own writes. 1 to 120 printable ASCII
+     *   characters; null sends none.
+     * @param retry how calls that the service declares free of side effects or idempotent
+     *   (`getObject`, `listKeyVersions`, `deleteObject`, `listChanges`, `getChangeCursor`,
+     *   `releaseLease`, `getLease`, and their blocking twins) are retried after failures that
+     *   may pass, and how a [VssLease] spaces its renewal attempts. `putObjects`,
+     *   `acquireLease` and `renewLease` are made once. [RetryPolicy.NONE] turns retries off.
      */
     @JvmStatic
     @JvmOverloads
@@ -50,11 +73,14 @@ object VssClients {
         protocol: NetworkProtocol = NetworkProtocol.CONNECT,
         json: Boolean = false,
         httpClient: OkHttpClient? = null,
-        timeout: Duration = Duration.ofSeconds(10),
+        timeout: Duration = DEFAULT_TIMEOUT,
+        deviceId: String? = null,
+        retry: RetryPolicy = RetryPolicy.DEFAULT,
     ): VssClient {
         require(baseUrl.startsWith("http://") || baseUrl.startsWith("https://")) {
             "baseUrl must be an http:// or https:// URL, got $baseUrl"
         }
+        deviceId?.let(::checkDeviceId)
         val callTimeout = timeout.toKotlinDuration()
         val base = httpClient ?: OkHttpClient()
         val builder = ConnectOkHttpClient.configureClient(base.newBuilder())
@@ -65,12 +91,15 @@ object VssClients {
             host = baseUrl.trimEnd('/'),
             serializationStrategy = if (json) GoogleJavaJSONStrategy() else GoogleJavaProtobufStrategy(),
             networkProtocol = protocol,
-            interceptors = listOf { AuthInterceptor(credentials) },
+            interceptors = listOfNotNull({ AuthInterceptor(credentials) }, deviceId?.let { id -> { DeviceInterceptor(id) } }),
             ioCoroutineContext = Dispatchers.IO,
-            timeoutOracle = { callTimeout },
+            timeoutOracle = { method -> if (method.streamType == StreamType.UNARY) callTimeout else null },
         )
         val http = builder.build()
-        return VssClient(VssServiceClient(ProtocolClient(ConnectOkHttpClient(http), config)), http, owned = httpClient == null)
+        return VssClient(
+            VssServiceClient(RetryingProtocolClient(ProtocolClient(ConnectOkHttpClient(http), config), retry)), http, owned = httpClient == null,
+            deviceId = deviceId, retry = retry,
+        )
     }
 }
 
@@ -82,15 +111,165 @@ object VssClients {
  * client passed to [VssClients.create] belongs to the caller and is left running.
  */
 class VssClient internal constructor(
-    service: VssServiceClientInterface,
+    private val service: VssServiceClientInterface,
     internal val http: OkHttpClient,
     private val owned: Boolean,
+    /** The device id this client's writes carry (`vss-device-id`), or null. */
+    val deviceId: String?,
+    /** How calls free of side effects or idempotent are retried (see [VssClients.create]). */
+    val retry: RetryPolicy,
 ) : VssServiceClientInterface by service, AutoCloseable {
+    /**
+     * Follows the change feed of [storeId] from [cursor] (from `getChangeCursor`, or the
+     * cursor of the last batch a device applied), live: a cold [Flow] of [ChangeBatch]es,
+     * each the changes of one stream message and the cursor after them, the first one (maybe
+     * empty) as soon as the stream is open and caught up.
+     *
+     * The flow reconnects by itself after transport errors, an unreachable or restarting
+     * server (`UNAVAILABLE`, reason `SHUTTING_DOWN`), a stream the server cut because it was
+     * not read in time (`SLOW_CONSUMER`) or a stream limit, and a stream that sent nothing,
+     * not even a keep-alive, for [idleTimeout] (the server sends one every 20 s by default).
+     * It waits between attempts as [reconnect] says, with jitter, and resumes after the last
+     * batch it delivered, so that no change is delivered twice or skipped. It ends with
+     * [CursorExpiredException] when the server can no longer continue from the cursor (the
+     * device must list the store again), and with the `ConnectException` of any failure that
+     * retrying cannot fix (`UNAUTHENTICATED`, `INVALID_ARGUMENT`), or after
+     * `reconnect.maxAttempts` connections in a row failed when that is not 0. Cancelling the
+     * collector closes the stream.
+     *
+     * @param includeValues asks for the values of the keys (see `Change.value`).
+     * @param listener hears every failure the flow recovers from.
+     */
+    @JvmOverloads
+    fun watchChanges(
+        storeId: String,
+        cursor: String,
+        includeValues: Boolean = false,
+        reconnect: RetryPolicy = RetryPolicy.WATCH,
+        idleTimeout: Duration = DEFAULT_WATCH_IDLE_TIMEOUT,
+        listener: RetryListener? = null,
+    ): Flow<ChangeBatch> {
+        require(!idleTimeout.isNegative && !idleTimeout.isZero) { "idleTimeout must be positive" }
+        return watchFlow(service, storeId, cursor, includeValues, reconnect, idleTimeout, listener)
+    }
+
+    /**
+     * Pages through the change feed of [storeId] after [cursor] up to its current end: a cold
+     * [Flow] with one [ChangeBatch] per page, the last one (maybe empty) carrying the cursor
+     * to continue from. Each page is retried as [retry] says; the flow ends with
+     * [CursorExpiredException] when the server can no longer continue from the cursor, and
+     * with the `ConnectException` of other failures.
+     *
+     * @param pageSize caps the changes of a page; 0 takes the server's cap (100).
+     */
+    @JvmOverloads
+    fun listChanges(storeId: String, cursor: String, includeValues: Boolean = false, pageSize: Int = 0): Flow<ChangeBatch> =
+        listFlow(service, storeId, cursor, includeValues, pageSize)
+
+    /**
+     * Lists every page of keys from [request] on (its page size applies to each page) and
+     * returns them as one response: all keys in the server's order, newest created first,
+     * the global version of the first page (present when [request] has no page token), and
+     * no next page token. Each page is retried like every `listKeyVersions`.
+     *
+     * @throws com.connectrpc.ConnectException when a page fails, or when the server answers
+     *   a page token twice.
+     */
+    suspend fun listAll(request: Vss.ListKeyVersionsRequest): Vss.ListKeyVersionsResponse {
+        val all = Vss.ListKeyVersionsResponse.newBuilder()
+        val seen = HashSet<String>()
+        var page = request
+        var first = true
+        while (true) {
+            val response = service.listKeyVersions(page).getOrThrow()
+            if (first && response.hasGlobalVersion()) all.globalVersion = response.globalVersion
+            first = false
+            all.addAllKeyVersions(response.keyVersionsList)
+            val next = response.nextPageToken
+            if (next.isEmpty()) return all.build()
+            if (!seen.add(next)) throw ConnectException(Code.INTERNAL_ERROR, "the server answered the page token \"$next\" twice")
+            page = page.toBuilder().setPageToken(next).build()
+        }
+    }
+
+    /**
+     * Acquires the lease [name] on [storeId] for [ttl] (1 s to 1 h) and returns it as a
+     * [VssLease], which renews itself until released or lost and writes under it.
+     *
+     * @param holder tells others who hold the lease (`getLease`, [LeaseHeldException]);
+     *   defaults to this client's [deviceId].
+     * @param onLost hears once that the lease was lost (not when it is released), on the
+     *   thread that noticed: the renewals' background thread, or a writer's.
+     * @throws LeaseHeldException when another holder has the lease.
+     * @throws com.connectrpc.ConnectException on any other failure. Acquiring is not
+     *   retried: after an ambiguous failure the lease may be granted to this holder already
+     *   (`getLease` tells).
+     */
+    suspend fun acquireLease(
+        storeId: String,
+        name: String,
+        holder: String = deviceId ?: "",
+        ttl: Duration,
+        onLost: ((LeaseLostException) -> Unit)? = null,
+    ): VssLease {
+        require(ttl >= MIN_LEASE_TTL && ttl <= MAX_LEASE_TTL) { "ttl must be between 1 s and 1 h, got $ttl" }
+        val request = acquireLeaseRequest {
+            this.storeId = storeId
+            this.name = name
+            this.holder = holder
+            this.ttl = com.google.protobuf.Duration.newBuilder().setSeconds(ttl.seconds).setNanos(ttl.nano).build()
+        }
+        val sentAt = System.nanoTime()
+        return when (val result = service.acquireLease(request)) {
+            is ResponseMessage.Success -> VssLease(this, result.message.lease, sentAt, ttl, onLost)
+            is ResponseMessage.Failure -> {
+                val detail = result.cause.feedError()
+                if (detail?.reason == Vss.FeedErrorReason.FEED_ERROR_REASON_LEASE_HELD) throw LeaseHeldException(detail.lease, result.cause)
+                throw result.cause
+            }
+        }
+    }
+
     override fun close() {
         if (!owned) return
         http.dispatcher.executorService.shutdown()
         http.connectionPool.evictAll()
         http.cache?.close()
+    }
+
+    companion object {
+        /**
+         * How long [watchChanges] waits for a message, keep-alives included, before it takes
+         * the stream for dead and reconnects: 60 s, three of the server's default keep-alive
+         * intervals.
+         */
+        @JvmField
+        val DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration.ofSeconds(60)
+    }
+}
+
+/** Returns [id] if it is a valid device id: 1 to 120 printable ASCII characters. */
+private fun checkDeviceId(id: String) {
+    require(id.length in 1..120 && id.all { it in ' '..'~' }) { "deviceId must be 1 to 120 printable ASCII characters" }
+}
+
+/** DeviceInterceptor names the device in the `vss-device-id` header of every write. */
+private class DeviceInterceptor(private val deviceId: String) : Interceptor {
+    override fun unaryFunction() = UnaryFunction(
+        requestFunction = { request ->
+            val method = request.methodSpec.path.substringAfterLast('/')
+            if ((method == "PutObjects" || method == "DeleteObject") && request.headers.keys.none { it.equals(DEVICE_ID, ignoreCase = true) }) {
+                request.clone(headers = request.headers + (DEVICE_ID to listOf(deviceId)))
+            } else {
+                request
+            }
+        },
+    )
+
+    override fun streamFunction() = StreamFunction()
+
+    private companion object {
+        const val DEVICE_ID = "vss-device-id"
     }
 }
 
@@ -114,3 +293,6 @@ private class AuthInterceptor(private val credentials: Credentials) : Intercepto
         const val AUTHORIZATION = "authorization"
     }
 }
+
+private val MIN_LEASE_TTL: Duration = Duration.ofSeconds(1)
+private val MAX_LEASE_TTL: Duration = Duration.ofHours(1)

@@ -22,6 +22,9 @@ class VssServer private constructor(
     /** The server's root URL, for example `http://127.0.0.1:41234`. */
     val baseUrl: String,
 ) : AutoCloseable {
+    /** The address the server listens on, `127.0.0.1:port`. */
+    val address: String get() = baseUrl.removePrefix("http://")
+
     /** Everything the server has printed so far. */
     fun log(): String = log.toString()
 
@@ -40,13 +43,19 @@ class VssServer private constructor(
         private val SERVING = Regex("""msg="serving VSS" addr=(\S+)""")
 
         /**
-         * Starts the server with [args] added to `--listen 127.0.0.1:0 --database-url memory:`,
-         * and returns once GET /healthz answers 200. [files] are written to a temporary
-         * directory first; `{name}` in an argument is replaced by the path of file `name`.
+         * Starts the server with [args] added to `--listen` [listen] and [database] (an
+         * in-memory store unless told otherwise), and returns once GET /healthz answers 200.
+         * [files] are written to a temporary directory first; `{name}` in an argument is
+         * replaced by the path of file `name`.
          */
         @JvmStatic
         @JvmOverloads
-        fun start(args: List<String>, files: Map<String, String> = emptyMap()): VssServer {
+        fun start(
+            args: List<String>,
+            files: Map<String, String> = emptyMap(),
+            listen: String = "127.0.0.1:0",
+            database: List<String> = listOf("--database-url", "memory:"),
+        ): VssServer {
             val bin = System.getProperty("vss.server.bin")
                 ?: error("system property vss.server.bin is not set: run `make test-kotlin`, or mvn verify -Dvss.server.bin=/path/to/bin/vss-server")
             check(File(bin).canExecute()) { "vss.server.bin=$bin is not an executable file: run `make build` first" }
@@ -54,7 +63,7 @@ class VssServer private constructor(
             val dir = Files.createTempDirectory("vss-kotlin-test")
             val paths = files.mapValues { (name, content) -> dir.resolve(name).also { Files.writeString(it, content) } }
             val expanded = args.map { arg -> paths.entries.fold(arg) { a, (name, path) -> a.replace("{$name}", path.toString()) } }
-            val command = listOf(bin, "--listen", "127.0.0.1:0", "--database-url", "memory:") + expanded
+            val command = listOf(bin, "--listen", listen) + database + expanded
             val process = ProcessBuilder(command).redirectErrorStream(true).start()
             // If the test JVM ends without closing the server, do not leave it running.
             val shutdownHook = Thread { process.destroyForcibly() }
