@@ -28,14 +28,15 @@ import (
 
 // Exit codes, one per class of failure (see exitCodesHelp).
 const (
-	exitOK          = 0
-	exitUsage       = 1 // bad flags or arguments, unreadable file or key
-	exitNotFound    = 2
-	exitConflict    = 3
-	exitAuth        = 4
-	exitInvalid     = 5 // invalid request, a body over the server's limit included
-	exitUnavailable = 6 // the server failed or could not be reached
-	exitRefused     = 7 // the user's quota or rate limit
+	exitOK           = 0
+	exitUsage        = 1 // bad flags or arguments, unreadable file or key
+	exitNotFound     = 2
+	exitConflict     = 3
+	exitAuth         = 4
+	exitInvalid      = 5 // invalid request, a body over the server's limit included
+	exitUnavailable  = 6 // the server failed or could not be reached
+	exitRefused      = 7 // the user's quota or rate limit
+	exitPrecondition = 8 // a lease held by another or no longer held; a cursor to re-list from
 )
 
 // usageError is a mistake on the command line.
@@ -75,6 +76,12 @@ type command struct {
 	file                   string
 	prefix, pageToken      string
 	pageSize               int
+	deviceID, cursor       string
+	values                 bool
+	count                  int
+	ttl                    time.Duration
+	holder, leaseName      string
+	leaseToken             int64
 	set                    map[string]bool // the flags given
 	stdin                  io.Reader
 	stdout, stderr         io.Writer
@@ -139,6 +146,10 @@ func exitCode(err error) int {
 		return exitAuth
 	case connect.CodeInvalidArgument:
 		return exitInvalid
+	case connect.CodeFailedPrecondition:
+		if vssclient.FeedReason(err) != vssv1.FeedErrorReason_FEED_ERROR_REASON_UNSPECIFIED {
+			return exitPrecondition
+		}
 	case connect.CodeResourceExhausted:
 		// A quota or rate-limit refusal carries the VSS ErrorResponse (see vss-server's
 		// README, Quotas and rate limits); a body or message over the server's size limit,
@@ -201,6 +212,14 @@ func parse(args []string, getenv func(string) string) (*command, error) {
 	fs.StringVar(&c.prefix, "prefix", "", "")
 	fs.StringVar(&c.pageToken, "page-token", "", "")
 	fs.IntVar(&c.pageSize, "page-size", 0, "")
+	fs.StringVar(&c.deviceID, "device-id", "", "")
+	fs.StringVar(&c.cursor, "cursor", "", "")
+	fs.BoolVar(&c.values, "values", false, "")
+	fs.IntVar(&c.count, "count", 0, "")
+	fs.DurationVar(&c.ttl, "ttl", defaultLeaseTTL, "")
+	fs.StringVar(&c.holder, "holder", "", "")
+	fs.StringVar(&c.leaseName, "lease", "", "")
+	fs.Int64Var(&c.leaseToken, "lease-token", 0, "")
 	var help bool
 	fs.BoolVar(&help, "help", false, "")
 	fs.BoolVar(&help, "h", false, "")
@@ -273,6 +292,9 @@ func parse(args []string, getenv func(string) string) (*command, error) {
 	if c.retries < 1 {
 		return c, usagef("--retries must be at least 1")
 	}
+	if c.set["count"] && c.count < 1 {
+		return c, usagef("--count must be a positive number")
+	}
 	if c.set["page-size"] && (c.pageSize < 1 || c.pageSize > 1<<31-1) {
 		return c, usagef("--page-size must be a positive number")
 	}
@@ -290,6 +312,9 @@ func parse(args []string, getenv func(string) string) (*command, error) {
 	}
 	if !c.set["store-id"] {
 		c.storeID = getenv("VSSCTL_STORE_ID")
+	}
+	if !c.set["device-id"] {
+		c.deviceID = getenv("VSSCTL_DEVICE_ID")
 	}
 	return c, nil
 }
@@ -311,6 +336,9 @@ func (c *command) client() (*vssclient.Client, identity, error) {
 		vssclient.WithTimeout(c.timeout),
 		vssclient.WithRetry(vssclient.RetryPolicy{MaxAttempts: c.retries}),
 		vssclient.WithHTTPClient(&progressHTTP{next: http.DefaultClient, p: c.progress}),
+	}
+	if c.deviceID != "" {
+		opts = append(opts, vssclient.WithDeviceID(c.deviceID))
 	}
 	id := identity{scheme: "none", user: func(context.Context) (string, error) { return noAuthUser, nil }}
 	key, err := c.key()
@@ -434,6 +462,12 @@ func (c *command) run(ctx context.Context) error {
 		err = c.delete(ctx, cl)
 	case "whoami":
 		err = c.whoami(ctx, cl, id)
+	case "cursor":
+		err = c.printCursor(ctx, cl)
+	case "watch":
+		err = c.watch(ctx, cl)
+	case "lease":
+		err = c.lease(ctx, cl)
 	default:
 		err = c.list(ctx, cl)
 	}
@@ -479,18 +513,24 @@ func (c *command) put(ctx context.Context, cl *vssclient.Client) error {
 	if c.set["global-version"] {
 		req.GlobalVersion = &c.globalVersion
 	}
-	resp, err := cl.PutObjects(ctx, req)
+	if err := c.checkFence(); err != nil {
+		return err
+	}
+	resp, err := cl.Service().PutObjects(ctx, fenced(c, req))
 	if err == nil && c.json {
 		c.progress.done()
-		return c.printJSON(resp)
+		return c.printJSON(resp.Msg)
 	}
 	return err
 }
 
 // delete deletes one key, or with --prefix every key that starts with the prefix.
 func (c *command) delete(ctx context.Context, cl *vssclient.Client) error {
+	if err := c.checkFence(); err != nil {
+		return err
+	}
 	if !c.set["prefix"] {
-		_, err := cl.DeleteObject(ctx, &vssv1.DeleteObjectRequest{StoreId: c.storeID, KeyValue: &vssv1.KeyValue{Key: c.args[0], Version: c.version}})
+		_, err := cl.Service().DeleteObject(ctx, fenced(c, &vssv1.DeleteObjectRequest{StoreId: c.storeID, KeyValue: &vssv1.KeyValue{Key: c.args[0], Version: c.version}}))
 		if err == nil && c.json {
 			return c.printJSON(&vssv1.DeleteObjectResponse{})
 		}
@@ -505,7 +545,7 @@ func (c *command) delete(ctx context.Context, cl *vssclient.Client) error {
 	for len(keys) > 0 {
 		batch := keys[:min(len(keys), maxItemsPerRequest)]
 		keys = keys[len(batch):]
-		if _, err := cl.PutObjects(ctx, &vssv1.PutObjectRequest{StoreId: c.storeID, DeleteItems: batch}); err != nil {
+		if _, err := cl.Service().PutObjects(ctx, fenced(c, &vssv1.PutObjectRequest{StoreId: c.storeID, DeleteItems: batch})); err != nil {
 			return fmt.Errorf("after deleting %d of %d keys: %w", deleted, len(listed.GetKeyVersions()), err)
 		}
 		deleted += len(batch)

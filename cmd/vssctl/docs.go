@@ -37,7 +37,7 @@ var commandDocs = []commandDoc{
 	},
 	{
 		name: "put", args: "[--version N] [--global-version N] KEY (VALUE | --file PATH)", summary: "write a key",
-		minArgs: 1, maxArgs: 2, remote: true, flags: []string{"version", "global-version", "file"},
+		minArgs: 1, maxArgs: 2, remote: true, flags: []string{"version", "global-version", "file", "lease", "lease-token"},
 		help: "Write KEY. --version 0 (the default) creates it and fails if it exists, --version N updates " +
 			"version N to N+1, --version -1 writes unconditionally. --global-version N also checks and bumps " +
 			"the store's global version. The value is VALUE, or the contents of --file PATH (- for standard " +
@@ -45,7 +45,7 @@ var commandDocs = []commandDoc{
 	},
 	{
 		name: "delete", args: "[--version N] KEY | --prefix P", summary: "delete a key, or every key with a prefix",
-		minArgs: 0, maxArgs: 1, remote: true, flags: []string{"version", "prefix"},
+		minArgs: 0, maxArgs: 1, remote: true, flags: []string{"version", "prefix", "lease", "lease-token"},
 		help: "Delete KEY: --version -1 (the default) whatever its version, --version N only at version N. " +
 			"Deleting a missing key succeeds. With --prefix P instead of KEY, delete every key that starts " +
 			"with P (\"\" for every key of the store), each at the version listed, up to 1000 keys per " +
@@ -58,6 +58,35 @@ var commandDocs = []commandDoc{
 		help: "Print \"KEY<tab>VERSION\" lines, newest created first, and the store's global version on " +
 			"standard error. Without --page-size and --page-token it lists every page; with either, one page, " +
 			"and the next page token on standard error.",
+	},
+	{
+		name: "cursor", summary: "print where the store's change feed stands", minArgs: 0, maxArgs: 0, remote: true,
+		help: "Print the cursor of the store's latest change: vssctl watch --cursor C prints the changes after " +
+			"it. A device that starts from nothing takes the cursor, lists the store, then watches from the " +
+			"cursor. The first cursor (or watch) of a store starts recording its changes.",
+	},
+	{
+		name: "watch", args: "[--cursor C] [--values] [--count N]", summary: "print the store's changes as they happen",
+		minArgs: 0, maxArgs: 0, remote: true, flags: []string{"cursor", "values", "count"},
+		help: "Follow the store's change feed and print each change as it commits, on any server instance: " +
+			"\"CURSOR<tab>put|delete<tab>KEY<tab>VERSION<tab>DEVICE\" lines (with --values, the value follows, " +
+			"quoted), or with --json one protobuf JSON Change per line. Without --cursor it starts from now " +
+			"(and says from which cursor on standard error); with --cursor C it first prints every change " +
+			"after C. It reconnects and resumes by itself when the connection breaks, and runs until " +
+			"interrupted or, with --count N, until it has printed N changes. A cursor the server no longer " +
+			"holds (older than its retention) is exit code 8: list the store again and watch from now. The " +
+			"first watch of a store starts recording its changes.",
+	},
+	{
+		name: "lease", args: "(acquire | renew | release | get) NAME", summary: "take, renew, give up or show a lease on the store",
+		minArgs: 2, maxArgs: 2, remote: true, flags: []string{"ttl", "holder", "lease-token"},
+		help: "Manage the lease NAME of the store. acquire grants it to --holder (default --device-id) for " +
+			"--ttl (1s to 1h, default 30s) and prints \"NAME<tab>HOLDER<tab>TOKEN<tab>TIME LEFT\"; a lease " +
+			"another holder has is exit code 8, and the message names them. renew extends the grant with " +
+			"--lease-token T for --ttl; release gives it up; get prints it (\"NAME<tab>free<tab>TOKEN\" " +
+			"when nobody holds it). A grant that is no longer held (expired, released, taken by another " +
+			"since) is exit code 8. put and delete with --lease NAME --lease-token T write only while that " +
+			"grant holds the lease: the token is the fence against a holder that lost it without noticing.",
 	},
 	{
 		name: "whoami", summary: "print the user the server sees for the credentials", minArgs: 0, maxArgs: 0, remote: true,
@@ -101,6 +130,7 @@ var flagDocs = []flagDoc{
 	{name: "private-key-file", arg: "PATH", common: true, usage: "read the private key from a file (hex, or 32 raw bytes)"},
 	{name: "token", arg: "JWT", common: true, usage: "send \"Authorization: Bearer JWT\" (env VSSCTL_TOKEN)"},
 	{name: "lnurl-auth", arg: "URL", common: true, usage: "log in at an LNURL-auth issuer, such as https://vss.example.com/auth/lnurl, with the private key as the linking key, and send the token it issues"},
+	{name: "device-id", arg: "ID", common: true, usage: "name this device in the writes, as their changes show it in the change feed (env VSSCTL_DEVICE_ID)"},
 	{name: "timeout", arg: "DURATION", common: true, usage: "time limit of each attempt (default 30s)"},
 	{name: "retries", arg: "N", common: true, usage: "attempts per request, the first included (default 5); retries happen on unavailable, internal and transport errors only"},
 	{name: "json", usage: "print the answer as one line of JSON (protobuf JSON for server answers)"},
@@ -110,6 +140,13 @@ var flagDocs = []flagDoc{
 	{name: "prefix", arg: "P", usage: "only the keys that start with P (literally)"},
 	{name: "page-size", arg: "N", usage: "list one page of at most N keys (the server caps it)"},
 	{name: "page-token", arg: "T", usage: "list the page after the one that gave the token T"},
+	{name: "cursor", arg: "C", usage: "watch the changes after the cursor C (default: from now)"},
+	{name: "values", usage: "print the values of the changes too"},
+	{name: "count", arg: "N", usage: "stop after N changes"},
+	{name: "ttl", arg: "DURATION", usage: "how long the grant lasts unless renewed, 1s to 1h (default 30s)"},
+	{name: "holder", arg: "ID", usage: "who acquires the lease (default --device-id)"},
+	{name: "lease", arg: "NAME", usage: "write only while the lease NAME is held with --lease-token"},
+	{name: "lease-token", arg: "T", usage: "the fencing token of the lease's grant (vssctl lease acquire prints it)"},
 }
 
 // exitCodesHelp ends vssctl --help.
@@ -124,6 +161,9 @@ const exitCodesHelp = `Exit codes:
   6  the server failed or could not be reached (unavailable, internal, timeout)
   7  refused by the user's quota or rate limit: nothing was written; a rate-limited
      request may be retried later
+  8  a lease is held by another holder, or no longer held with the token given (nothing
+     was written); or a change-feed cursor the server no longer holds (list the store
+     again)
 `
 
 func lookupCommand(name string) (commandDoc, bool) {

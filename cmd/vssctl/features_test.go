@@ -212,7 +212,7 @@ func TestCommandHelp(t *testing.T) {
 		for _, f := range flagDocs {
 			listed := strings.Contains(r.out, "\n  --"+f.name+" ") || strings.Contains(r.out, "\n  --"+f.name+"\n")
 			value := "1"
-			if f.name == "timeout" {
+			if f.arg == "DURATION" {
 				value = "1s"
 			}
 			_, err := parse([]string{doc.name, "--" + f.name + "=" + value, "a", "b"}, func(string) string { return "" })
