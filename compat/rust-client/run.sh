@@ -7,8 +7,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 export CARGO_TARGET_DIR="$here/target"
 
-echo "== building the server"
-make -C "$root" build
+echo "== building the server and vssctl"
+make -C "$root" build build-vssctl
 
 echo "== building the client program"
 cargo build --quiet --manifest-path "$here/Cargo.toml"
@@ -84,11 +84,37 @@ for _ in $(seq 1 300); do
 	sleep 0.1
 done
 
+# The change feed: a device (vssctl, through Connect) follows the store "rust-feed" and
+# watches it live while the Rust client writes it through the VSS HTTP API.
+feed_dir="$(mktemp -d "${TMPDIR:-/tmp}/vss-feed.XXXXXX")"
+trap 'cleanup; rm -rf "$feed_dir"; if [[ -n "${limited_pid:-}" ]]; then kill "$limited_pid" 2>/dev/null || true; wait "$limited_pid" 2>/dev/null || true; fi' EXIT
+vssctl=("$root/bin/vssctl" --server "$base" --store-id rust-feed --private-key-file "$feed_dir/key")
+"$root/bin/vssctl" keygen --file "$feed_dir/key" >/dev/null
+cursor="$("${vssctl[@]}" cursor)"
+timeout 300 "${vssctl[@]}" watch --cursor "$cursor" --count 5 >"$feed_dir/changes" &
+watch_pid=$!
+
 echo "== running vss-client-ng 0.6.0 against $base/vss (and a rate-limited server on port $limited_port)"
 status=0
-VSS_BASE_URL="$base" VSS_RATE_LIMITED_URL="http://127.0.0.1:$limited_port" timeout 300 cargo run --quiet --manifest-path "$here/Cargo.toml" || status=$?
+VSS_BASE_URL="$base" VSS_RATE_LIMITED_URL="http://127.0.0.1:$limited_port" VSS_FEED_KEY="$(cat "$feed_dir/key")" \
+	timeout 300 cargo run --quiet --manifest-path "$here/Cargo.toml" || status=$?
 if [[ $status -ne 0 ]]; then
 	echo "== the client program failed (exit $status); server log:" >&2
 	cat "$log" >&2
+	exit "$status"
 fi
-exit "$status"
+
+echo "== the change feed of the Rust client's writes, as vssctl watch saw them live"
+watch_status=0
+wait "$watch_pid" || watch_status=$?
+cat "$feed_dir/changes"
+# Cursor, put/delete, key, version, device (none through the VSS HTTP API). The changes of
+# one write are consecutive, in the store's order.
+want="$(printf '%s\n' $'1\tput\ta\t1\t' $'2\tput\tb\t1\t' $'3\tput\ta\t2\t' \
+	$'4\tput\tglobal_version\t1\t' $'5\tdelete\tb\t1\t')"
+if [[ $watch_status -ne 0 || "$(cat "$feed_dir/changes")" != "$want" ]]; then
+	echo "== the feed differs from the Rust client's writes (vssctl watch exit $watch_status); want:" >&2
+	printf '%s\n' "$want" >&2
+	exit 1
+fi
+echo "ok   feed: the Rust client's create, update, global version and delete, live, once each"

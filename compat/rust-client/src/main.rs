@@ -3,7 +3,9 @@
 //! `SigsAuthProvider`, `LnurlAuthToJwtProvider` and fixed `Authorization: Bearer` headers.
 //!
 //! Environment: `VSS_BASE_URL` (e.g. `http://localhost:18080`); the VSS endpoint is
-//! `$VSS_BASE_URL/vss`, the LNURL-auth endpoint `$VSS_BASE_URL/auth/lnurl`.
+//! `$VSS_BASE_URL/vss`, the LNURL-auth endpoint `$VSS_BASE_URL/auth/lnurl`. With
+//! `VSS_FEED_KEY` (a signature key, 64 hex digits) it also makes the writes whose changes
+//! run.sh reads from the change feed.
 //!
 //! Prints one line per check and ends with `N passed, 0 failed`; stops with exit code 1 at
 //! the first failure.
@@ -1029,7 +1031,26 @@ async fn main() {
         rate_limit_suite(&mut t, &format!("{}/vss", limited.trim_end_matches('/')), sigs).await;
     }
 
+    if let Ok(key) = std::env::var("VSS_FEED_KEY") {
+        feed_writes(&mut t, &vss_url, &key).await;
+    }
+
     println!("{} passed, 0 failed", t.passed);
+}
+
+/// The writes whose changes run.sh then reads from the change feed (through vssctl): with the
+/// signature key `key` (64 hex digits), in the store "rust-feed", which run.sh follows before.
+async fn feed_writes(t: &mut Report, vss_url: &str, key: &str) {
+    let key: SecretKey = key.trim().parse().expect("VSS_FEED_KEY: 64 hex digits");
+    let c = client_with(vss_url, Arc::new(SigsAuthProvider::new(key, HashMap::new())));
+    let s = "rust-feed";
+    let r = async {
+        ok(put(&c, s, None, vec![kv("a", 0, b"1"), kv("b", 0, b"2")], vec![]).await, "create a and b")?;
+        ok(put(&c, s, Some(0), vec![kv("a", 1, b"3")], vec![]).await, "update a, bump the global version")?;
+        ok(delete(&c, s, "b", 1).await, "delete b")
+    }
+    .await;
+    t.check("feed: writes for the change feed (create, update with global version, delete)", r);
 }
 
 /// Against a server run with `--rate-limit 2 --rate-burst 2`: a request over the limit is an
