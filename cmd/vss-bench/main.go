@@ -80,6 +80,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Memory, "memory", true, "measure the peak RSS of one large PutObjects and the RSS with --idle-conns idle connections")
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 1000, "idle keep-alive connections for the memory probe")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "run the server inside vss-bench and write a CPU profile of its runs to `prefix`-<store>.pprof (go tool pprof)")
+	fs.IntVar(&cfg.FeedWallets, "feed-wallets", 16, "after the scenarios, measure the change feed's notification latency with this many wallets, "+
+		"each writing every 50 ms through one server instance while a second device watches through another on the same PostgreSQL (0: skip)")
+	fs.DurationVar(&cfg.FeedDuration, "feed-duration", 10*time.Second, "how long the feed latency probe writes")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time per cell")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured time before each cell")
 	fs.Usage = func() {
@@ -126,6 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Concurrency = []int{1, 4}
 		cfg.Warmup, cfg.Duration = 100*time.Millisecond, 400*time.Millisecond
 		cfg.IdleConns = min(cfg.IdleConns, 100)
+		cfg.FeedWallets, cfg.FeedDuration = min(cfg.FeedWallets, 4), time.Second
 	}
 	if *large > 0 {
 		cfg.Sizes.Large = *large
@@ -140,7 +144,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("--cpu-only sets up the throwaway cluster; a --postgres-url server keeps its own settings")
 	}
 	if cfg.Target != "" && !cfg.SideBySide {
-		cfg.Direct, cfg.Memory = false, false
+		cfg.Direct, cfg.Memory, cfg.FeedWallets = false, false, 0
 	}
 	if cfg.CPUProfile != "" {
 		cfg.Memory = false // the server shares this process: its memory is not its own
@@ -157,7 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cfg.Target != "" || cfg.CPUProfile != "" || *rounds < 1 {
 			return errors.New("--compare-args needs servers it starts (no --target, no --cpuprofile) and --rounds >= 1")
 		}
-		cfg.Direct, cfg.Memory = false, false
+		cfg.Direct, cfg.Memory, cfg.FeedWallets = false, false, 0
 		return compare(ctx, cfg, strings.Fields(*compareArgs), *rounds, stdout)
 	}
 	rep, err := bench.Run(ctx, cfg)

@@ -68,6 +68,14 @@ func TestSmoke(t *testing.T) {
 	if len(rep.Memory) != 2 || rep.Memory[0].IdleRSSMB <= 0 || rep.Memory[0].HWMAfterMB <= 0 {
 		t.Errorf("memory probe missing or empty: %+v", rep.Memory)
 	}
+	if len(rep.Feed) != 2 || rep.Feed[0].Instances != 2 || rep.Feed[1].Instances != 1 {
+		t.Errorf("feed latency: %+v, want postgres on two instances and sqlite on one", rep.Feed)
+	}
+	for _, f := range rep.Feed {
+		if f.Changes == 0 || f.Missed > 0 || f.P50MS <= 0 && f.SendP50MS <= 0 {
+			t.Errorf("feed latency on %s: %d changes, %d missed, p50 %.2f ms: every write's change should arrive", f.Store, f.Changes, f.Missed, f.P50MS)
+		}
+	}
 	for _, name := range []string{"throughput-get.png", "latency-put-small.png"} {
 		if _, err := os.Stat(filepath.Join(dir, "plots", name)); err != nil {
 			t.Errorf("plot %s: %v", name, err)

@@ -68,6 +68,16 @@ func writeMarkdown(w io.Writer, rep *Report) {
 				float64(x.LargePutBytes)/mb, x.HWMBeforeMB, x.HWMAfterMB, x.LargePutRaiseX, x.IdleConns, x.IdleBeforeMB, x.IdleRSSMB)
 		}
 	}
+	if len(rep.Feed) > 0 {
+		fmt.Fprintln(w, "\n## Change feed latency\n\nEach wallet writes a new key every interval through one server instance while its other device watches the store (`WatchChanges`), through a second instance on the same database where the store allows it.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| store | instances | wallets | interval ms | changes | missed | ack → received p50 ms | p99 ms | max ms | sent → received p50 ms | p99 ms |")
+		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+		for _, f := range rep.Feed {
+			fmt.Fprintf(w, "| %s | %d | %d | %.0f | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", f.Store, f.Instances, f.Wallets,
+				f.IntervalMS, f.Changes, f.Missed, f.P50MS, f.P99MS, f.MaxMS, f.SendP50MS, f.SendP99MS)
+		}
+	}
 	var t strings.Builder
 	printTargets(&t, rep)
 	if s := strings.TrimSpace(t.String()); s != "" {

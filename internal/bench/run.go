@@ -83,6 +83,11 @@ type Config struct {
 	// server before the scenarios.
 	Memory    bool
 	IdleConns int
+	// FeedWallets, when positive, measures the change feed's notification latency with
+	// that many wallets (a writer and a watcher each) for FeedDuration, after the
+	// scenarios; on PostgreSQL the writer and the watcher use two server instances.
+	FeedWallets  int
+	FeedDuration time.Duration
 	// CPUProfile, when set, runs the server inside this process instead of starting
 	// ServerBin, and writes a CPU profile of the server runs (bindings only, not the
 	// direct runs) to CPUProfile-<store>.pprof. Server CPU and RSS are then unknown.
@@ -98,9 +103,10 @@ type Report struct {
 	Started time.Time `json:"started"`
 	Args    []string  `json:"args"`
 	// Postgres describes each PostgreSQL server of the run and its durability settings.
-	Postgres []string `json:"postgres,omitempty"`
-	Results  []Result `json:"results"`
-	Memory   []Memory `json:"memory"`
+	Postgres []string      `json:"postgres,omitempty"`
+	Results  []Result      `json:"results"`
+	Memory   []Memory      `json:"memory"`
+	Feed     []FeedLatency `json:"feed,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -380,6 +386,14 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, ex
 	if err := runTarget(ctx, cfg, scs, t, cfg.Bindings, emit); err != nil {
 		return err
 	}
+	if cfg.FeedWallets > 0 {
+		f, err := feedLatency(ctx, cfg, store, srv, serverURL)
+		if err != nil {
+			return fmt.Errorf("feed latency: %w", err)
+		}
+		rep.Feed = append(rep.Feed, f)
+		printFeed(cfg.Out, f)
+	}
 	if !cfg.Direct {
 		return nil
 	}
@@ -633,3 +647,22 @@ func Load(path string) (*Report, error) {
 
 // isDirect reports whether binding b runs the store in the benchmark's own process.
 func isDirect(b string) bool { return b == "direct" || b == "direct-solo" }
+
+// feedLatency measures the change feed's latency on srv's store: on PostgreSQL the
+// watchers follow a second instance on the same database, as devices behind a load
+// balancer would; the embedded store belongs to srv alone.
+func feedLatency(ctx context.Context, cfg Config, store string, srv *child, databaseURL string) (FeedLatency, error) {
+	watcherRoot, instances := srv.root, 1
+	if databaseURL != "" && cfg.CPUProfile == "" {
+		second, err := startServer(ctx, cfg.ServerBin, cfg.ServerArgs, databaseURL, "", cfg.Log)
+		if err != nil {
+			return FeedLatency{}, err
+		}
+		defer second.stop()
+		watcherRoot, instances = second.root, 2
+	}
+	return measureFeed(ctx, store, srv.root, watcherRoot, instances, cfg.FeedWallets, feedInterval, cfg.FeedDuration)
+}
+
+// feedInterval is the time between one feed wallet's writes.
+const feedInterval = 50 * time.Millisecond
