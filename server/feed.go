@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -298,16 +299,25 @@ func (f *Feed) WatchChanges(ctx context.Context, user string, req *vssv1.WatchCh
 		return &Error{Code: vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION, Reason: reason, Message: msg, ResumeCursor: encodeCursor(after), Unavailable: true}
 	}
 	write := func(m *vssv1.WatchChangesResponse) error {
+		start := time.Now()
 		if deadlines != nil {
-			_ = deadlines.SetWriteDeadline(time.Now().Add(f.opts.SendTimeout))
+			_ = deadlines.SetWriteDeadline(start.Add(f.opts.SendTimeout))
 		}
 		if err := send(m); err != nil {
+			// A write that ran into the deadline resets the stream (HTTP/2) or the
+			// connection, and the request's context ends with it: the client sees the
+			// reset, not the error below, and resumes from the last cursor it received.
+			if errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) >= f.opts.SendTimeout {
+				f.svc.log.WarnContext(ctx, "change stream cut: a message could not be written within the send timeout (a slow consumer)",
+					"request_id", RequestID(ctx), "store_id", req.GetStoreId(), "cursor", after, "send_timeout", f.opts.SendTimeout)
+				return resumable(vssv1.FeedErrorReason_FEED_ERROR_REASON_SLOW_CONSUMER,
+					"the stream could not deliver its changes in time; resume from the cursor")
+			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			f.svc.log.DebugContext(ctx, "change stream cut: a message could not be written in time", "request_id", RequestID(ctx), "err", err)
 			return resumable(vssv1.FeedErrorReason_FEED_ERROR_REASON_SLOW_CONSUMER,
-				"the stream could not deliver its changes in time; resume from the cursor")
+				"the stream could not deliver its changes; resume from the cursor")
 		}
 		if deadlines != nil {
 			// No deadline while idle: the stream stays open between messages.

@@ -116,7 +116,8 @@ const (
 	// server allows; close one or retry later.
 	FeedErrorReason_FEED_ERROR_REASON_STREAM_LIMIT FeedErrorReason = 3
 	// FEED_ERROR_REASON_SLOW_CONSUMER: the stream could not deliver its messages in time
-	// and was ended; resume from resume_cursor.
+	// and was ended; resume from resume_cursor. A stream cut for slowness usually cannot
+	// carry this error any more and is reset instead: resume from the last cursor received.
 	FeedErrorReason_FEED_ERROR_REASON_SLOW_CONSUMER FeedErrorReason = 4
 	// FEED_ERROR_REASON_SHUTTING_DOWN: the server instance is stopping; resume from
 	// resume_cursor, on another instance or after a moment.

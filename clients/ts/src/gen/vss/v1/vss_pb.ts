@@ -1122,7 +1122,8 @@ export enum FeedErrorReason {
 
   /**
    * FEED_ERROR_REASON_SLOW_CONSUMER: the stream could not deliver its messages in time
-   * and was ended; resume from resume_cursor.
+   * and was ended; resume from resume_cursor. A stream cut for slowness usually cannot
+   * carry this error any more and is reset instead: resume from the last cursor received.
    *
    * @generated from enum value: FEED_ERROR_REASON_SLOW_CONSUMER = 4;
    */
