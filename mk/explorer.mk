@@ -20,6 +20,10 @@ check-explorer: build-ts explorer/node_modules ## Fail if the committed explorer
 test-explorer: build check-explorer chromium ## Test the store explorer in headless Chromium against bin/vss-server, and that explorer/dist is fresh
 	cd explorer && VSS_SERVER_BIN=$(CURDIR)/bin/vss-server CHROMIUM_PATH=$(CHROMIUM) npm test
 
+.PHONY: explorer-screenshots
+explorer-screenshots: build check-explorer chromium ## Retake the explorer README's screenshots (explorer/docs/*.png): the browser tests save them there
+	cd explorer && VSS_SERVER_BIN=$(CURDIR)/bin/vss-server CHROMIUM_PATH=$(CHROMIUM) EXPLORER_SCREENSHOTS=$(CURDIR)/explorer/docs npm test
+
 # Debian's Chromium drives the browser tests (playwright-core downloads no browser).
 .PHONY: chromium
 chromium:

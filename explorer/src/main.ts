@@ -5,7 +5,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { CursorExpiredError, publicKeyHex, watchChanges, type Change, type VssAuth, type VssClient, type WatchStatus } from "@govss/vss-client";
 import { createWebVssClient } from "@govss/vss-client/web";
-import { formatValue } from "./format.js";
+import { explainError, isNetworkFailure, probeServer } from "./explain.js";
+import { formatValue, hexDump, utf8 } from "./format.js";
 import { chooseServer, loadAllowedServers } from "./servers.js";
 
 function byId<T extends HTMLElement>(id: string): T {
@@ -37,16 +38,28 @@ const firstButton = byId<HTMLButtonElement>("first-page");
 const prevButton = byId<HTMLButtonElement>("prev-page");
 const nextButton = byId<HTMLButtonElement>("next-page");
 const refreshButton = byId<HTMLButtonElement>("refresh");
-const valueSection = byId<HTMLElement>("value");
+const valueDialog = byId<HTMLDialogElement>("value");
 const valueKeyOut = byId<HTMLElement>("value-key");
 const valueVersionOut = byId<HTMLElement>("value-version");
 const valueSizeOut = byId<HTMLElement>("value-size");
 const valueContent = byId<HTMLElement>("value-content");
 const valueNote = byId<HTMLElement>("value-note");
+const valueStatus = byId<HTMLElement>("value-status");
+const valueClose = byId<HTMLButtonElement>("value-close");
+const valueCopy = byId<HTMLButtonElement>("value-copy");
+const valueDownload = byId<HTMLButtonElement>("value-download");
+const utf8Radio = byId<HTMLInputElement>("format-utf8");
+const hexRadio = byId<HTMLInputElement>("format-hex");
 const changesSection = byId<HTMLElement>("changes");
 const watchToggle = byId<HTMLInputElement>("watch");
 const watchStateOut = byId<HTMLElement>("watch-state");
 const changeRows = byId<HTMLTableSectionElement>("change-rows");
+
+/**
+ * maxPageSize is the most keys a server sends in one page (vss-server's MaxPageSize; the
+ * page size input's max, which a Go test checks against it).
+ */
+const maxPageSize = Number(pageSizeInput.max);
 
 /** maxChangeRows bounds the live panel: older rows drop off the bottom. */
 const maxChangeRows = 200;
@@ -54,6 +67,9 @@ const maxChangeRows = 200;
 /** Query the listing is for: fixed when "List keys" is pressed. */
 interface Query {
   client: VssClient;
+  server: string;
+  /** user is who the credentials name, as the page shows it. */
+  user: string;
   storeId: string;
   keyPrefix: string | undefined;
   pageSize: number;
@@ -64,7 +80,10 @@ let query: Query | undefined;
 let pageTokens: (string | undefined)[] = [undefined];
 let page = 0;
 let nextToken: string | undefined;
-let shownValue: { key: string; bytes: Uint8Array } | undefined;
+/** shownValue is the value in the dialog; isText says whether it is valid UTF-8. */
+let shownValue: { key: string; bytes: Uint8Array; isText: boolean } | undefined;
+/** preferredFormat is the format the user last chose; values that are not text show as hex. */
+let preferredFormat: "utf8" | "hex" = "utf8";
 /** servers are the servers the page may call: its own first (see servers.ts). */
 let servers: string[] = [];
 /** watching aborts the live watch of the current query, if one runs. */
@@ -72,10 +91,6 @@ let watching: AbortController | undefined;
 
 function authMode(): "signature" | "bearer" {
   return (form.querySelector<HTMLInputElement>('input[name="auth"]:checked')?.value as "signature" | "bearer") ?? "signature";
-}
-
-function valueFormat(): "utf8" | "hex" {
-  return (document.querySelector<HTMLInputElement>('input[name="format"]:checked')?.value as "utf8" | "hex") ?? "utf8";
 }
 
 function setStatus(text: string, isError = false): void {
@@ -90,6 +105,25 @@ function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * failed shows what a failed call of q was doing and what probably happened; for a
+ * failure of the network it first asks whether the server answers at all, to tell a
+ * server that is down from one that does not allow this page (CORS).
+ */
+async function failed(q: Query, action: string, err: unknown): Promise<string> {
+  const reachable = isNetworkFailure(err) ? await probeServer(q.server) : undefined;
+  return explainError(err, { action, server: q.server, user: q.user }, location.origin, reachable);
+}
+
+/** clearListing empties the listing, so that nothing from an earlier query or a failure stays in view. */
+function clearListing(): void {
+  keysBody.replaceChildren();
+  globalVersionOut.textContent = "—";
+  pageNumberOut.textContent = "1";
+  nextToken = undefined;
+  listing.hidden = true;
+}
+
 /** credentials reads the pasted key or token and shows whose store is read. */
 function credentials(): VssAuth {
   if (authMode() === "bearer") {
@@ -101,7 +135,12 @@ function credentials(): VssAuth {
     return { bearerToken: token };
   }
   const key = privateKeyInput.value.trim();
-  userOut.textContent = publicKeyHex(key); // throws for a malformed key
+  try {
+    userOut.textContent = publicKeyHex(key);
+  } catch (err) {
+    userOut.textContent = "—";
+    throw new Error(`the private key is not 64 hex characters of a valid secp256k1 key (${describeError(err)})`, { cause: err });
+  }
   return { privateKey: key };
 }
 
@@ -117,7 +156,7 @@ async function loadPage(): Promise<void> {
   }
   const q = query;
   const token = pageTokens[page];
-  setStatus("Loading…");
+  setStatus(`Listing store "${q.storeId}"…`);
   try {
     const res = await q.client.listKeyVersions({
       storeId: q.storeId,
@@ -149,15 +188,27 @@ async function loadPage(): Promise<void> {
       }),
     );
     nextToken = res.nextPageToken || undefined;
+    const capped = nextToken !== undefined && res.keyVersions.length < q.pageSize;
     pageNumberOut.textContent = String(page + 1);
     firstButton.disabled = page === 0;
     prevButton.disabled = page === 0;
     nextButton.disabled = nextToken === undefined;
     listing.hidden = false;
     const n = res.keyVersions.length;
-    setStatus(n === 0 && page === 0 ? "The store has no keys." : `Page ${page + 1}: ${n} key${n === 1 ? "" : "s"}.`);
+    setStatus(
+      n === 0 && page === 0
+        ? `The store "${q.storeId}" has no keys.`
+        : `Page ${page + 1}: ${n} key${n === 1 ? "" : "s"}.` + (capped ? ` The server sends at most ${n} keys a page.` : ""),
+    );
   } catch (err) {
-    setStatus(describeError(err), true);
+    const text = await failed(q, `listing store "${q.storeId}"`, err);
+    if (q === query) {
+      clearListing(); // an empty or old table would pass for the store's contents
+      if (!watching) {
+        changesSection.hidden = true;
+      }
+      setStatus(text, true);
+    }
   }
 }
 
@@ -165,32 +216,78 @@ async function showValue(key: string): Promise<void> {
   if (!query) {
     return;
   }
+  const q = query;
   setStatus(`Reading ${key}…`);
   try {
-    const res = await query.client.getObject({ storeId: query.storeId, key });
+    const res = await q.client.getObject({ storeId: q.storeId, key });
+    if (q !== query) {
+      return;
+    }
     const kv = res.value;
     const bytes = kv?.value ?? new Uint8Array();
-    shownValue = { key, bytes };
+    shownValue = { key, bytes, isText: utf8(bytes) !== undefined };
     valueKeyOut.textContent = key;
     valueVersionOut.textContent = (kv?.version ?? 0n).toString();
     valueSizeOut.textContent = String(bytes.length);
+    valueStatus.textContent = "";
     renderValue();
-    valueSection.hidden = false;
+    if (!valueDialog.open) {
+      valueDialog.showModal(); // over the page, where the user is looking, however long the table
+    }
+    valueContent.scrollTop = 0;
     setStatus(`Read ${key}.`);
   } catch (err) {
-    setStatus(describeError(err), true);
+    setStatus(await failed(q, `reading key "${key}" of store "${q.storeId}"`, err), true);
   }
 }
 
+/**
+ * renderValue shows the value in the format the user prefers, or as hex when it is not
+ * UTF-8; the format control always shows which format is on screen.
+ */
 function renderValue(): void {
   if (!shownValue) {
     return;
   }
-  const wanted = valueFormat();
-  const { text, format } = formatValue(shownValue.bytes, wanted);
+  const { text, format } = formatValue(shownValue.bytes, shownValue.isText ? preferredFormat : "hex");
   valueContent.textContent = text;
   valueContent.dataset.format = format;
-  valueNote.hidden = format === wanted;
+  utf8Radio.checked = format === "utf8";
+  hexRadio.checked = format === "hex";
+  utf8Radio.disabled = !shownValue.isText;
+  valueNote.hidden = shownValue.isText;
+}
+
+/** copyValue puts the whole value on the clipboard, as the text or hex dump shown. */
+async function copyValue(): Promise<void> {
+  if (!shownValue) {
+    return;
+  }
+  const { bytes, isText } = shownValue;
+  const text = isText && preferredFormat === "utf8" ? (utf8(bytes) ?? "") : hexDump(bytes);
+  try {
+    if (!navigator.clipboard) {
+      throw new Error("this browser offers the clipboard only to pages on https or localhost");
+    }
+    await navigator.clipboard.writeText(text);
+    valueStatus.textContent = `Copied ${text.length} characters.`;
+  } catch (err) {
+    valueStatus.textContent = `Could not copy: ${describeError(err)}. Use Download instead.`;
+  }
+}
+
+/** downloadValue saves the value's bytes, exactly as stored, in a file named after its key. */
+function downloadValue(): void {
+  if (!shownValue) {
+    return;
+  }
+  const url = URL.createObjectURL(new Blob([shownValue.bytes as Uint8Array<ArrayBuffer>], { type: "application/octet-stream" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = shownValue.key.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 100) || "value";
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  valueStatus.textContent = `Downloading ${shownValue.bytes.length} bytes as ${a.download}.`;
 }
 
 /** showWatchState shows where the live watch stands; state styles it. */
@@ -272,7 +369,7 @@ async function startWatching(): Promise<void> {
     cursor = (await q.client.getChangeCursor({ storeId: q.storeId }, { signal: controller.signal })).cursor;
   } catch (err) {
     if (!controller.signal.aborted) {
-      showWatchState("error", `Cannot watch: ${describeError(err)}`);
+      showWatchState("error", await failed(q, `watching store "${q.storeId}"`, err));
       watchToggle.checked = false;
     }
     return;
@@ -301,7 +398,7 @@ async function startWatching(): Promise<void> {
     if (err instanceof CursorExpiredError) {
       showWatchState("expired", "The feed can no longer continue from the last change shown: press List keys, then Watch again.");
     } else {
-      showWatchState("error", `Watch stopped: ${describeError(err)}`);
+      showWatchState("error", await failed(q, `watching store "${q.storeId}"`, err));
     }
     watchToggle.checked = false;
   } finally {
@@ -322,17 +419,31 @@ watchToggle.addEventListener("change", () => {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
+  // A new query starts from a clean page: nothing of the last one stays in view.
+  stopWatching();
+  watchToggle.checked = false;
+  changeRows.replaceChildren();
+  showWatchState("off", "Off.");
+  changesSection.hidden = true;
+  clearListing();
+  closeValue();
+  query = undefined;
+  pageTokens = [undefined];
+  page = 0;
   try {
-    const pageSize = Number.parseInt(pageSizeInput.value, 10);
-    if (!Number.isInteger(pageSize) || pageSize < 1) {
-      throw new Error("page size: want a positive number");
+    const pageSize = Number(pageSizeInput.value);
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > maxPageSize) {
+      throw new Error(`page size: want a whole number from 1 to ${maxPageSize}, the most keys a server sends in one page`);
     }
     const baseUrl = chooseServer(serverSelect.value, servers);
     if (baseUrl === undefined) {
       throw new Error("choose a server from the list");
     }
+    const auth = credentials();
     query = {
-      client: createWebVssClient(baseUrl, { auth: credentials() }),
+      client: createWebVssClient(baseUrl, { auth }),
+      server: baseUrl,
+      user: userOut.textContent ?? "",
       storeId: storeInput.value,
       keyPrefix: prefixInput.value === "" ? undefined : prefixInput.value,
       pageSize,
@@ -341,17 +452,18 @@ form.addEventListener("submit", (event) => {
     setStatus(describeError(err), true);
     return;
   }
-  pageTokens = [undefined];
-  page = 0;
-  valueSection.hidden = true;
-  shownValue = undefined;
-  stopWatching();
-  watchToggle.checked = false;
-  changeRows.replaceChildren();
-  showWatchState("off", "Off.");
   changesSection.hidden = false;
   void loadPage();
 });
+
+/** closeValue closes the value dialog and forgets its value. */
+function closeValue(): void {
+  if (valueDialog.open) {
+    valueDialog.close();
+  }
+  shownValue = undefined;
+  valueContent.textContent = "";
+}
 
 firstButton.addEventListener("click", () => {
   page = 0;
@@ -374,9 +486,18 @@ refreshButton.addEventListener("click", () => void loadPage());
 for (const radio of form.querySelectorAll<HTMLInputElement>('input[name="auth"]')) {
   radio.addEventListener("change", updateAuthFields);
 }
-for (const radio of document.querySelectorAll<HTMLInputElement>('input[name="format"]')) {
-  radio.addEventListener("change", renderValue);
+for (const radio of [utf8Radio, hexRadio]) {
+  radio.addEventListener("change", () => {
+    preferredFormat = radio.value === "hex" ? "hex" : "utf8";
+    renderValue();
+  });
 }
+valueClose.addEventListener("click", closeValue);
+valueDialog.addEventListener("close", () => {
+  shownValue = undefined;
+});
+valueCopy.addEventListener("click", () => void copyValue());
+valueDownload.addEventListener("click", downloadValue);
 
 /** showServers fills the server list and selects the one ?server= asks for, if allowed. */
 function showServers(wanted: string | null): void {

@@ -4,7 +4,7 @@
 // server on loopback records every request it gets, and must get none.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { createServer as createTCPServer, type AddressInfo } from "node:net";
@@ -21,6 +21,21 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 // build-test/explorer/test/ holds the compiled test; the build is explorer/dist.
 const distDir = fileURLToPath(new URL("../../../dist/", import.meta.url));
 const encoder = new TextEncoder();
+
+/**
+ * screenshots is where the tests save the explorer README's screenshots: explorer/docs
+ * with make explorer-screenshots (EXPLORER_SCREENSHOTS), else a temporary directory.
+ */
+const screenshots = process.env.EXPLORER_SCREENSHOTS || mkdtempSync(join(tmpdir(), "vss-explorer-shots-"));
+mkdirSync(screenshots, { recursive: true });
+
+/** inView reports whether the whole of the element matching selector is inside the viewport. */
+async function inView(page: Page, selector: string): Promise<boolean> {
+  return page.locator(selector).evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return r.height > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
+  });
+}
 
 /**
  * serveDist serves the explorer's build from its own loopback origin, with a config.json
@@ -175,7 +190,12 @@ describe("store explorer in Chromium", () => {
     vss = await startServer(["--auth", "signature", "--explorer", "--cors-origins", pages.origin]);
     noCors = await startServer(["--auth", "signature", "--explorer"]);
     browser = await chromium.launch({ executablePath: chromiumPath, headless: true });
-    page = await browser.newPage();
+    const context = await browser.newContext({
+      viewport: { width: 1100, height: 760 },
+      permissions: ["clipboard-read", "clipboard-write"],
+      acceptDownloads: true,
+    });
+    page = await context.newPage();
     page.setDefaultTimeout(15_000);
   });
 
@@ -192,7 +212,7 @@ describe("store explorer in Chromium", () => {
     const store = "wallet";
 
     await signIn(page, vss.baseUrl + "/explorer/", key, store);
-    await waitForText(page, "#status", "The store has no keys.");
+    await waitForText(page, "#status", "has no keys.");
     assert.equal(await page.textContent("#user"), publicKeyHex(key));
     assert.equal(await page.textContent("#global-version"), "0");
 
@@ -244,20 +264,62 @@ describe("store explorer in Chromium", () => {
     assert.equal(await page.textContent("#value-key"), "greeting");
     assert.equal(await page.textContent("#value-version"), "2");
     assert.equal(await page.textContent("#value-size"), "11");
-    await page.check('input[name="format"][value="hex"]');
+    assert.ok(await page.isChecked("#format-utf8"));
+    await page.check("#format-hex");
     await waitForText(page, "#value-content", "68 65 6c 6c 6f 20 61 67 61 69 6e");
 
+    // Copy puts the whole value on the clipboard in the format shown; Download saves its bytes.
+    await page.click("#value-copy");
+    await waitForText(page, "#value-status", "Copied");
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "00000000  68 65 6c 6c 6f 20 61 67 61 69 6e");
+    await page.check("#format-utf8");
+    await page.click("#value-copy");
+    await waitForText(page, "#value-status", "Copied 11 characters");
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "hello again");
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#value-download")]);
+    assert.equal(download.suggestedFilename(), "greeting");
+    assert.deepEqual(await readFile((await download.path())!), Buffer.from("hello again"));
+    await page.click("#value-close");
+    assert.ok(await page.isHidden("#value"));
+
+    // Bytes that are not UTF-8 show as hex, and the control says so: UTF-8 cannot be chosen.
     await page.click("#first-page");
     await waitForText(page, "#status", "Page 1: 10 keys.");
-    await page.check('input[name="format"][value="utf8"]');
     await page.click('#keys button.key[data-key="binary"]');
     await waitForText(page, "#value-content", "ff 00 10");
     assert.equal(await page.getAttribute("#value-content", "data-format"), "hex", "bytes that are not UTF-8 show as hex");
+    assert.ok(await page.isChecked("#format-hex"), "the control shows the format on screen");
+    assert.ok(await page.isDisabled("#format-utf8"));
     assert.ok(await page.isVisible("#value-note"));
+    const [raw] = await Promise.all([page.waitForEvent("download"), page.click("#value-download")]);
+    assert.deepEqual(await readFile((await raw.path())!), Buffer.from([0xff, 0x00, 0x10]));
+    await page.keyboard.press("Escape");
+    assert.ok(await page.isHidden("#value"));
+
+    // A value opened from the bottom of a long page shows where the user is looking.
+    await page.fill("#page-size", "100");
+    await page.click("#load");
+    await waitForText(page, "#status", "Page 1: 25 keys.");
+    await page.screenshot({ path: join(screenshots, "explorer-keys.png"), fullPage: true });
+    const lowest = page.locator('#keys button.key[data-key="greeting"]');
+    await lowest.scrollIntoViewIfNeeded();
+    assert.ok(await page.evaluate(() => window.scrollY > 0), "the last key is below the fold");
+    await lowest.click();
+    await waitForText(page, "#value-content", "hello again");
+    assert.ok(await inView(page, "#value"), "the value opened off-screen");
+    await page.screenshot({ path: join(screenshots, "explorer-value.png") });
+    await page.click("#value-close");
+
+    // The page serves no more than a server sends.
+    await page.fill("#page-size", "500");
+    await page.click("#load");
+    await waitForText(page, "#status", "from 1 to 100");
+    assert.ok(await page.isHidden("#listing"), "the last listing stays in view under an error");
+    assert.equal(await page.locator("#load").evaluate((el) => getComputedStyle(el).fontWeight), "700", "the main action stands out");
 
     // Another key is another user: the same store id is empty for it.
     await signIn(page, vss.baseUrl + "/explorer/", randomBytes(32).toString("hex"), store);
-    await waitForText(page, "#status", "The store has no keys.");
+    await waitForText(page, "#status", "has no keys.");
   });
 
   it("shows a store's changes live, and says when it reconnects", async () => {
@@ -291,6 +353,7 @@ describe("store explorer in Chromium", () => {
         ["old", "greeting"],
         "newest first",
       );
+      await page.screenshot({ path: join(screenshots, "explorer-live.png"), fullPage: true });
 
       // The server goes away: the panel says so, then catches up once it is back.
       const listen = new URL(live.baseUrl).host;
@@ -316,19 +379,55 @@ describe("store explorer in Chromium", () => {
     }
   });
 
-  it("reports refused credentials", async () => {
-    await page.goto(vss.baseUrl + "/explorer/");
+  it("reports refused credentials, and leaves nothing of the last listing in view", async () => {
+    const key = randomBytes(32).toString("hex");
+    await createNodeVssClient(vss.baseUrl, { auth: { privateKey: key } }).putObjects({
+      storeId: "refusals",
+      transactionItems: [{ key: "listed", version: 0n, value: encoder.encode("x") }],
+    });
+    await signIn(page, vss.baseUrl + "/explorer/", key, "refusals");
+    await page.locator('#keys button.key[data-key="listed"]').waitFor();
+    await page.click('#keys button.key[data-key="listed"]');
+    await waitForText(page, "#value-content", "x");
+    await page.click("#value-close");
+
     await page.check('input[name="auth"][value="bearer"]');
     assert.ok(await page.isHidden("#private-key"));
     await page.fill("#bearer-token", "not-a-token");
     await page.click("#load");
-    await waitForText(page, "#status", "Unauthenticated");
+    await waitForText(page, "#status", "refused the credentials");
+    const status = (await page.textContent("#status")) ?? "";
+    assert.match(status, /^Listing store "refusals" as user \(the token's subject\) on http:\/\/127\.0\.0\.1:\d+ failed: the server refused the credentials \(unauthenticated: /);
     assert.ok(await page.locator("#status.error").isVisible());
+    assert.ok(await page.isHidden("#listing"), "the listing of the earlier query is still shown");
+    assert.equal(await page.locator("#keys tr").count(), 0);
+    assert.ok(await page.isHidden("#changes"));
+    assert.equal(await page.textContent("#global-version"), "—");
 
     await page.check('input[name="auth"][value="signature"]');
     await page.fill("#private-key", "00".repeat(32));
     await page.click("#load");
-    await waitForText(page, "#status", "private key");
+    await waitForText(page, "#status", "the private key is not 64 hex characters of a valid secp256k1 key");
+
+    // A new query that works clears the error.
+    await page.fill("#private-key", key);
+    await page.click("#load");
+    await waitForText(page, "#status", "Page 1: 1 key.");
+    assert.equal(await page.locator("#status.error").count(), 0);
+  });
+
+  it("says whether an unreachable server is down or refuses the page's origin", async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    pages.allowed.push(dead);
+    try {
+      await signIn(page, `${pages.origin}/?server=${encodeURIComponent(dead)}`, randomBytes(32).toString("hex"), "anything");
+      await waitForText(page, "#status", "failed: the server did not answer. Is it running, and is this its address?");
+      assert.match((await page.textContent("#status")) ?? "", new RegExp(`^Listing store "anything" as user [0-9a-f]{66} on ${dead.replace(/[.]/g, "\\.")} failed`));
+      assert.ok(await page.isHidden("#listing"));
+      await page.screenshot({ path: join(screenshots, "explorer-error.png") });
+    } finally {
+      pages.allowed.splice(pages.allowed.indexOf(dead), 1);
+    }
   });
 
   it("calls the server from another origin through CORS", async () => {
@@ -351,10 +450,13 @@ describe("store explorer in Chromium", () => {
     await page.click('#keys button.key[data-key="from-node"]');
     await waitForText(page, "#value-content", "visible across origins");
 
-    // The same page and data on a server without --cors-origins: the browser blocks it.
+    // The same page and data on a server without --cors-origins: the browser blocks it,
+    // and the page says why and what to do.
     await signIn(page, pageUrl(noCors), key, store);
     await page.locator("#status.error").waitFor();
+    await waitForText(page, "#status", `does not allow calls from ${pages.origin} (CORS). Start it with --cors-origins ${pages.origin}`);
     assert.equal(await page.locator("#keys button.key").count(), 0);
+    assert.ok(await page.isHidden("#listing"));
   });
 
   /**
@@ -488,7 +590,7 @@ describe("store explorer in Chromium", () => {
 
       // Chosen in the form rather than by a link.
       await signIn(page, `${home.baseUrl}/explorer/`, key, store);
-      await waitForText(page, "#status", "The store has no keys.");
+      await waitForText(page, "#status", "has no keys.");
       await page.selectOption("#server", other.baseUrl);
       await page.click("#load");
       await page.locator('#keys button.key[data-key="on-the-other-server"]').waitFor();
