@@ -28,7 +28,8 @@ for f in LICENSE LICENSE-APACHE LICENSE-MIT README.md \
 	dist/auth.d.ts dist/auth.js dist/backoff.d.ts dist/backoff.js dist/client.d.ts dist/client.js \
 	dist/errors.d.ts dist/errors.js dist/feed.d.ts dist/feed.js \
 	dist/gen/vss/v1/vss_pb.d.ts dist/gen/vss/v1/vss_pb.js \
-	dist/index.d.ts dist/index.js dist/lease.d.ts dist/lease.js dist/node.d.ts dist/node.js \
+	dist/index.d.ts dist/index.js dist/keys.d.ts dist/keys.js dist/lease.d.ts dist/lease.js \
+	dist/lnurl.d.ts dist/lnurl.js dist/node.d.ts dist/node.js \
 	dist/retry.d.ts dist/retry.js dist/web.d.ts dist/web.js \
 	package.json; do
 	want="$want""package/$f "
