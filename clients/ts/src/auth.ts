@@ -1,7 +1,11 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
+import { bytesToHex, concatBytes, utf8ToBytes } from "@noble/hashes/utils.js";
+import { secretKeyBytes, type PrivateKey } from "./keys.js";
+import { lnurlAuth, type LnurlAuth, type LnurlAuthOptions } from "./lnurl.js";
+
+export type { PrivateKey } from "./keys.js";
 
 /**
  * SIGNING_CONSTANT is the 64-byte ASCII prefix of every message the signature scheme
@@ -10,38 +14,16 @@ import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/
 export const SIGNING_CONSTANT = "VSS Signature Authorizer Signing Salt Constant..................";
 
 /**
- * PrivateKey is a 32-byte secp256k1 secret key, as bytes or as 64 hexadecimal characters.
- */
-export type PrivateKey = Uint8Array | string;
-
-/**
  * VssAuth selects how a client authenticates: a secp256k1 private key that signs every
- * request (the signature scheme), or a bearer token (a JWT, or a function that returns
- * the current one).
+ * request (the signature scheme), a bearer token (a JWT, or a function that returns the
+ * current one), or LNURL-auth (a JWT that an LnurlAuth fetches from an LNURL-auth issuer
+ * with a linking key, caches and renews; pass its options, or an LnurlAuth to share its
+ * token between clients).
  */
 export type VssAuth =
   | { privateKey: PrivateKey; now?: () => Date }
-  | { bearerToken: string | (() => string | Promise<string>) };
-
-/**
- * secretKeyBytes checks a private key and returns its 32 bytes.
- */
-function secretKeyBytes(key: PrivateKey): Uint8Array {
-  let bytes: Uint8Array;
-  if (typeof key === "string") {
-    const hex = key.trim();
-    if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
-      throw new Error("private key: want 64 hexadecimal characters (32 bytes)");
-    }
-    bytes = hexToBytes(hex);
-  } else {
-    bytes = key;
-  }
-  if (bytes.length !== 32 || !secp256k1.utils.isValidSecretKey(bytes)) {
-    throw new Error("private key: not a valid secp256k1 secret key (32 bytes, between 1 and the curve order)");
-  }
-  return bytes;
-}
+  | { bearerToken: string | (() => string | Promise<string>) }
+  | { lnurlAuth: LnurlAuthOptions | LnurlAuth };
 
 /**
  * publicKeyHex returns the compressed public key of a private key in lowercase hex
@@ -106,11 +88,14 @@ export function bearerAuth(token: string | (() => string | Promise<string>)): In
 
 /**
  * authInterceptor returns the interceptor for auth: signatureAuth for a private key,
- * bearerAuth for a bearer token.
+ * bearerAuth for a bearer token, lnurlAuth for LNURL-auth.
  */
 export function authInterceptor(auth: VssAuth): Interceptor {
   if ("privateKey" in auth) {
     return signatureAuth(auth.privateKey, auth.now);
+  }
+  if ("lnurlAuth" in auth) {
+    return lnurlAuth(auth.lnurlAuth);
   }
   return bearerAuth(auth.bearerToken);
 }

@@ -1,7 +1,7 @@
 /**
  * A client for VSS (Versioned Storage Service) servers: the generated messages and
- * service descriptor of vss.v1, authentication (the secp256k1 signature scheme and bearer
- * tokens), client constructors, and the multi-device helpers: the change feed
+ * service descriptor of vss.v1, authentication (the secp256k1 signature scheme, bearer
+ * tokens and LNURL-auth), client constructors, and the multi-device helpers: the change feed
  * (listChangePages, listAllChanges, watchChanges) and leases with fencing
  * (acquireLease), with their typed errors. The transports live in "@govss/vss-client/web"
  * (browsers, Connect-Web) and "@govss/vss-client/node" (Node.js, Connect-Node).
@@ -19,6 +19,7 @@ export {
   type PrivateKey,
   type VssAuth,
 } from "./auth.js";
+export { DEFAULT_REFRESH_BEFORE_MS, LnurlAuth, lnurlAuth, type LnurlAuthOptions } from "./lnurl.js";
 export {
   DEVICE_ID_HEADER,
   checkDeviceId,

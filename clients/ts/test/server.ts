@@ -3,6 +3,7 @@
 // too.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,11 +40,13 @@ export function serverBinary(): string {
 }
 
 /**
- * startServer starts vss-server with an in-memory store on a port the kernel picks, plus
- * extra flags, and resolves once it accepts connections.
+ * startServer starts vss-server with an in-memory store on a port the kernel picks (unless
+ * flags hold a --listen of their own), plus extra flags, and resolves once it accepts
+ * connections.
  */
 export async function startServer(flags: string[], env: Record<string, string> = {}): Promise<TestServer> {
-  const args = ["--listen", "127.0.0.1:0", "--database-url", "memory:", "--log-format", "json", ...flags];
+  const listen = flags.includes("--listen") ? [] : ["--listen", "127.0.0.1:0"];
+  const args = [...listen, "--database-url", "memory:", "--log-format", "json", ...flags];
   const child = spawn(serverBinary(), args, {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, ...env },
@@ -84,6 +87,51 @@ export async function startServer(flags: string[], env: Record<string, string> =
       await exited;
     },
   };
+}
+
+/** LnurlTestServer is a running vss-server with the LNURL-auth issuer. */
+export interface LnurlTestServer extends TestServer {
+  /** lnurlUrl is the issuer's endpoint, http://localhost:<port>/auth/lnurl. */
+  lnurlUrl: string;
+}
+
+/**
+ * startLnurlServer starts vss-server as startServer does, with --lnurl-auth and extra
+ * flags. The LNURLs it answers lead to its public URL, which must name a host (not an IP
+ * address), so that is http://localhost:<port>, and the port is picked before the start;
+ * if another process takes it meanwhile, the start is tried again on another port.
+ */
+export async function startLnurlServer(flags: string[]): Promise<LnurlTestServer> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      const server = await startServer([
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--lnurl-auth",
+        "--public-url",
+        `http://localhost:${port}`,
+        ...flags,
+      ]);
+      return { ...server, lnurlUrl: `http://localhost:${port}/auth/lnurl` };
+    } catch (err) {
+      if (attempt >= 5 || !String(err).includes("address already in use")) {
+        throw err;
+      }
+    }
+  }
+}
+
+/** freePort returns a loopback port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }
 
 function stopChild(child: ChildProcess): void {

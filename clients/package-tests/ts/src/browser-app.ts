@@ -4,9 +4,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import {
   CursorExpiredError,
   ErrorCode,
+  LnurlAuth,
   vssErrorCode,
   watchChanges,
   type Change,
+  type LnurlAuthOptions,
   type VssClient,
   type WatchState,
 } from "@govss/vss-client";
@@ -29,6 +31,16 @@ export async function putGreeting(vss: VssClient, storeId: string, key: string):
 export function browserClient(baseUrl: string, token: () => Promise<string>): VssClient {
   const options: WebVssClientOptions = { auth: { bearerToken: token }, protocol: "grpc-web", useBinaryFormat: true, deviceId: "browser" };
   return createWebVssClient(baseUrl, options);
+}
+
+/**
+ * lnurlClients are two clients a page makes that share one LNURL-auth login at the
+ * server's issuer, with a linking key the wallet derives for the issuer's domain.
+ */
+export function lnurlClients(baseUrl: string, linkingKeyFor: (domain: string) => Promise<Uint8Array>): [VssClient, VssClient] {
+  const options: LnurlAuthOptions = { url: baseUrl + "/auth/lnurl", linkingKeyFor, fetch: (input, init) => fetch(input, init) };
+  const auth = new LnurlAuth(options);
+  return [createWebVssClient(baseUrl, { auth: { lnurlAuth: auth } }), createWebVssClient(baseUrl, { auth: { lnurlAuth: options } })];
 }
 
 /**

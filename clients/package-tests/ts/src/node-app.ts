@@ -2,7 +2,8 @@
 // against the vss-server at $VSS_URL (signature authentication): the messages and
 // schemas, the auth helpers and interceptors, createVssClient over a transport the
 // program makes itself, "@govss/vss-client/node" with each protocol, and
-// "@govss/vss-client/web" over Node's fetch. It exits non-zero on any mismatch.
+// "@govss/vss-client/web" over Node's fetch; and LNURL-auth at the issuer $VSS_LNURL_URL
+// of the vss-server at $VSS_LNURL_SERVER_URL. It exits non-zero on any mismatch.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -10,6 +11,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   CursorExpiredError,
+  DEFAULT_REFRESH_BEFORE_MS,
   DEFAULT_TIMEOUT_MS,
   DEVICE_ID_HEADER,
   ErrorCode,
@@ -19,11 +21,13 @@ import {
   LEASE_NAME_HEADER,
   LeaseHeldError,
   LeaseLostError,
+  LnurlAuth,
   acquireLease,
   feedErrorReason,
   listAllChanges,
   listAllKeyVersions,
   listChangePages,
+  lnurlAuth,
   retryInterceptor,
   watchChanges,
   type RetryPolicy,
@@ -42,6 +46,7 @@ import {
   signatureHeader,
   vssErrorCode,
   type KeyValue,
+  type LnurlAuthOptions,
   type PrivateKey,
   type VssAuth,
   type VssClient,
@@ -52,8 +57,10 @@ import { createWebVssClient, type WebVssClientOptions } from "@govss/vss-client/
 import packageJson from "@govss/vss-client/package.json" with { type: "json" };
 
 const baseUrl = process.env.VSS_URL;
-if (!baseUrl) {
-  throw new Error("VSS_URL is not set");
+const lnurlServerUrl = process.env.VSS_LNURL_SERVER_URL;
+const lnurlUrl = process.env.VSS_LNURL_URL;
+if (!baseUrl || !lnurlServerUrl || !lnurlUrl) {
+  throw new Error("VSS_URL, VSS_LNURL_SERVER_URL or VSS_LNURL_URL is not set");
 }
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -214,6 +221,43 @@ try {
     assert.equal(err.reason, "released");
   }
   console.log("ok leases");
+}
+
+// LNURL-auth: one login, whose token two clients share, as the user of the linking key.
+{
+  let logins = 0;
+  const options: LnurlAuthOptions = {
+    url: lnurlUrl,
+    linkingKeyFor: (domain: string): PrivateKey => {
+      assert.equal(domain, "localhost");
+      return privateKey;
+    },
+    refreshBeforeMs: DEFAULT_REFRESH_BEFORE_MS,
+    fetch: (input, init) => {
+      logins += String(input).includes("/auth/lnurl/verify?") ? 1 : 0;
+      return globalThis.fetch(input, init);
+    },
+    now: () => new Date(),
+  };
+  const shared = new LnurlAuth(options);
+  const lnurlAuthChoice: VssAuth = { lnurlAuth: shared };
+  await roundTrip("lnurl-node", createNodeVssClient(lnurlServerUrl, { auth: lnurlAuthChoice }));
+  await roundTrip("lnurl-web", createWebVssClient(lnurlServerUrl, { auth: lnurlAuthChoice, protocol: "grpc-web" }));
+  assert.equal(logins, 1, "two clients sharing an LnurlAuth log in once");
+
+  const storeId = `lnurl-${randomBytes(4).toString("hex")}`;
+  const own = createVssClient(createConnectTransport({ baseUrl: lnurlServerUrl, httpVersion: "1.1", interceptors: [lnurlAuth(options)] }));
+  await own.putObjects({ storeId, transactionItems: [{ key: "k", version: 0n, value: encoder.encode("v") }] });
+  assert.equal(logins, 2, "an interceptor made from options logs in itself");
+  const signed = createNodeVssClient(lnurlServerUrl, { auth: { privateKey } });
+  assert.equal(decoder.decode((await signed.getObject({ storeId, key: "k" })).value?.value), "v", "the linking key's user");
+
+  const token: string = await shared.token(AbortSignal.timeout(DEFAULT_TIMEOUT_MS));
+  shared.invalidate(token);
+  assert.notEqual(await shared.token(), token);
+  assert.equal(logins, 3);
+  assert.equal(shared.url, lnurlUrl);
+  console.log("ok LNURL-auth");
 }
 
 // The helpers on their own.
