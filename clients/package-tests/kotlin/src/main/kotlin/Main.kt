@@ -1,7 +1,8 @@
 // The program a new user writes against the Kotlin client, much like the README's example:
 // run.sh builds it in a fresh Maven project and runs it against the vss-server at $VSS_URL
 // (signature authentication): the basic calls, then two devices sharing a store through the
-// change feed and a lease. It exits non-zero on any mismatch.
+// change feed and a lease; then it logs in with LNURL-auth at the server at $VSS_LNURL_URL
+// (--lnurl-auth, signature and JWT authentication). It exits non-zero on any mismatch.
 import com.connectrpc.Code
 import com.connectrpc.ResponseMessage
 import com.connectrpc.getOrThrow
@@ -10,6 +11,7 @@ import io.github.govss.vss.ChangeBatch
 import io.github.govss.vss.Credentials
 import io.github.govss.vss.LeaseHeldException
 import io.github.govss.vss.LeaseLostException
+import io.github.govss.vss.LnurlAuth
 import io.github.govss.vss.SignatureKey
 import io.github.govss.vss.VssClient
 import io.github.govss.vss.VssClients
@@ -30,6 +32,7 @@ import kotlin.system.exitProcess
 
 suspend fun main() {
     val url = System.getenv("VSS_URL") ?: error("VSS_URL is not set")
+    val lnurlUrl = System.getenv("VSS_LNURL_URL") ?: error("VSS_LNURL_URL is not set")
     try {
         val identity = SignatureKey.generate()
         // The client is closed at the end of use, which stops its threads: the JVM then
@@ -41,6 +44,7 @@ suspend fun main() {
                 multiDevice(phone, laptop)
             }
         }
+        lnurlAuth(lnurlUrl)
     } catch (e: Throwable) {
         e.printStackTrace()
         exitProcess(1)
@@ -103,4 +107,27 @@ suspend fun multiDevice(phone: VssClient, laptop: VssClient) = coroutineScope {
     val pages = phone.listChanges("shared", start).toList()
     check(pages.flatMap { it.changes }.map { it.key } == listOf("monitor")) { "listed $pages" }
     println("ok change feed and lease: ${change.key} by ${change.deviceId}")
+}
+
+// lnurlAuth logs in with LNURL-auth at the server's own issuer, then reads what it wrote with
+// the signature of the same key: the same user.
+suspend fun lnurlAuth(baseUrl: String) {
+    val linkingKey = SignatureKey.generate()
+    val auth: LnurlAuth = Credentials.lnurlAuth("$baseUrl/auth/lnurl", linkingKey)
+    VssClients.create(baseUrl, auth).use { vss ->
+        vss.putObjects(putObjectRequest {
+            storeId = "wallet"
+            transactionItems += keyValue { key = "lnurl"; version = 0; value = ByteString.copyFromUtf8("logged in") }
+        }).getOrThrow()
+        val blocking = vss.getObjectBlocking(getObjectRequest { storeId = "wallet"; key = "lnurl" }, emptyMap()).execute().getOrThrow()
+        check(blocking.value.value.toStringUtf8() == "logged in") { "LNURL-auth blocking get: ${blocking.value}" }
+    }
+    val token = auth.token()
+    check(token.count { it == '.' } == 2) { "the token is not a JWT: $token" }
+    VssClients.create(baseUrl, Credentials.signature(linkingKey)).use { vss ->
+        val kv = vss.getObject(getObjectRequest { storeId = "wallet"; key = "lnurl" }).getOrThrow().value
+        check(kv.value.toStringUtf8() == "logged in") { "the signature user of the linking key reads ${kv.value.toStringUtf8()}" }
+    }
+    check(auth.token() == token) { "the token was not kept" }
+    println("ok LNURL-auth: the linking key's user ${linkingKey.publicKeyHex.take(12)}…")
 }

@@ -1,11 +1,16 @@
 package io.github.govss.vss
 
+import com.connectrpc.BidirectionalStreamInterface
+import com.connectrpc.ClientOnlyStreamInterface
 import com.connectrpc.Headers
 import com.connectrpc.Idempotency
 import com.connectrpc.MethodSpec
 import com.connectrpc.ProtocolClientInterface
 import com.connectrpc.ResponseMessage
+import com.connectrpc.ServerOnlyStreamInterface
 import com.connectrpc.UnaryBlockingCall
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
 
 /**
  * RetryingProtocolClient retries the unary calls that the service declares free of side
@@ -14,6 +19,11 @@ import com.connectrpc.UnaryBlockingCall
  * timeout. Other calls (`PutObjects`, the lease grants and renewals) and streams are made
  * once: a write whose answer was lost may have committed, and only the caller knows whether
  * repeating it is safe.
+ *
+ * Streams are opened on `Dispatchers.IO`, where connect-kotlin makes the suspending unary
+ * calls too: opening one asks the [Credentials] for a header, which may block (an
+ * [LnurlAuth] login does), and the caller may be on a thread that must not block, such as
+ * Android's main thread.
  */
 internal class RetryingProtocolClient(
     private val delegate: ProtocolClientInterface,
@@ -29,6 +39,21 @@ internal class RetryingProtocolClient(
             delegate.unary(request, headers, methodSpec)
         }
     }
+
+    override suspend fun <Input : Any, Output : Any> serverStream(
+        headers: Headers,
+        methodSpec: MethodSpec<Input, Output>,
+    ): ServerOnlyStreamInterface<Input, Output> = withContext(Dispatchers.IO) { delegate.serverStream(headers, methodSpec) }
+
+    override suspend fun <Input : Any, Output : Any> clientStream(
+        headers: Headers,
+        methodSpec: MethodSpec<Input, Output>,
+    ): ClientOnlyStreamInterface<Input, Output> = withContext(Dispatchers.IO) { delegate.clientStream(headers, methodSpec) }
+
+    override suspend fun <Input : Any, Output : Any> stream(
+        headers: Headers,
+        methodSpec: MethodSpec<Input, Output>,
+    ): BidirectionalStreamInterface<Input, Output> = withContext(Dispatchers.IO) { delegate.stream(headers, methodSpec) }
 
     override fun <Input : Any, Output : Any> unaryBlocking(
         request: Input,

@@ -7,6 +7,7 @@ import org.bouncycastle.crypto.params.ECDomainParameters
 import org.bouncycastle.crypto.params.ECPrivateKeyParameters
 import org.bouncycastle.crypto.signers.ECDSASigner
 import org.bouncycastle.crypto.signers.HMacDSAKCalculator
+import org.bouncycastle.crypto.signers.StandardDSAEncoding
 import org.bouncycastle.math.ec.FixedPointCombMultiplier
 import java.math.BigInteger
 import java.security.MessageDigest
@@ -59,11 +60,29 @@ class SignatureKey(secretKey: ByteArray) {
             update(timeString.toByteArray(Charsets.US_ASCII))
             digest()
         }
+        val (r, s) = sign(digest)
+        return publicKeyHex + r.toFixed32().toHex() + s.toFixed32().toHex() + timeString
+    }
+
+    /**
+     * Returns the DER encoding of the signature of the 32-byte [digest], as LNURL-auth sends
+     * it: strict DER (minimal integers), low S, deterministic.
+     */
+    internal fun signDer(digest: ByteArray): ByteArray {
+        val (r, s) = sign(digest)
+        return StandardDSAEncoding.INSTANCE.encode(CURVE.n, r, s)
+    }
+
+    /**
+     * Signs the 32-byte [digest] as libsecp256k1 does: ECDSA with the nonce of RFC 6979
+     * (HMAC-SHA256), and the low S of the pair (s, n-s). Returns r and s.
+     */
+    private fun sign(digest: ByteArray): Pair<BigInteger, BigInteger> {
+        require(digest.size == 32) { "the digest to sign must be 32 bytes, got ${digest.size}" }
         val signer = ECDSASigner(HMacDSAKCalculator(SHA256Digest()))
         signer.init(true, ECPrivateKeyParameters(d, CURVE))
         val (r, s) = signer.generateSignature(digest)
-        val lowS = if (s > HALF_N) CURVE.n - s else s
-        return publicKeyHex + r.toFixed32().toHex() + lowS.toFixed32().toHex() + timeString
+        return r to if (s > HALF_N) CURVE.n - s else s
     }
 
     /** The 32-byte secret key, for storing it. */

@@ -2,10 +2,12 @@ package io.github.govss.vss
 
 import com.connectrpc.Code
 import com.connectrpc.ConnectException
+import com.connectrpc.Headers
 import com.connectrpc.Interceptor
 import com.connectrpc.getOrThrow
 import com.connectrpc.ProtocolClientConfig
 import com.connectrpc.StreamFunction
+import com.connectrpc.StreamResult
 import com.connectrpc.UnaryFunction
 import com.connectrpc.extensions.GoogleJavaJSONStrategy
 import com.connectrpc.extensions.GoogleJavaProtobufStrategy
@@ -273,20 +275,36 @@ private class DeviceInterceptor(private val deviceId: String) : Interceptor {
     }
 }
 
-/** AuthInterceptor adds the credentials' `Authorization` header to each request. */
+/**
+ * AuthInterceptor adds the credentials' `Authorization` header to each request. It sees the
+ * outcome of the request too (connect-kotlin makes one interceptor per call): when the server
+ * refuses the header with `UNAUTHENTICATED`, [LnurlAuth] credentials drop the token it
+ * carried, so that the next attempt, or the next call, logs in again.
+ */
 private class AuthInterceptor(private val credentials: Credentials) : Interceptor {
+    /** The header this call sent. */
+    @Volatile
+    private var sent: String? = null
+
+    private fun authorize(headers: Headers): Headers? {
+        val value = credentials.authorization() ?: return null
+        sent = value
+        return headers + (AUTHORIZATION to listOf(value))
+    }
+
+    private fun answered(cause: ConnectException?) {
+        val value = sent ?: return
+        if (cause?.code == Code.UNAUTHENTICATED && credentials is LnurlAuth) credentials.refused(value)
+    }
+
     override fun unaryFunction() = UnaryFunction(
-        requestFunction = { request ->
-            val value = credentials.authorization()
-            if (value == null) request else request.clone(headers = request.headers + (AUTHORIZATION to listOf(value)))
-        },
+        requestFunction = { request -> authorize(request.headers)?.let { request.clone(headers = it) } ?: request },
+        responseFunction = { response -> response.also { answered(it.cause) } },
     )
 
     override fun streamFunction() = StreamFunction(
-        requestFunction = { request ->
-            val value = credentials.authorization()
-            if (value == null) request else request.clone(headers = request.headers + (AUTHORIZATION to listOf(value)))
-        },
+        requestFunction = { request -> authorize(request.headers)?.let { request.clone(headers = it) } ?: request },
+        streamResultFunction = { result -> result.also { if (it is StreamResult.Complete) answered(it.cause) } },
     )
 
     private companion object {

@@ -44,4 +44,27 @@ class JavaClientTest {
             assertEquals(Vss.ErrorCode.AUTH_EXCEPTION, VssErrors.vssError(failure.getCause()).getErrorCode());
         }
     }
+
+    @Test
+    void lnurlAuthFromJava() throws Exception {
+        try (VssServer server = VssServer.startLnurlAuth(List.of("--auth", "jwt"))) {
+            SignatureKey key = SignatureKey.generate();
+            // One key for every domain, and a key per domain (LUD-05) through a lambda.
+            LnurlAuth fixed = Credentials.lnurlAuth(server.getLnurl(), key);
+            LnurlAuth perDomain = Credentials.lnurlAuth(server.getLnurl(), domain -> key, null, Duration.ofSeconds(30));
+            VssServiceClientInterface vss = VssClients.create(server.getBaseUrl(), fixed);
+            Vss.PutObjectRequest put = Vss.PutObjectRequest.newBuilder()
+                .setStoreId("java")
+                .addTransactionItems(Vss.KeyValue.newBuilder()
+                    .setKey("k").setVersion(0).setValue(ByteString.copyFromUtf8("from java")))
+                .build();
+            assertInstanceOf(ResponseMessage.Success.class, vss.putObjectsBlocking(put, java.util.Map.of()).execute());
+
+            Vss.GetObjectRequest get = Vss.GetObjectRequest.newBuilder().setStoreId("java").setKey("k").build();
+            ResponseMessage<Vss.GetObjectResponse> got = VssClients.create(server.getBaseUrl(), perDomain)
+                .getObjectBlocking(get, java.util.Map.of()).execute();
+            assertEquals("from java", ((ResponseMessage.Success<Vss.GetObjectResponse>) got).getMessage().getValue().getValue().toStringUtf8());
+            assertEquals(Duration.ofSeconds(30), perDomain.getRefreshBefore());
+        }
+    }
 }

@@ -19,3 +19,17 @@ suspend fun readmeExample(serverUrl: String): String {
         return "${kv.key} v${kv.version}: ${kv.value.toStringUtf8()}"
     }
 }
+
+// The LNURL-auth example of README.md, with the URLs as parameters and a read to check it.
+suspend fun readmeLnurlExample(issuerUrl: String, serverUrl: String): String {
+    val linkingKey = SignatureKey.generate() // the user is its public key, as with Credentials.signature
+    val auth = Credentials.lnurlAuth(issuerUrl, linkingKey)
+    VssClients.create(serverUrl, auth).use { vss ->
+        vss.putObjects(putObjectRequest {
+            storeId = "wallet"
+            transactionItems += keyValue { key = "greeting"; version = 0; value = ByteString.copyFromUtf8("hello") }
+        }).getOrThrow()
+        val kv = vss.getObject(getObjectRequest { storeId = "wallet"; key = "greeting" }).getOrThrow().value
+        return "${kv.key} v${kv.version}: ${kv.value.toStringUtf8()}"
+    }
+}

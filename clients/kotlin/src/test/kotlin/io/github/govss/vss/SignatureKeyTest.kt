@@ -2,10 +2,12 @@ package io.github.govss.vss
 
 import org.bouncycastle.crypto.params.ECPublicKeyParameters
 import org.bouncycastle.crypto.signers.ECDSASigner
+import org.bouncycastle.crypto.signers.StandardDSAEncoding
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.assertThrows
 import java.math.BigInteger
 import java.security.MessageDigest
+import java.security.SecureRandom
 import java.time.Instant
 import kotlin.test.assertEquals
 import kotlin.test.assertNotEquals
@@ -50,6 +52,45 @@ class SignatureKeyTest {
             assertEquals(header, key.header(time), "signatures must be deterministic")
         }
     }
+
+    @Test
+    fun `signs LNURL-auth challenges in strict DER, low S, as the Go client does`() {
+        // The Go client's signatures (decred's secp256k1, RFC 6979 as libsecp256k1) of two
+        // challenges with the vector key: deterministic, so byte for byte the same.
+        val vectors = mapOf(
+            "0000000000000000000000000000000000000000000000000000000000000001" to
+                "3044022066456007d0c1e5e23b9cda1b2b56965cb114d1cfd65e4aa1f9d447e533d9bb03022056924eb615ad75eb900545736ac3848e07463c9d67869362b967e03b0e09efc9",
+            "00000000692a3c5e9b1d0c7e4f2a8d61c3b5e7f90a1b2c3d4e5f60718293a4b5" to
+                "304402206936899146507d1b2678ab7110a040c266695f90086069a4a84f8f641d52fefb02206e49a8acf409abc59d7baa9a29675937a466d3b5e75b63bd3ae48d902ee79c96",
+        )
+        for ((k1, der) in vectors) assertEquals(der, vectorKey.signDer(unhex(k1)).toHex(), k1)
+        // A challenge of n or more (a chance of 2^-128 for a random one) gets another valid
+        // signature than libsecp256k1's: BouncyCastle reduces it mod n before deriving the
+        // nonce, as RFC 6979 says, where libsecp256k1 and decred take it as it is.
+        val high = unhex("ff".repeat(32))
+        val (r, s) = StandardDSAEncoding.INSTANCE.decode(SignatureKey.CURVE.n, vectorKey.signDer(high))
+        val verifier = ECDSASigner()
+        verifier.init(false, ECPublicKeyParameters(SignatureKey.CURVE.curve.decodePoint(vectorKey.publicKey), SignatureKey.CURVE))
+        assertTrue(verifier.verifySignature(high, r, s), "signature of a challenge over n must verify")
+        assertTrue(s <= SignatureKey.CURVE.n.shiftRight(1), "s must be low")
+
+        val random = SecureRandom()
+        repeat(50) {
+            val key = SignatureKey.generate()
+            val k1 = ByteArray(32).also(random::nextBytes)
+            val der = key.signDer(k1)
+            // Strict DER: BouncyCastle's decoder refuses any other encoding of (r, s).
+            val (r, s) = StandardDSAEncoding.INSTANCE.decode(SignatureKey.CURVE.n, der)
+            assertTrue(s <= SignatureKey.CURVE.n.shiftRight(1), "s must be low")
+            val verifier = ECDSASigner()
+            verifier.init(false, ECPublicKeyParameters(SignatureKey.CURVE.curve.decodePoint(key.publicKey), SignatureKey.CURVE))
+            assertTrue(verifier.verifySignature(k1, r, s), "signature must verify")
+            assertTrue(der.size in 8..72, "DER length ${der.size}")
+        }
+        assertThrows<IllegalArgumentException> { vectorKey.signDer(ByteArray(31)) }
+    }
+
+    private fun unhex(hex: String) = ByteArray(hex.length / 2) { i -> hex.substring(2 * i, 2 * i + 2).toInt(16).toByte() }
 
     @Test
     fun `different times give different signatures`() {

@@ -4,6 +4,8 @@ import okhttp3.OkHttpClient
 import okhttp3.Request
 import java.io.File
 import java.io.IOException
+import java.net.InetAddress
+import java.net.ServerSocket
 import java.nio.file.Files
 import java.nio.file.Path
 import java.util.concurrent.CompletableFuture
@@ -24,6 +26,12 @@ class VssServer private constructor(
 ) : AutoCloseable {
     /** The address the server listens on, `127.0.0.1:port`. */
     val address: String get() = baseUrl.removePrefix("http://")
+
+    /**
+     * The LNURL-auth issuer's URL, `http://localhost:port/auth/lnurl`, for a server started by
+     * [startLnurlAuth].
+     */
+    val lnurl: String get() = "http://localhost:${address.substringAfterLast(':')}/auth/lnurl"
 
     /** Everything the server has printed so far. */
     fun log(): String = log.toString()
@@ -95,6 +103,28 @@ class VssServer private constructor(
                 dir.toFile().deleteRecursively()
                 throw IllegalStateException("vss-server did not start (${e.message}); command: $command; its output:\n$log", e)
             }
+        }
+
+        /**
+         * Starts the server with its LNURL-auth issuer (`--lnurl-auth`) and [args]. The
+         * issuer's public URL must lead back to the server, so the port is chosen before the
+         * server starts: one the kernel names free, and another if the server cannot listen on
+         * it after all. The public URL names `localhost`, a domain name, as vss-client-ng
+         * requires.
+         */
+        @JvmStatic
+        fun startLnurlAuth(args: List<String>): VssServer {
+            var failure: Exception? = null
+            repeat(5) {
+                val port = ServerSocket(0, 1, InetAddress.getLoopbackAddress()).use { it.localPort }
+                try {
+                    return start(args + listOf("--lnurl-auth", "--public-url", "http://localhost:$port"), listen = "127.0.0.1:$port")
+                } catch (e: IllegalStateException) {
+                    if (e.message?.contains("address already in use") != true) throw e
+                    failure = e
+                }
+            }
+            throw failure!!
         }
 
         private fun waitHealthy(baseUrl: String, process: Process) {
