@@ -48,3 +48,49 @@ start_server() {
 	stop_server
 	return 1
 }
+
+# start_lnurl_server starts a second vss-server, with signature and JWT authentication and
+# its LNURL-auth issuer, and sets VSS_LNURL_SERVER_URL (its base URL) and VSS_LNURL_URL
+# (the issuer, VSS_LNURL_SERVER_URL/auth/lnurl). The LNURLs it answers lead to its public
+# URL, which must name a host, http://localhost:<port>: so the port is picked before the
+# start, and the start is tried again on another port if another process took it
+# meanwhile. The server is stopped by stop_lnurl_server (or stop_server).
+lnurl_server_pid=""
+lnurl_server_log=""
+
+stop_lnurl_server() {
+	if [[ -n "$lnurl_server_pid" ]] && kill -0 "$lnurl_server_pid" 2>/dev/null; then
+		kill "$lnurl_server_pid" 2>/dev/null || true
+		wait "$lnurl_server_pid" 2>/dev/null || true
+	fi
+	lnurl_server_pid=""
+}
+
+start_lnurl_server() {
+	local root bin port
+	root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+	bin="${VSS_SERVER_BIN:-$root/bin/vss-server}"
+	lnurl_server_log="$(mktemp "${TMPDIR:-/tmp}/vss-server-lnurl-log.XXXXXX")"
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 40000))
+		"$bin" --listen "127.0.0.1:$port" --database-url memory: --log-format json --auth signature,jwt \
+			--lnurl-auth --public-url "http://localhost:$port" 2>"$lnurl_server_log" &
+		lnurl_server_pid=$!
+		for _ in $(seq 1 300); do
+			if grep -q '"msg":"serving VSS"' "$lnurl_server_log"; then
+				VSS_LNURL_SERVER_URL="http://localhost:$port"
+				VSS_LNURL_URL="$VSS_LNURL_SERVER_URL/auth/lnurl"
+				export VSS_LNURL_SERVER_URL VSS_LNURL_URL
+				echo "vss-server with LNURL-auth serving at $VSS_LNURL_SERVER_URL"
+				return 0
+			fi
+			kill -0 "$lnurl_server_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		stop_lnurl_server
+		grep -q 'address already in use' "$lnurl_server_log" || break
+	done
+	echo "vss-server with LNURL-auth did not start:" >&2
+	cat "$lnurl_server_log" >&2
+	return 1
+}

@@ -22,43 +22,7 @@ source "$here/../server.sh"
 mvn="${MVN:-mvn}"
 normal="${MAVEN_REPO:-$HOME/.m2/repository}"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/vss-kotlin-package.XXXXXX")"
-lnurl_pid=""
-lnurl_log="$(mktemp "${TMPDIR:-/tmp}/vss-server-lnurl-log.XXXXXX")"
-stop_lnurl_server() {
-	if [[ -n "$lnurl_pid" ]] && kill -0 "$lnurl_pid" 2>/dev/null; then
-		kill "$lnurl_pid" 2>/dev/null || true
-		wait "$lnurl_pid" 2>/dev/null || true
-	fi
-}
-trap 'stop_server; stop_lnurl_server; rm -rf "$tmp" "$vss_server_log" "$lnurl_log"' EXIT
-
-# start_lnurl_server starts a server with its LNURL-auth issuer, signature and JWT
-# authentication, on a free loopback port (another one if the port turns out taken), and
-# sets VSS_LNURL_URL to its base URL as wallets reach it (http://localhost:port).
-start_lnurl_server() {
-	local bin="${VSS_SERVER_BIN:-$root/bin/vss-server}" port
-	for _ in 1 2 3 4 5; do
-		port=$((20000 + RANDOM % 40000))
-		"$bin" --listen "127.0.0.1:$port" --database-url memory: --log-format json --auth signature,jwt \
-			--lnurl-auth --public-url "http://localhost:$port" 2>"$lnurl_log" &
-		lnurl_pid=$!
-		for _ in $(seq 1 300); do
-			if grep -q '"msg":"serving VSS"' "$lnurl_log"; then
-				VSS_LNURL_URL="http://localhost:$port"
-				export VSS_LNURL_URL
-				echo "vss-server with LNURL-auth serving at $VSS_LNURL_URL"
-				return 0
-			fi
-			kill -0 "$lnurl_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		stop_lnurl_server
-		grep -q 'address already in use' "$lnurl_log" || break
-	done
-	echo "vss-server with LNURL-auth did not start:" >&2
-	cat "$lnurl_log" >&2
-	return 1
-}
+trap 'stop_server; stop_lnurl_server; rm -rf "$tmp" "$vss_server_log" "$lnurl_server_log"' EXIT
 
 repo="$tmp/m2"
 mkdir -p "$repo"

@@ -16,52 +16,7 @@ source "$here/../server.sh"
 
 failed=0
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/vss-ts-package.XXXXXX")"
-lnurl_pid=""
-lnurl_log=""
-trap 'stop_server; stop_lnurl_server; rm -rf "$tmp" "$vss_server_log" "$lnurl_log"' EXIT
-
-# start_lnurl_server starts a second vss-server, with the LNURL-auth issuer, and sets
-# VSS_LNURL_SERVER_URL and VSS_LNURL_URL. The LNURLs it answers lead to its public URL,
-# which must name a host, http://localhost:<port>: the port is picked before the start,
-# and the start is tried again on another port if another process took it meanwhile.
-start_lnurl_server() {
-	local bin="${VSS_SERVER_BIN:-$root/bin/vss-server}" port
-	lnurl_log="$(mktemp "${TMPDIR:-/tmp}/vss-server-log.XXXXXX")"
-	for _ in 1 2 3 4 5; do
-		port="$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')"
-		"$bin" --listen "127.0.0.1:$port" --database-url memory: --log-format json --auth signature,jwt \
-			--lnurl-auth --public-url "http://localhost:$port" 2>"$lnurl_log" &
-		lnurl_pid=$!
-		for _ in $(seq 1 300); do
-			if grep -q '"msg":"serving VSS"' "$lnurl_log"; then
-				VSS_LNURL_SERVER_URL="http://127.0.0.1:$port"
-				VSS_LNURL_URL="http://localhost:$port/auth/lnurl"
-				export VSS_LNURL_SERVER_URL VSS_LNURL_URL
-				echo "vss-server with LNURL-auth serving at $VSS_LNURL_SERVER_URL"
-				return 0
-			fi
-			if ! kill -0 "$lnurl_pid" 2>/dev/null; then
-				break
-			fi
-			sleep 0.1
-		done
-		stop_lnurl_server
-		if ! grep -q "address already in use" "$lnurl_log"; then
-			break
-		fi
-	done
-	echo "vss-server with LNURL-auth did not start:" >&2
-	cat "$lnurl_log" >&2
-	return 1
-}
-
-stop_lnurl_server() {
-	if [[ -n "$lnurl_pid" ]] && kill -0 "$lnurl_pid" 2>/dev/null; then
-		kill "$lnurl_pid" 2>/dev/null || true
-		wait "$lnurl_pid" 2>/dev/null || true
-	fi
-	lnurl_pid=""
-}
+trap 'stop_server; stop_lnurl_server; rm -rf "$tmp" "$vss_server_log" "$lnurl_server_log"' EXIT
 
 echo "== npm pack"
 tarball="$(cd "$root/clients/ts" && npm pack --silent --pack-destination "$tmp" | tail -1)"

@@ -1,8 +1,8 @@
 // The program a new user writes against the Kotlin client, much like the README's example:
 // run.sh builds it in a fresh Maven project and runs it against the vss-server at $VSS_URL
 // (signature authentication): the basic calls, then two devices sharing a store through the
-// change feed and a lease; then it logs in with LNURL-auth at the server at $VSS_LNURL_URL
-// (--lnurl-auth, signature and JWT authentication). It exits non-zero on any mismatch.
+// change feed and a lease; then it logs in with LNURL-auth at the issuer $VSS_LNURL_URL of the server
+// at $VSS_LNURL_SERVER_URL (--lnurl-auth, signature and JWT authentication). It exits non-zero on any mismatch.
 import com.connectrpc.Code
 import com.connectrpc.ResponseMessage
 import com.connectrpc.getOrThrow
@@ -32,6 +32,7 @@ import kotlin.system.exitProcess
 
 suspend fun main() {
     val url = System.getenv("VSS_URL") ?: error("VSS_URL is not set")
+    val lnurlServer = System.getenv("VSS_LNURL_SERVER_URL") ?: error("VSS_LNURL_SERVER_URL is not set")
     val lnurlUrl = System.getenv("VSS_LNURL_URL") ?: error("VSS_LNURL_URL is not set")
     try {
         val identity = SignatureKey.generate()
@@ -44,7 +45,7 @@ suspend fun main() {
                 multiDevice(phone, laptop)
             }
         }
-        lnurlAuth(lnurlUrl)
+        lnurlAuth(lnurlServer, lnurlUrl)
     } catch (e: Throwable) {
         e.printStackTrace()
         exitProcess(1)
@@ -111,9 +112,9 @@ suspend fun multiDevice(phone: VssClient, laptop: VssClient) = coroutineScope {
 
 // lnurlAuth logs in with LNURL-auth at the server's own issuer, then reads what it wrote with
 // the signature of the same key: the same user.
-suspend fun lnurlAuth(baseUrl: String) {
+suspend fun lnurlAuth(baseUrl: String, issuerUrl: String) {
     val linkingKey = SignatureKey.generate()
-    val auth: LnurlAuth = Credentials.lnurlAuth("$baseUrl/auth/lnurl", linkingKey)
+    val auth: LnurlAuth = Credentials.lnurlAuth(issuerUrl, linkingKey)
     VssClients.create(baseUrl, auth).use { vss ->
         vss.putObjects(putObjectRequest {
             storeId = "wallet"
