@@ -6,16 +6,21 @@
 vss_server_pid=""
 vss_server_log=""
 
-stop_server() {
-	if [[ -n "$vss_server_pid" ]] && kill -0 "$vss_server_pid" 2>/dev/null; then
-		kill "$vss_server_pid" 2>/dev/null || true
+# stop_pid stops the server with process id $1, if it runs: SIGTERM, then after 10 s SIGKILL.
+stop_pid() {
+	if [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; then
+		kill "$1" 2>/dev/null || true
 		for _ in $(seq 1 100); do
-			kill -0 "$vss_server_pid" 2>/dev/null || break
+			kill -0 "$1" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -9 "$vss_server_pid" 2>/dev/null || true
-		wait "$vss_server_pid" 2>/dev/null || true
+		kill -9 "$1" 2>/dev/null || true
+		wait "$1" 2>/dev/null || true
 	fi
+}
+
+stop_server() {
+	stop_pid "$vss_server_pid"
 	vss_server_pid=""
 }
 
@@ -54,15 +59,12 @@ start_server() {
 # (the issuer, VSS_LNURL_SERVER_URL/auth/lnurl). The LNURLs it answers lead to its public
 # URL, which must name a host, http://localhost:<port>: so the port is picked before the
 # start, and the start is tried again on another port if another process took it
-# meanwhile. The server is stopped by stop_lnurl_server (or stop_server).
+# meanwhile. stop_lnurl_server stops it.
 lnurl_server_pid=""
 lnurl_server_log=""
 
 stop_lnurl_server() {
-	if [[ -n "$lnurl_server_pid" ]] && kill -0 "$lnurl_server_pid" 2>/dev/null; then
-		kill "$lnurl_server_pid" 2>/dev/null || true
-		wait "$lnurl_server_pid" 2>/dev/null || true
-	fi
+	stop_pid "$lnurl_server_pid"
 	lnurl_server_pid=""
 }
 

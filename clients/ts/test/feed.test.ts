@@ -3,7 +3,6 @@
 // change lost or repeated, expired and unknown cursors, and leases that renew, fence
 // writes and refuse them once lost.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -30,16 +29,9 @@ import {
 import { createNodeVssClient } from "@govss/vss-client/node";
 import { createWebVssClient } from "@govss/vss-client/web";
 import { startServer, type TestServer } from "./server.js";
+import { newKey, storeId } from "./helpers.js";
 
 const encoder = new TextEncoder();
-
-function newKey(): string {
-  return randomBytes(32).toString("hex");
-}
-
-function storeId(name: string): string {
-  return `${name}-${randomBytes(6).toString("hex")}`;
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

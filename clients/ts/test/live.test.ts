@@ -5,34 +5,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { ErrorCode, vssErrorCode, type VssAuth, type VssClient } from "@govss/vss-client";
 import { createNodeVssClient } from "@govss/vss-client/node";
 import { createWebVssClient } from "@govss/vss-client/web";
 import { startServer, type TestServer } from "./server.js";
+import { newKey, storeId, rejection } from "./helpers.js";
 
 const encoder = new TextEncoder();
-
-/** newKey returns a fresh user: a random secp256k1 private key in hex. */
-function newKey(): string {
-  return randomBytes(32).toString("hex");
-}
-
-/** storeId returns a store id no other test uses. */
-function storeId(name: string): string {
-  return `${name}-${randomBytes(6).toString("hex")}`;
-}
-
-/** rejection runs call, which must fail, and returns its Connect error. */
-async function rejection(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (err) {
-    assert.ok(err instanceof ConnectError, `want a ConnectError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("the call succeeded; want an error");
-}
 
 type Factory = (baseUrl: string, auth?: VssAuth) => VssClient;
 

@@ -3,7 +3,6 @@
 // dropped, a wrong signature, an issuer failing for a while), and against fake issuers for
 // each way a login can fail.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it, type TestContext } from "node:test";
@@ -22,29 +21,11 @@ import {
 import { createNodeVssClient } from "@govss/vss-client/node";
 import { createWebVssClient } from "@govss/vss-client/web";
 import { startLnurlServer, type LnurlTestServer } from "./server.js";
+import { newKey, storeId, rejection } from "./helpers.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const fast: RetryPolicy = { maxAttempts: 5, initialBackoffMs: 1, maxBackoffMs: 10 };
-
-function newKey(): string {
-  return randomBytes(32).toString("hex");
-}
-
-function storeId(name: string): string {
-  return `${name}-${randomBytes(6).toString("hex")}`;
-}
-
-/** rejection runs call, which must fail, and returns its Connect error. */
-async function rejection(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (err) {
-    assert.ok(err instanceof ConnectError, `want a ConnectError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("the call succeeded; want an error");
-}
 
 /**
  * Issuer is a fetch for LnurlAuthOptions.fetch that counts the requests for LNURLs and

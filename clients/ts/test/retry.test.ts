@@ -10,10 +10,7 @@ import { DEFAULT_TIMEOUT_MS, listAllKeyVersions, listKeyVersionPages, watchChang
 import { createNodeVssClient } from "@govss/vss-client/node";
 import { createWebVssClient } from "@govss/vss-client/web";
 import { startServer, type TestServer } from "./server.js";
-
-function storeId(name: string): string {
-  return `${name}-${randomBytes(6).toString("hex")}`;
-}
+import { storeId } from "./helpers.js";
 
 /**
  * flaky returns an interceptor that fails the first `failures` attempts of every method
