@@ -19,6 +19,23 @@ stop_pid() {
 	fi
 }
 
+# serving_addr waits up to 30 s for the server with process id $1 to log, in its JSON log
+# $2, that it serves, and prints the address it serves on; it fails if the server exits
+# or the time runs out.
+serving_addr() {
+	local addr
+	for _ in $(seq 1 300); do
+		addr="$(sed -n 's/.*"msg":"serving VSS".*"addr":"\([^"]*\)".*/\1/p' "$2" | head -1)"
+		if [[ -n "$addr" ]]; then
+			echo "$addr"
+			return 0
+		fi
+		kill -0 "$1" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 stop_server() {
 	stop_pid "$vss_server_pid"
 	vss_server_pid=""
@@ -35,19 +52,12 @@ start_server() {
 	vss_server_log="$(mktemp "${TMPDIR:-/tmp}/vss-server-log.XXXXXX")"
 	"$bin" --listen 127.0.0.1:0 --database-url memory: --log-format json --auth signature 2>"$vss_server_log" &
 	vss_server_pid=$!
-	for _ in $(seq 1 300); do
-		addr="$(sed -n 's/.*"msg":"serving VSS".*"addr":"\([^"]*\)".*/\1/p' "$vss_server_log" | head -1)"
-		if [[ -n "$addr" ]]; then
-			VSS_URL="http://$addr"
-			export VSS_URL
-			echo "vss-server serving at $VSS_URL"
-			return 0
-		fi
-		if ! kill -0 "$vss_server_pid" 2>/dev/null; then
-			break
-		fi
-		sleep 0.1
-	done
+	if addr="$(serving_addr "$vss_server_pid" "$vss_server_log")"; then
+		VSS_URL="http://$addr"
+		export VSS_URL
+		echo "vss-server serving at $VSS_URL"
+		return 0
+	fi
 	echo "vss-server did not start within 30 s:" >&2
 	cat "$vss_server_log" >&2
 	stop_server
@@ -78,17 +88,13 @@ start_lnurl_server() {
 		"$bin" --listen "127.0.0.1:$port" --database-url memory: --log-format json --auth signature,jwt \
 			--lnurl-auth --public-url "http://localhost:$port" 2>"$lnurl_server_log" &
 		lnurl_server_pid=$!
-		for _ in $(seq 1 300); do
-			if grep -q '"msg":"serving VSS"' "$lnurl_server_log"; then
-				VSS_LNURL_SERVER_URL="http://localhost:$port"
-				VSS_LNURL_URL="$VSS_LNURL_SERVER_URL/auth/lnurl"
-				export VSS_LNURL_SERVER_URL VSS_LNURL_URL
-				echo "vss-server with LNURL-auth serving at $VSS_LNURL_SERVER_URL"
-				return 0
-			fi
-			kill -0 "$lnurl_server_pid" 2>/dev/null || break
-			sleep 0.1
-		done
+		if serving_addr "$lnurl_server_pid" "$lnurl_server_log" >/dev/null; then
+			VSS_LNURL_SERVER_URL="http://localhost:$port"
+			VSS_LNURL_URL="$VSS_LNURL_SERVER_URL/auth/lnurl"
+			export VSS_LNURL_SERVER_URL VSS_LNURL_URL
+			echo "vss-server with LNURL-auth serving at $VSS_LNURL_SERVER_URL"
+			return 0
+		fi
 		stop_lnurl_server
 		grep -q 'address already in use' "$lnurl_server_log" || break
 	done
