@@ -49,7 +49,7 @@ export function explainError(err: unknown, asked: Asked, pageOrigin: string, rea
   if (!(err instanceof ConnectError)) {
     return head + message(err);
   }
-  const why = `${Code[err.code]?.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase() ?? err.code}: ${err.rawMessage}`;
+  const why = errorText(err);
   switch (err.code) {
     case Code.Unauthenticated:
       return head + `the server refused the credentials (${why}). Check the private key or token, and that the server accepts that kind (--auth).`;
@@ -82,6 +82,17 @@ export async function probeServer(server: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * errorText is an error in a few words: a Connect error as its code (as the protocol
+ * writes it, e.g. unauthenticated) and message, anything else as its message.
+ */
+export function errorText(err: unknown): string {
+  if (err instanceof ConnectError) {
+    return `${Code[err.code]?.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase() ?? err.code}: ${err.rawMessage}`;
+  }
+  return message(err);
 }
 
 function message(err: unknown): string {

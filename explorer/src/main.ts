@@ -2,10 +2,9 @@
 // follows the store's changes live, calling vss.v1.VssService through Connect-Web. Requests are signed in the page with
 // the pasted private key, or carry the pasted bearer token, and go only to the server
 // that serves the page or to one it allows (servers.ts).
-import { Code, ConnectError } from "@connectrpc/connect";
 import { CursorExpiredError, publicKeyHex, watchChanges, type Change, type VssAuth, type VssClient, type WatchStatus } from "@govss/vss-client";
 import { createWebVssClient } from "@govss/vss-client/web";
-import { explainError, isNetworkFailure, probeServer } from "./explain.js";
+import { errorText, explainError, isNetworkFailure, probeServer } from "./explain.js";
 import { formatValue, hexDump, utf8 } from "./format.js";
 import { chooseServer, loadAllowedServers } from "./servers.js";
 
@@ -98,13 +97,6 @@ function setStatus(text: string, isError = false): void {
   statusOut.classList.toggle("error", isError);
 }
 
-function describeError(err: unknown): string {
-  if (err instanceof ConnectError) {
-    return `${Code[err.code] ?? err.code}: ${err.rawMessage}`;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
 /**
  * failed shows what a failed call of q was doing and what probably happened; for a
  * failure of the network it first asks whether the server answers at all, to tell a
@@ -139,7 +131,7 @@ function credentials(): VssAuth {
     userOut.textContent = publicKeyHex(key);
   } catch (err) {
     userOut.textContent = "—";
-    throw new Error(`the private key is not 64 hex characters of a valid secp256k1 key (${describeError(err)})`, { cause: err });
+    throw new Error(`the private key is not 64 hex characters of a valid secp256k1 key (${errorText(err)})`, { cause: err });
   }
   return { privateKey: key };
 }
@@ -272,7 +264,7 @@ async function copyValue(): Promise<void> {
     await navigator.clipboard.writeText(text);
     valueStatus.textContent = `Copied ${text.length} characters.`;
   } catch (err) {
-    valueStatus.textContent = `Could not copy: ${describeError(err)}. Use Download instead.`;
+    valueStatus.textContent = `Could not copy: ${errorText(err)}. Use Download instead.`;
   }
 }
 
@@ -306,7 +298,7 @@ function describeStatus(status: WatchStatus): [string, string] {
     case "reconnecting":
       return [
         "reconnecting",
-        `Connection lost (${describeError(status.error)}); reconnecting in ${(status.delayMs / 1000).toFixed(1)} s from the last change received.`,
+        `Connection lost (${errorText(status.error)}); reconnecting in ${(status.delayMs / 1000).toFixed(1)} s from the last change received.`,
       ];
     case "ended":
       return ["off", "Off."];
@@ -449,7 +441,7 @@ form.addEventListener("submit", (event) => {
       pageSize,
     };
   } catch (err) {
-    setStatus(describeError(err), true);
+    setStatus(errorText(err), true);
     return;
   }
   changesSection.hidden = false;
