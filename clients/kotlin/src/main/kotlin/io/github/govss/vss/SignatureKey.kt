@@ -123,7 +123,7 @@ class SignatureKey(secretKey: ByteArray) {
     }
 }
 
-private fun BigInteger.toFixed32(): ByteArray {
+internal fun BigInteger.toFixed32(): ByteArray {
     val raw = toByteArray() // big-endian two's complement, possibly with a leading zero byte
     return when {
         raw.size == 32 -> raw

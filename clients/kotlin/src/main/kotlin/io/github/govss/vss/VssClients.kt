@@ -177,22 +177,7 @@ class VssClient internal constructor(
      * @throws com.connectrpc.ConnectException when a page fails, or when the server answers
      *   a page token twice.
      */
-    suspend fun listAll(request: Vss.ListKeyVersionsRequest): Vss.ListKeyVersionsResponse {
-        val all = Vss.ListKeyVersionsResponse.newBuilder()
-        val seen = HashSet<String>()
-        var page = request
-        var first = true
-        while (true) {
-            val response = service.listKeyVersions(page).getOrThrow()
-            if (first && response.hasGlobalVersion()) all.globalVersion = response.globalVersion
-            first = false
-            all.addAllKeyVersions(response.keyVersionsList)
-            val next = response.nextPageToken
-            if (next.isEmpty()) return all.build()
-            if (!seen.add(next)) throw ConnectException(Code.INTERNAL_ERROR, "the server answered the page token \"$next\" twice")
-            page = page.toBuilder().setPageToken(next).build()
-        }
-    }
+    suspend fun listAll(request: Vss.ListKeyVersionsRequest): Vss.ListKeyVersionsResponse = listAllPages(service, request)
 
     /**
      * Acquires the lease [name] on [storeId] for [ttl] (1 s to 1 h) and returns it as a
@@ -247,6 +232,27 @@ class VssClient internal constructor(
          */
         @JvmField
         val DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration.ofSeconds(60)
+    }
+}
+
+/**
+ * Lists every page of keys of [service] from [request] on and returns them as one response
+ * (see [VssClient.listAll]).
+ */
+internal suspend fun listAllPages(service: VssServiceClientInterface, request: Vss.ListKeyVersionsRequest): Vss.ListKeyVersionsResponse {
+    val all = Vss.ListKeyVersionsResponse.newBuilder()
+    val seen = HashSet<String>()
+    var page = request
+    var first = true
+    while (true) {
+        val response = service.listKeyVersions(page).getOrThrow()
+        if (first && response.hasGlobalVersion()) all.globalVersion = response.globalVersion
+        first = false
+        all.addAllKeyVersions(response.keyVersionsList)
+        val next = response.nextPageToken
+        if (next.isEmpty()) return all.build()
+        if (!seen.add(next)) throw ConnectException(Code.INTERNAL_ERROR, "the server answered the page token \"$next\" twice")
+        page = page.toBuilder().setPageToken(next).build()
     }
 }
 
