@@ -1,7 +1,7 @@
 // The program a new user writes against the Kotlin client, much like the README's example:
 // run.sh builds it in a fresh Maven project and runs it against the vss-server at $VSS_URL
-// (signature authentication): the basic calls, then two devices sharing a store through the
-// change feed and a lease; then it logs in with LNURL-auth at the issuer $VSS_LNURL_URL of the server
+// (signature authentication): the basic calls, the encrypted store and LDK Node's layout,
+// then two devices sharing a store through the change feed and a lease; then it logs in with LNURL-auth at the issuer $VSS_LNURL_URL of the server
 // at $VSS_LNURL_SERVER_URL (--lnurl-auth, signature and JWT authentication). It exits non-zero on any mismatch.
 import com.connectrpc.Code
 import com.connectrpc.ResponseMessage
@@ -9,12 +9,18 @@ import com.connectrpc.getOrThrow
 import com.google.protobuf.ByteString
 import io.github.govss.vss.ChangeBatch
 import io.github.govss.vss.Credentials
+import io.github.govss.vss.EncryptedItem
+import io.github.govss.vss.EncryptedStore
+import io.github.govss.vss.LdkStore
 import io.github.govss.vss.LeaseHeldException
 import io.github.govss.vss.LeaseLostException
 import io.github.govss.vss.LnurlAuth
 import io.github.govss.vss.SignatureKey
+import io.github.govss.vss.VerificationException
 import io.github.govss.vss.VssClient
 import io.github.govss.vss.VssClients
+import io.github.govss.vss.keysFromWalletSeed
+import io.github.govss.vss.signatureKeyFromWalletSeed
 import io.github.govss.vss.vssError
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.coroutineScope
@@ -39,6 +45,7 @@ suspend fun main() {
         // The client is closed at the end of use, which stops its threads: the JVM then
         // exits as soon as main returns.
         VssClients.create(url, Credentials.signature(identity)).use { vss -> exercise(vss) }
+        encryption(url)
         // Two devices of the same wallet: the change feed and a lease.
         VssClients.create(url, Credentials.signature(identity), deviceId = "phone").use { phone ->
             VssClients.create(url, Credentials.signature(identity), deviceId = "laptop").use { laptop ->
@@ -71,6 +78,46 @@ suspend fun exercise(vss: VssClient) {
     val all = vss.listAll(listKeyVersionsRequest { storeId = "wallet" })
     check(all.keyVersionsList.map { it.key } == listOf("greeting")) { "listAll: $all" }
     println("ok io.github.govss:vss-client: ${kv.key} v${kv.version}: ${kv.value.toStringUtf8()}")
+}
+
+// encryption stores through the encrypting layer with keys from a wallet seed, as the wallet's
+// own user (LDK Node's signing key), checks that the server holds nothing readable and that a
+// value it moves to another key is refused, then writes and reads LDK Node's layout.
+suspend fun encryption(url: String) {
+    val seed = ByteArray(64) { (it * 7).toByte() }
+    val keys = keysFromWalletSeed(seed)
+    VssClients.create(url, Credentials.signature(signatureKeyFromWalletSeed(seed))).use { vss ->
+        val store = EncryptedStore(vss, keys)
+        store.put("private", listOf(EncryptedItem("balance", "21 BTC".toByteArray(), 0), EncryptedItem("note", "secret".toByteArray(), 0)))
+        store.put("private", "balance", "42 BTC".toByteArray(), 1)
+        val balance = store.get("private", "balance")
+        check(String(balance.value) == "42 BTC" && balance.version == 2L && balance.sealedVersion == 1L) { "get: ${String(balance.value)} v${balance.version}" }
+        check(store.list("private").keyVersions.map { it.key }.sorted() == listOf("balance", "note")) { "list: ${store.list("private")}" }
+        val raw = vss.listAll(listKeyVersionsRequest { storeId = "private" }).keyVersionsList
+        check(raw.none { it.key.contains("balance") || it.key.contains("note") }) { "the server sees key names: $raw" }
+        // The server moves one value to the other key: the read is refused, with no data.
+        val moved = vss.getObject(getObjectRequest { storeId = "private"; key = store.storageKey("note") }).getOrThrow().value.value
+        vss.putObjects(putObjectRequest {
+            storeId = "private"
+            transactionItems += keyValue { key = store.storageKey("balance"); version = 2; value = moved }
+        }).getOrThrow()
+        try {
+            store.get("private", "balance")
+            error("a value moved to another key was returned")
+        } catch (e: VerificationException) {
+            check(e.kind == VerificationException.Kind.AUTHENTICATION) { "want AUTHENTICATION, got $e" }
+        }
+
+        val ldk = LdkStore.open(vss, keys, "ldk-node")
+        check(ldk.schema == LdkStore.Schema.V1) { "a new LDK store opened as ${ldk.schema}" }
+        ldk.write("payments", "", "0123abcd", "a payment".toByteArray())
+        val again = LdkStore.open(vss, keys, "ldk-node")
+        check(again.schemaSource == LdkStore.SchemaSource.STORED) { "schema found by ${again.schemaSource}" }
+        check(String(again.read("payments", "", "0123abcd")) == "a payment") { "LDK read" }
+        val namespaces = again.listNamespaces().map { "${it.primaryNamespace}/${it.secondaryNamespace}: ${it.keys.map { k -> k.key }}" }
+        check(namespaces == listOf("payments/: [0123abcd]")) { "LDK namespaces: $namespaces" }
+    }
+    println("ok encryption: EncryptedStore and LdkStore, a moved value refused")
 }
 
 // multiDevice follows a store on one device while the other writes under a lease.

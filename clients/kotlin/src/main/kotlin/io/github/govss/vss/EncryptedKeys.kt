@@ -79,30 +79,57 @@ fun keysFromVssSeed(vssSeed: ByteArray): Keys {
 fun keysFromWalletSeed(walletSeed: ByteArray): Keys = keysFromVssSeed(vssSeedFromWalletSeed(walletSeed))
 
 /**
+ * VSS_SIGNING_CHILD_INDEX is the hardened child of m/877' whose private key LDK Node signs
+ * its VSS requests with under the signature scheme: m/877'/139'.
+ */
+const val VSS_SIGNING_CHILD_INDEX: Int = 139
+
+/**
  * Returns the VSS seed LDK Node derives from a wallet's seed (16 to 64 bytes, as BIP32
  * allows): the 32-byte private key of the hardened child m/877' of the seed's BIP32 master
  * key. The network does not matter: it changes only the extended key's version bytes.
  */
-fun vssSeedFromWalletSeed(walletSeed: ByteArray): ByteArray {
-    require(walletSeed.size in 16..64) { "wallet seed must be 16 to 64 bytes, got ${walletSeed.size}" }
-    // BIP32 from BouncyCastle's primitives rather than a Bitcoin library: the JVM's BIP32
-    // implementations come inside whole Bitcoin stacks (bitcoinj with Guava, bitcoin-kmp
-    // with native secp256k1 bindings), while a hardened step from a master key needs no
-    // elliptic-curve arithmetic at all: master (k, c) = HMAC-SHA512(key = "Bitcoin seed",
-    // seed); child I = HMAC-SHA512(key = c, 0x00 ‖ ser256(k) ‖ ser32(0x80000000 + 877)),
-    // child key = parse256(I[0..32]) + k mod n, where n is the secp256k1 order. The
-    // vectors file checks it against the bitcoin crate's Xpriv.
+fun vssSeedFromWalletSeed(walletSeed: ByteArray): ByteArray = hardenedKey(walletSeed, VSS_HARDENED_CHILD_INDEX)
+
+/**
+ * Returns the key LDK Node signs its VSS requests with when it uses the signature scheme
+ * (vss-client-ng's `SigsAuthProvider`, built by LDK Node's
+ * `VssStoreBuilder::build_with_sigs_auth`): the private key of m/877'/139' of the wallet's
+ * seed. `Credentials.signature(signatureKeyFromWalletSeed(seed))` makes a client the same
+ * user as the wallet.
+ */
+fun signatureKeyFromWalletSeed(walletSeed: ByteArray): SignatureKey =
+    SignatureKey(hardenedKey(walletSeed, VSS_HARDENED_CHILD_INDEX, VSS_SIGNING_CHILD_INDEX))
+
+/**
+ * Returns the 32-byte private key at the hardened BIP32 path m/path[0]'/path[1]'/… of
+ * [seed] (16 to 64 bytes).
+ *
+ * BIP32 from BouncyCastle's primitives rather than a Bitcoin library: the JVM's BIP32
+ * implementations come inside whole Bitcoin stacks (bitcoinj with Guava, bitcoin-kmp with
+ * native secp256k1 bindings), while hardened steps need no elliptic-curve arithmetic at
+ * all: master (k, c) = HMAC-SHA512(key = "Bitcoin seed", seed); each step
+ * I = HMAC-SHA512(key = c, 0x00 ‖ ser256(k) ‖ ser32(0x80000000 + i)), k = parse256(I[0..32])
+ * + k mod n (n the secp256k1 order), c = I[32..64]. The tests check it against the bitcoin
+ * crate's `Xpriv` (the shared vectors), BIP32's test vector 1 and @scure/bip32.
+ */
+internal fun hardenedKey(seed: ByteArray, vararg path: Int): ByteArray {
+    require(seed.size in 16..64) { "wallet seed must be 16 to 64 bytes, got ${seed.size}" }
     val n = SignatureKey.CURVE.n
-    val master = hmacSha512("Bitcoin seed".toByteArray(), walletSeed)
-    val k = BigInteger(1, master.copyOfRange(0, 32))
+    val master = hmacSha512("Bitcoin seed".toByteArray(), seed)
+    var k = BigInteger(1, master.copyOfRange(0, 32))
+    var chainCode = master.copyOfRange(32, 64)
     check(k.signum() > 0 && k < n) { "BIP32: this seed gives no valid master key" }
-    val index = (0x80000000L + VSS_HARDENED_CHILD_INDEX).toInt()
-    val data = byteArrayOf(0) + k.toFixed32() + ByteBuffer.allocate(4).putInt(index).array()
-    val child = hmacSha512(master.copyOfRange(32, 64), data)
-    val il = BigInteger(1, child.copyOfRange(0, 32))
-    val key = il.add(k).mod(n)
-    check(il < n && key.signum() != 0) { "BIP32: this seed gives no valid key at m/877'" }
-    return key.toFixed32()
+    for (i in path) {
+        require(i >= 0) { "BIP32: a hardened index is 0 to 2^31-1, got $i" }
+        val index = ByteBuffer.allocate(4).putInt((0x80000000L + i).toInt()).array()
+        val child = hmacSha512(chainCode, byteArrayOf(0) + k.toFixed32() + index)
+        val il = BigInteger(1, child.copyOfRange(0, 32))
+        k = il.add(k).mod(n)
+        check(il < n && k.signum() != 0) { "BIP32: this seed gives no valid key at index $i'" }
+        chainCode = child.copyOfRange(32, 64)
+    }
+    return k.toFixed32()
 }
 
 /** The "hkdf" of LDK Node and vss-client-ng: HMAC-SHA256 keyed with [salt] over [ikm]. */

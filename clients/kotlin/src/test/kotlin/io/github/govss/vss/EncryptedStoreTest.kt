@@ -114,6 +114,20 @@ class EncryptedStoreTest {
     }
 
     @Test
+    fun `the README's encryption example works, as the wallet's own user`() = runBlocking<Unit> {
+        // An LDK Node store of the seed, signed as LDK Node signs (m/877'/139').
+        VssClients.create(server.baseUrl, Credentials.signature(signatureKeyFromWalletSeed(seed))).use { vss ->
+            val ldk = LdkStore.open(vss, keys, "ldk-node")
+            ldk.write("", "", "manager", ByteArray(10))
+            ldk.write("payments", "", "0123abcd", ByteArray(3))
+        }
+        assertEquals(
+            listOf("greeting v1: hello", "//manager: 10 bytes", "payments//0123abcd: 3 bytes"),
+            readmeEncryptionExample(server.baseUrl, seed),
+        )
+    }
+
+    @Test
     fun `listing pages through the whole store`() = runBlocking<Unit> {
         val enc = EncryptedStore(user(), keys)
         val store = newStore()

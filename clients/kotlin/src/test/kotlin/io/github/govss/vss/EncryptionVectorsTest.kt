@@ -43,6 +43,18 @@ class EncryptionVectorsTest {
     }
 
     @Test
+    fun `BIP32 hardened derivation and LDK Node's signing key`() {
+        // BIP32 test vector 1: m and m/0H.
+        val tv1 = unhex("000102030405060708090a0b0c0d0e0f")
+        assertEquals("e8f32e723decf4051aefac8e2c93c9c5b214313817cdb01a1494b917c8436b35", hardenedKey(tv1).toHex())
+        assertEquals("edb2e14f9ee77d26dd93b4ecede8d16ed408ce149b6cd80b0715a2d911a0afea", hardenedKey(tv1, 0).toHex())
+        // m/877'/139' of the vectors' wallet seed, as @scure/bip32 derives it.
+        val signing = signatureKeyFromWalletSeed(doc.obj("keys").hex("wallet_seed"))
+        assertEquals("b57e64fe9c1607bf6bab746d4739541cd2fd6b6cefb3564e6b9940528f9d2c82", signing.secretKey.toHex())
+        assertEquals("0257401ab7590ba9b8c3a590ec10247f791e3da7eeb3a1bf33ae0268bd2d7e5272", signing.publicKeyHex)
+    }
+
+    @Test
     fun `keys never print their bytes`() {
         val k = doc.obj("keys")
         val keys = keysFromVssSeed(k.hex("vss_seed"))

@@ -33,3 +33,27 @@ suspend fun readmeLnurlExample(issuerUrl: String, serverUrl: String): String {
         return "${kv.key} v${kv.version}: ${kv.value.toStringUtf8()}"
     }
 }
+
+// The encryption example of README.md, with the URL and the seed as parameters, and what it
+// prints returned instead.
+suspend fun readmeEncryptionExample(serverUrl: String, seed: ByteArray): List<String> {
+    val printed = mutableListOf<String>()
+    fun println(line: String) { printed += line }
+    val keys = keysFromWalletSeed(seed) // LDK Node's derivation: m/877', then HMAC-SHA256
+    VssClients.create(serverUrl, Credentials.signature(signatureKeyFromWalletSeed(seed))).use { vss ->
+        val store = EncryptedStore(vss, keys)
+        store.put("wallet", "greeting", "hello".toByteArray(), version = 0) // the server sees neither key nor value
+        val got = store.get("wallet", "greeting") // verified, or a VerificationException
+        println("${got.key} v${got.version}: ${String(got.value)}") // greeting v1: hello
+
+        // The store of an LDK Node wallet with the same seed: namespaces and keys in clear.
+        val ldk = LdkStore.open(vss, keys, "ldk-node") // finds the schema (V0 or V1) as LDK Node does
+        for (ns in ldk.listNamespaces()) {
+            for (k in ns.keys) {
+                val value = ldk.read(ns.primaryNamespace, ns.secondaryNamespace, k.key) // decrypted and verified
+                println("${ns.primaryNamespace}/${ns.secondaryNamespace}/${k.key}: ${value.size} bytes")
+            }
+        }
+    }
+    return printed
+}
