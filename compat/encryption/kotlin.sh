@@ -7,7 +7,8 @@
 # file) set. The program is clients/kotlin/src/test/kotlin/.../EncryptionCompat.kt, using
 # EncryptedStore and LdkStore of the client. It runs with plain java on the classpath the
 # Maven build writes to target/test-classpath.txt; the first call builds the module (without
-# running its tests) when that file is missing or older than a source, the others reuse it.
+# running its tests) when that file is missing, older than a source, or names a jar that is
+# gone (a build with another local repository wrote it); the others reuse it.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -20,10 +21,23 @@ fi
 : "${VSS_ENCRYPTION_VECTORS:?VSS_ENCRYPTION_VECTORS is not set}"
 
 classpath="$module/target/test-classpath.txt"
-if [[ ! -f "$classpath" ]] ||
-	[[ -n "$(find "$module/src" "$module/pom.xml" "$root/proto" -newer "$classpath" -print -quit)" ]]; then
+# fresh: the classpath file exists, no source is newer, and every entry it names exists.
+fresh() {
+	[[ -f "$classpath" ]] || return 1
+	[[ -z "$(find "$module/src" "$module/pom.xml" "$root/proto" -newer "$classpath" -print -quit)" ]] || return 1
+	local entry entries
+	IFS=: read -r -a entries <"$classpath"
+	for entry in "${entries[@]}"; do
+		[[ -e "$entry" ]] || return 1
+	done
+}
+if ! fresh; then
 	make -s -C "$root" kotlin-tools >&2
-	(cd "$module" && "${MVN:-mvn}" -q -B -Dstyle.color=never process-test-classes) >&2
+	# Maven's output only on failure: its quiet mode still writes colour codes to stdout.
+	if ! log="$(cd "$module" && "${MVN:-mvn}" -q -B -Dstyle.color=never process-test-classes 2>&1)"; then
+		printf '%s\n' "$log" >&2
+		exit 1
+	fi
 fi
 java="java"
 if [[ -n "${JAVA_HOME:-}" ]]; then
