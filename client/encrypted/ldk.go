@@ -209,13 +209,7 @@ func (l *LDKStore) ListKeys(ctx context.Context, primary, secondary string) ([]s
 		return nil, err
 	}
 	req := &vssv1.ListKeyVersionsRequest{StoreId: l.storeID}
-	var prefix string
-	switch {
-	case l.schema == LDKSchemaV1:
-		prefix = l.obf.Obfuscate(primary+"#"+secondary) + "#"
-	case primary != "":
-		prefix = primary + "#" + secondary + "#"
-	}
+	prefix := l.listPrefix(primary, secondary)
 	if prefix != "" {
 		req.KeyPrefix = &prefix
 	}
@@ -241,6 +235,19 @@ func (l *LDKStore) ListKeys(ctx context.Context, primary, secondary string) ([]s
 	}
 	sort.Strings(keys)
 	return keys, nil
+}
+
+// listPrefix is what the storage keys of primary/secondary start with: LDK Node's
+// build_obfuscated_prefix and the '#' after it; empty for V0's empty namespaces, whose
+// keys are stored bare.
+func (l *LDKStore) listPrefix(primary, secondary string) string {
+	switch {
+	case l.schema == LDKSchemaV1:
+		return l.obf.Obfuscate(primary+"#"+secondary) + "#"
+	case primary != "":
+		return primary + "#" + secondary + "#"
+	}
+	return ""
 }
 
 // ListNamespaces returns every pair of namespaces in the store with its keys, in clear,
