@@ -101,10 +101,11 @@ func NewLDKStore(c *vssclient.Client, keys Keys, storeID string, schema LDKSchem
 	return &LDKStore{core: newCore(c, keys), storeID: storeID, schema: schema}
 }
 
-// WithLease returns an LDKStore whose writes go through the lease l.
-func (l *LDKStore) WithLease(lease *vssclient.Lease) *LDKStore {
+// WithWriter returns an LDKStore whose writes go through w, for example a
+// *vssclient.Lease.
+func (l *LDKStore) WithWriter(w Writer) *LDKStore {
 	c := *l
-	c.w = lease
+	c.w = w
 	return &c
 }
 

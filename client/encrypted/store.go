@@ -8,8 +8,9 @@ import (
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 )
 
-// writer is where writes go: the client, or a lease that fences them.
-type writer interface {
+// Writer is what the writes of a Store or LDKStore go through: by default the
+// vssclient.Client they were made with; a *vssclient.Lease fences them with its token.
+type Writer interface {
 	PutObjects(context.Context, *vssv1.PutObjectRequest) (*vssv1.PutObjectResponse, error)
 	DeleteObject(context.Context, *vssv1.DeleteObjectRequest) (*vssv1.DeleteObjectResponse, error)
 }
@@ -17,7 +18,7 @@ type writer interface {
 // core is what Store and LDKStore share: the client, the writer and the two ciphers.
 type core struct {
 	c      *vssclient.Client
-	w      writer
+	w      Writer
 	obf    *KeyObfuscator
 	sealer *Sealer
 }
@@ -72,11 +73,11 @@ func NewStore(c *vssclient.Client, keys Keys) *Store {
 	return &Store{core: newCore(c, keys)}
 }
 
-// WithLease returns a Store whose writes go through the lease l (fenced by its token;
-// see vssclient.Lease), and whose reads go through the client as before.
-func (s *Store) WithLease(l *vssclient.Lease) *Store {
+// WithWriter returns a Store whose writes go through w, for example a *vssclient.Lease
+// (which fences them with its token), and whose reads go through the client as before.
+func (s *Store) WithWriter(w Writer) *Store {
 	c := *s
-	c.w = l
+	c.w = w
 	return &c
 }
 

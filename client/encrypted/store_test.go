@@ -257,7 +257,7 @@ func TestStoreWithLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := w.store().WithLease(lease)
+	s := w.store().WithWriter(lease)
 	if err := s.Put(ctx, "leased", encrypted.Item{Key: "k", Value: []byte("v"), Version: 0}); err != nil {
 		t.Fatal(err)
 	}
