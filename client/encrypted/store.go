@@ -153,8 +153,31 @@ func (s *Store) List(ctx context.Context, storeID string) ([]KeyVersion, error) 
 	if err != nil {
 		return nil, err
 	}
-	out := make([]KeyVersion, 0, len(resp.GetKeyVersions()))
-	for _, kv := range resp.GetKeyVersions() {
+	return s.deobfuscateAll(resp.GetKeyVersions())
+}
+
+// ListPage returns one page of keys, in clear, with their versions, and the token of
+// the next page ("" after the last). pageToken "" asks for the first page; pageSize 0
+// for the server's page size.
+func (s *Store) ListPage(ctx context.Context, storeID, pageToken string, pageSize int32) ([]KeyVersion, string, error) {
+	req := &vssv1.ListKeyVersionsRequest{StoreId: storeID}
+	if pageToken != "" {
+		req.PageToken = &pageToken
+	}
+	if pageSize > 0 {
+		req.PageSize = &pageSize
+	}
+	resp, err := s.c.ListKeyVersions(ctx, req)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := s.deobfuscateAll(resp.GetKeyVersions())
+	return out, resp.GetNextPageToken(), err
+}
+
+func (s *Store) deobfuscateAll(kvs []*vssv1.KeyValue) ([]KeyVersion, error) {
+	out := make([]KeyVersion, 0, len(kvs))
+	for _, kv := range kvs {
 		key, err := s.obf.Deobfuscate(kv.GetKey())
 		if err != nil {
 			return nil, err

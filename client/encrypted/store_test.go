@@ -248,6 +248,36 @@ func TestStoreDetectsLyingServer(t *testing.T) {
 	})
 }
 
+func TestStoreListPages(t *testing.T) {
+	t.Parallel()
+	srv := vsstest.Start(t, vsstest.Config{})
+	w := newWallet(t, srv)
+	s, ctx := w.store(), testCtx(t)
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		if err := s.Put(ctx, "paged", encrypted.Item{Key: k, Version: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keys []string
+	token, pages := "", 0
+	for {
+		page, next, err := s.ListPage(ctx, "paged", token, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, kv := range page {
+			keys = append(keys, kv.Key)
+		}
+		if token = next; token == "" {
+			break
+		}
+	}
+	if want := []string{"e", "d", "c", "b", "a"}; !slices.Equal(keys, want) || pages != 3 {
+		t.Fatalf("ListPage gave %v in %d pages, want %v in 3", keys, pages, want)
+	}
+}
+
 func TestStoreWithLease(t *testing.T) {
 	t.Parallel()
 	srv := vsstest.Start(t, vsstest.Config{})

@@ -591,12 +591,18 @@ const maxItemsPerRequest = 1000
 
 func (c *command) list(ctx context.Context, cl *vssclient.Client) error {
 	if c.seed != nil {
-		kvs, err := c.listEncrypted(ctx, cl)
+		kvs, next, err := c.listEncrypted(ctx, cl)
 		if err != nil {
 			return err
 		}
 		c.progress.done()
-		return c.printKeyVersions(kvs)
+		if err := c.printKeyVersions(kvs); err != nil {
+			return err
+		}
+		if next != "" {
+			fmt.Fprintf(c.stderr, "next page token: %s\n", next)
+		}
+		return nil
 	}
 	req := &vssv1.ListKeyVersionsRequest{StoreId: c.storeID}
 	if c.set["prefix"] {

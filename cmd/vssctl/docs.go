@@ -61,8 +61,8 @@ var commandDocs = []commandDoc{
 		minArgs: 0, maxArgs: 0, remote: true, flags: append([]string{"prefix", "page-size", "page-token"}, seedFlags...),
 		help: "Print \"KEY<tab>VERSION\" lines, newest created first, and the store's global version on " +
 			"standard error. Without --page-size and --page-token it lists every page; with either, one page, " +
-			"and the next page token on standard error. With a seed, the names in clear (every page; --prefix " +
-			"applies to the names in clear); a name that does not deobfuscate with the seed's keys is exit " +
+			"and the next page token on standard error. With a seed, the names in clear (--prefix applies to " +
+			"the names in clear, after paging); a name that does not deobfuscate with the seed's keys is exit " +
 			"code 9.",
 	},
 	{

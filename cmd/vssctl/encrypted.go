@@ -179,14 +179,19 @@ func (c *command) putEncrypted(ctx context.Context, cl *vssclient.Client, value 
 	return nil
 }
 
-// listEncrypted lists the keys in clear; a prefix applies to the names in clear.
-func (c *command) listEncrypted(ctx context.Context, cl *vssclient.Client) ([]encrypted.KeyVersion, error) {
+// listEncrypted lists the keys in clear, every page or, with --page-size or
+// --page-token, one (the next page token on standard error); a prefix applies to the
+// names in clear.
+func (c *command) listEncrypted(ctx context.Context, cl *vssclient.Client) (kvs []encrypted.KeyVersion, next string, err error) {
+	s := c.encryptedStore(cl)
+	var all []encrypted.KeyVersion
 	if c.set["page-size"] || c.set["page-token"] {
-		return nil, usagef("--page-size and --page-token list the server's pages of obfuscated names: not with a seed")
+		all, next, err = s.ListPage(ctx, c.storeID, c.pageToken, int32(c.pageSize))
+	} else {
+		all, err = s.List(ctx, c.storeID)
 	}
-	all, err := c.encryptedStore(cl).List(ctx, c.storeID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var out []encrypted.KeyVersion
 	for _, kv := range all {
@@ -194,7 +199,7 @@ func (c *command) listEncrypted(ctx context.Context, cl *vssclient.Client) ([]en
 			out = append(out, kv)
 		}
 	}
-	return out, nil
+	return out, next, nil
 }
 
 func (c *command) printKeyVersions(kvs []encrypted.KeyVersion) error {
@@ -224,7 +229,7 @@ func (c *command) deleteEncrypted(ctx context.Context, cl *vssclient.Client) err
 		}
 		return nil
 	}
-	listed, err := c.listEncrypted(ctx, cl)
+	listed, _, err := c.listEncrypted(ctx, cl)
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,9 @@ func TestSeedFile(t *testing.T) {
 	if out := c.ok("list", "--prefix", "gr", "--json"); out != `{"keyVersions":[{"key":"greeting","version":"2"}]}`+"\n" {
 		t.Fatalf("list --prefix --json = %q", out)
 	}
+	if r := c.run("list", "--page-size", "1"); r.code != 0 || r.out != "other\t1\n" || !strings.Contains(r.err, "next page token: ") {
+		t.Fatalf("list --page-size 1: %v", r)
+	}
 	c.fails(exitConflict, "aborted", "put", "greeting", "again")
 
 	// The server holds only obfuscated names and sealed values, readable by the library.
@@ -125,7 +128,6 @@ func TestSeedFile(t *testing.T) {
 	c.fails(exitUsage, "chmod 600", "--seed-file", open, "get", "greeting")
 	c.fails(exitUsage, "want a wallet seed", "--seed-file", bad, "get", "greeting")
 	c.fails(exitUsage, "not both", "--seed-file", seedPath, "--vss-seed-file", vssSeedPath, "get", "greeting")
-	c.fails(exitUsage, "not with a seed", "list", "--page-size", "10")
 	c.fails(exitUsage, "watch does not take --seed-file", "--seed-file", seedPath, "watch")
 }
 
