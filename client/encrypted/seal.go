@@ -3,9 +3,11 @@ package encrypted
 import (
 	"crypto/cipher"
 	"crypto/rand"
+	"fmt"
 	"strconv"
 
 	"golang.org/x/crypto/chacha20poly1305"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	vssv1 "github.com/govss/vss/gen/vss/v1"
@@ -44,25 +46,39 @@ func (s *Sealer) Seal(value []byte, version int64, aad []byte) []byte {
 // SealWithNonce is Seal with a given nonce, for known-answer tests. A nonce must never
 // be used twice with the same key: use Seal.
 func (s *Sealer) SealWithNonce(nonce [nonceSize]byte, value []byte, version int64, aad []byte) []byte {
-	blob, err := proto.Marshal(&vssv1.PlaintextBlob{Value: value, Version: version})
-	if err != nil {
-		panic("encrypted: encode PlaintextBlob: " + err.Error()) // bytes and an int64 always encode
+	// The Storable is encoded around the blob, which is encrypted in place, so that the
+	// value is copied once: {1: data (omitted when empty, as proto3 does), 2: metadata
+	// {1: cipher format, 2: nonce, 3: tag}}, the bytes proto.Marshal gives (the known
+	// answers check it).
+	blob := &vssv1.PlaintextBlob{Value: value, Version: version}
+	n := proto.Size(blob)
+	out := make([]byte, 0, 1+protowire.SizeVarint(uint64(n))+n+tagSize+2+metadataSize)
+	if n > 0 {
+		out = protowire.AppendTag(out, 1, protowire.BytesType)
+		out = protowire.AppendVarint(out, uint64(n))
 	}
-	sealed := s.aead.Seal(blob[:0], nonce[:], blob, aad) // in place: ciphertext || tag
-	n := len(sealed) - tagSize
-	out, err := proto.Marshal(&vssv1.Storable{
-		Data: sealed[:n],
-		EncryptionMetadata: &vssv1.EncryptionMetadata{
-			CipherFormat: CipherFormat,
-			Nonce:        nonce[:],
-			Tag:          sealed[n:],
-		},
-	})
-	if err != nil {
-		panic("encrypted: encode Storable: " + err.Error())
+	start := len(out)
+	out, err := proto.MarshalOptions{}.MarshalAppend(out, blob)
+	if err != nil || len(out) != start+n {
+		panic(fmt.Sprintf("encrypted: encode PlaintextBlob: %v", err)) // bytes and an int64 always encode
 	}
-	return out
+	sealed := s.aead.Seal(out[start:start], nonce[:], out[start:], aad) // ciphertext || tag, in place
+	var tag [tagSize]byte
+	copy(tag[:], sealed[n:])
+	out = out[:start+n]
+	out = protowire.AppendTag(out, 2, protowire.BytesType)
+	out = protowire.AppendVarint(out, uint64(metadataSize))
+	out = protowire.AppendTag(out, 1, protowire.BytesType)
+	out = protowire.AppendString(out, CipherFormat)
+	out = protowire.AppendTag(out, 2, protowire.BytesType)
+	out = protowire.AppendBytes(out, nonce[:])
+	out = protowire.AppendTag(out, 3, protowire.BytesType)
+	return protowire.AppendBytes(out, tag[:])
 }
+
+// metadataSize is the size of the encoded EncryptionMetadata: three fields of one-byte
+// tag and length.
+const metadataSize = 2 + len(CipherFormat) + 2 + nonceSize + 2 + tagSize
 
 // Open verifies and opens a stored value sealed with aad, and returns the value and the
 // version sealed with it. Anything that does not verify is a *VerificationError (with

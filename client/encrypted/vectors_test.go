@@ -16,11 +16,15 @@ import (
 
 func loadVectors(t *testing.T) *encvectors.Vectors {
 	t.Helper()
-	v, err := encvectors.Load("../../" + encvectors.Path)
+	v, err := loadVectorsFile()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
+}
+
+func loadVectorsFile() (*encvectors.Vectors, error) {
+	return encvectors.Load("../../" + encvectors.Path)
 }
 
 // kindOf returns the kind of a VerificationError as the vectors name it, or "" for nil;
