@@ -19,9 +19,10 @@
 // # What the server still sees
 //
 // The store ids; how many keys a store has and when each is written; each value's size
-// (plus 44 bytes or so) and version; each key name's length (the obfuscated name is
-// base64 of the name plus 44 bytes), and that two writes hit the same name, since a name
-// always obfuscates the same way. In LDK Node's V0 layout, the namespaces in clear too.
+// (the sealed form adds about 60 to 70 bytes) and version; each key name's length (the
+// obfuscated name is base64 of the name plus 44 bytes), and that two writes hit the same
+// name, since a name always obfuscates the same way. In LDK Node's V0 layout, the
+// namespaces in clear too.
 //
 // # What a reader can verify, by writer
 //
@@ -31,8 +32,8 @@
 // value moved from another key (KindAuthentication), and, for a value written with a
 // conditional version N, a server that reports any version but N+1 with it, that is,
 // an older value served under a newer version (KindVersion). It cannot detect a value
-// moved between two store ids of the same keys under the same name (the store id is not
-// sealed), a consistent rollback (an older value served with the older version it had),
+// moved between two store ids, or two users, of the same keys under the same name (neither
+// is sealed), a consistent rollback (an older value served with the older version it had),
 // a rollback of a value written with version -1 (nothing to compare), a key deleted or
 // left out of a listing, nor a wrong global version.
 //
