@@ -204,8 +204,8 @@ function decryptDetached(
 
 /**
  * KeyObfuscator hides key names the way vss-client-ng's KeyObfuscator does: each key is
- * encrypted with ChaCha20-Poly1305 under a synthetic nonce (the first 8 bytes of an
- * HMAC-SHA256 of the key, after 4 zero bytes), and that nonce is itself encrypted under a
+ * encrypted with ChaCha20-Poly1305 under a synthetic nonce (4 zero bytes, then 8 bytes
+ * of an HMAC-SHA256 of the key and a hashing key), and that nonce is itself encrypted under a
  * synthetic nonce of the ciphertext; the result, ciphertext || tag || wrapped nonce ||
  * tag, is written in base64 (standard alphabet, no padding). The same key always gives
  * the same obfuscated key, so a store can be read by key without listing it.
@@ -222,7 +222,10 @@ export class KeyObfuscator {
     this.#hashingKey = hkdf(prk, concatBytes(this.#obfuscationKey, utf8ToBytes("hashing_key")));
   }
 
-  /** #syntheticNonce is 4 zero bytes, then the first 8 bytes of HMAC(hashing key, material). */
+  /**
+   * #syntheticNonce is 4 zero bytes, then the first 8 bytes of the crate's
+   * hkdf(hashing key, material): HMAC-SHA256 keyed with material over the hashing key.
+   */
   #syntheticNonce(material: Uint8Array): Uint8Array {
     const nonce = new Uint8Array(NONCE_LENGTH);
     nonce.set(hkdf(this.#hashingKey, material).subarray(0, 8), 4);
