@@ -104,4 +104,5 @@ export {
   type LdkOpenOptions,
   type LdkSchemaSource,
   type LdkSchemaVersion,
+  type LdkValue,
 } from "./ldk.js";

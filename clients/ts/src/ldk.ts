@@ -70,6 +70,17 @@ export interface LdkKey {
   storageKey: string;
 }
 
+/** LdkValue is a verified value of an LDK Node store, as LdkStore.get returns it. */
+export interface LdkValue {
+  value: Uint8Array;
+  /** version is the version the server reports. */
+  version: bigint;
+  /** sealedVersion is the version sealed with the value (-1 for LDK Node's writes). */
+  sealedVersion: bigint;
+  /** storageKey is the key as the server stores it. */
+  storageKey: string;
+}
+
 /** LdkNamespace is one namespace pair of an LDK Node store and its keys. */
 export interface LdkNamespace {
   primaryNamespace: string;
@@ -263,10 +274,16 @@ export class LdkStore {
    * VssClient.getObject does (ConnectError, Code.NotFound).
    */
   async read(primaryNamespace: string, secondaryNamespace: string, key: string, options?: CallOptions): Promise<Uint8Array> {
+    return (await this.get(primaryNamespace, secondaryNamespace, key, options)).value;
+  }
+
+  /** get is read with the versions: the server's and the one sealed in the value. */
+  async get(primaryNamespace: string, secondaryNamespace: string, key: string, options?: CallOptions): Promise<LdkValue> {
     checkNamespaces(primaryNamespace, secondaryNamespace, key);
     const storageKey = this.storageKey(primaryNamespace, secondaryNamespace, key);
     const res = await this.client.getObject({ storeId: this.storeId, key: storageKey }, options);
-    return openVerified(this.#builder, storageKey, res.value, this.#aad(storageKey)).value;
+    const opened = openVerified(this.#builder, storageKey, res.value, this.#aad(storageKey));
+    return { value: opened.value, version: res.value?.version ?? 0n, sealedVersion: opened.sealedVersion, storageKey };
   }
 
   /** write stores value under key in the namespaces, unconditionally (version -1) as LDK Node does. */
