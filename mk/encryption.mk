@@ -16,3 +16,9 @@ check-encryption-vectors: ## Check that the committed encryption vectors are wha
 		|| { echo "compat/rust-client/encryption-vectors.json is stale: run make encryption-vectors"; exit 1; }
 
 CLIENT_TESTS += check-encryption-vectors
+
+.PHONY: test-encryption-compat
+test-encryption-compat: ## Cross-language encryption test: Rust (vss-client-ng), Go, TypeScript and Kotlin each write the fixture and read every other's, against bin/vss-server
+	bash compat/rust-client/encryption.sh
+
+CLIENT_TESTS += test-encryption-compat
