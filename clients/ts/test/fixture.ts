@@ -99,30 +99,38 @@ export async function writeFixture(client: VssClient, vectors: Vectors, prefix: 
   }
 }
 
+/** FixtureReport is what readFixture found: the checks made, and those that failed. */
+export interface FixtureReport {
+  checks: number;
+  problems: string[];
+}
+
 /**
  * readFixture checks every store that writeFixture (of any language) wrote under prefix
- * against the fixture's expect, and returns what did not match: nothing when all is well.
+ * against the fixture's expect, and reports how many checks it made and what did not
+ * match: no problems when all is well.
  */
-export async function readFixture(client: VssClient, vectors: Vectors, prefix: string): Promise<string[]> {
+export async function readFixture(client: VssClient, vectors: Vectors, prefix: string): Promise<FixtureReport> {
   const keys = keysFromWalletSeed(vectors.fixture.wallet_seed);
-  const problems: string[] = [];
+  const report: FixtureReport = { checks: 0, problems: [] };
   for (const store of vectors.fixture.stores) {
     const storeId = prefix + store.store_id_suffix;
     try {
-      problems.push(...(await readStore(client, keys, storeId, store)).map((p) => `${storeId}: ${p}`));
+      await readStore(client, keys, storeId, store, report);
     } catch (err) {
-      problems.push(`${storeId}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      report.problems.push(`${storeId}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     }
   }
-  return problems;
+  return report;
 }
 
-async function readStore(client: VssClient, keys: Keys, storeId: string, store: FixtureStore): Promise<string[]> {
-  const problems: string[] = [];
+async function readStore(client: VssClient, keys: Keys, storeId: string, store: FixtureStore, report: FixtureReport): Promise<void> {
+  const fail = (problem: string) => report.problems.push(`${storeId}: ${problem}`);
   const want = store.expect;
   const same = (what: string, got: unknown, expected: unknown) => {
+    report.checks++;
     if (!isDeepStrictEqual(got, expected)) {
-      problems.push(`${what}: got ${show(got)}, want ${show(expected)}`);
+      fail(`${what}: got ${show(got)}, want ${show(expected)}`);
     }
   };
 
@@ -162,9 +170,10 @@ async function readStore(client: VssClient, keys: Keys, storeId: string, store: 
     const name = `read ${show([r.primary, r.secondary, r.key].filter((x) => x !== undefined))}`;
     same(`${name}: the storage key`, storageKeyOf(r), r.store_key);
     try {
+      report.checks++;
       const got = await read(r);
       if (r.error !== null) {
-        problems.push(`${name}: read ${got.value.length} bytes at version ${got.version}; want a VerificationError (${r.error})`);
+        fail(`${name}: read ${got.value.length} bytes at version ${got.version}; want a VerificationError (${r.error})`);
         continue;
       }
       same(`${name}: value`, toHex(got.value), r.value_hex);
@@ -172,13 +181,12 @@ async function readStore(client: VssClient, keys: Keys, storeId: string, store: 
       same(`${name}: sealed version`, got.sealedVersion, r.sealed_version);
     } catch (err) {
       if (r.error === null) {
-        problems.push(`${name}: ${String(err)}; want ${r.value_hex?.slice(0, 32)}… at version ${r.version}`);
+        fail(`${name}: ${String(err)}; want ${r.value_hex?.slice(0, 32)}… at version ${r.version}`);
       } else if (!(err instanceof VerificationError) || err.kind !== r.error) {
-        problems.push(`${name}: ${String(err)}; want a VerificationError (${r.error})`);
+        fail(`${name}: ${String(err)}; want a VerificationError (${r.error})`);
       } else {
         same(`${name}: the error's storage key`, err.storageKey, r.store_key);
       }
     }
   }
-  return problems;
 }
