@@ -62,6 +62,8 @@ export class VerificationError extends Error {
   readonly kind: VerificationErrorKind;
   /** storageKey is the key as stored on the server. */
   readonly storageKey: string;
+  /** detail says what failed, without the kind and key. */
+  readonly detail: string;
   /** sealedVersion is the version sealed in the value (VERSION only). */
   readonly sealedVersion: bigint | undefined;
   /** serverVersion is the version the server reported (VERSION only). */
@@ -80,6 +82,7 @@ export class VerificationError extends Error {
     );
     this.kind = kind;
     this.storageKey = storageKey;
+    this.detail = detail;
     this.sealedVersion = versions.sealedVersion;
     this.serverVersion = versions.serverVersion;
   }
