@@ -10,6 +10,9 @@ import { Code } from "@connectrpc/connect";
 import {
   EncryptedStore,
   ErrorCode,
+  FeedErrorReason,
+  acquireLease,
+  feedErrorReason,
   KeyObfuscator,
   LDK_SCHEMA_VERSION_KEY,
   LdkStore,
@@ -165,6 +168,20 @@ describe("encrypted stores against vss-server --auth signature", () => {
       const err = await verificationFailure(enc.get(store, "state"), VerificationErrorKind.VERSION);
       assert.equal(err.sealedVersion, 0n);
       assert.equal(err.serverVersion, 3n);
+    });
+
+    it("writes fenced by a lease through the call options", async () => {
+      const enc = new EncryptedStore(client, keys);
+      const store = storeId("lease");
+      const lease = await acquireLease(client, store, "node", "laptop", 5_000);
+      const fence = lease.headers();
+      await enc.put(store, [{ key: "monitor", value: encoder.encode("m"), version: -1n }], { headers: fence });
+      assert.equal(await lease.release(), true);
+      await acquireLease(client, store, "node", "phone", 5_000);
+      const stale = await rejection(enc.put(store, [{ key: "monitor", value: encoder.encode("stale"), version: -1n }], { headers: fence }));
+      assert.equal(stale.code, Code.FailedPrecondition);
+      assert.equal(feedErrorReason(stale), FeedErrorReason.LEASE_NOT_HELD);
+      assert.equal(decoder.decode((await enc.get(store, "monitor")).value), "m");
     });
 
     it("refuses values and keys of other keys (AUTHENTICATION, FORMAT)", async () => {

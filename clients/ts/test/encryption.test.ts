@@ -295,5 +295,8 @@ describe("VerificationError", () => {
     assert.equal(err.name, "VerificationError");
     assert.equal(err.kind, "VERSION");
     assert.match(err.message, /VERSION.*"abc".*detail/);
+    assert.equal(err.detail, "detail");
+    assert.equal(err.storageKey, "abc");
+    assert.deepEqual([err.sealedVersion, err.serverVersion], [1n, 5n]);
   });
 });
