@@ -8,6 +8,7 @@ import {
   VerificationError,
   VerificationErrorKind,
   keysFromWalletSeed,
+  signingKeyFromWalletSeed,
   type VssClient,
 } from "@govss/vss-client";
 
@@ -17,6 +18,23 @@ export type KeyInput =
   | { mode: "seed"; walletSeed: string }
   | { mode: "keys"; dataEncryptionKey: string; obfuscationMasterKey: string };
 
+/** walletSeed checks a typed wallet seed and returns it as hex. */
+function walletSeed(typed: string): string {
+  const seed = typed.trim();
+  if (!/^([0-9a-fA-F]{2}){16,64}$/.test(seed)) {
+    throw new Error("the wallet seed is not 32 to 128 hex characters (16 to 64 bytes; LDK Node's seed is 64 bytes)");
+  }
+  return seed;
+}
+
+/**
+ * signingKeyFromInput returns the key LDK Node signs its requests with, derived from a
+ * typed wallet seed (m/877'/139'), or throws an Error the page shows as it is.
+ */
+export function signingKeyFromInput(typedSeed: string): Uint8Array {
+  return signingKeyFromWalletSeed(walletSeed(typedSeed));
+}
+
 /**
  * keysFromInput derives the Keys from the form's fields, or returns undefined when
  * encryption is off; it throws an Error whose message the page shows as it is.
@@ -25,13 +43,8 @@ export function keysFromInput(input: KeyInput): Keys | undefined {
   switch (input.mode) {
     case "off":
       return undefined;
-    case "seed": {
-      const seed = input.walletSeed.trim();
-      if (!/^([0-9a-fA-F]{2}){16,64}$/.test(seed)) {
-        throw new Error("the wallet seed is not 32 to 128 hex characters (16 to 64 bytes; LDK Node's seed is 64 bytes)");
-      }
-      return keysFromWalletSeed(seed);
-    }
+    case "seed":
+      return keysFromWalletSeed(walletSeed(input.walletSeed));
     case "keys": {
       const dek = input.dataEncryptionKey.trim();
       const omk = input.obfuscationMasterKey.trim();

@@ -17,7 +17,18 @@ import {
   type WatchStatus,
 } from "@govss/vss-client";
 import { createWebVssClient } from "@govss/vss-client/web";
-import { describeView, failureText, keysFromInput, openView, showKey, verifiedText, type KeyInput, type ShownKey, type View } from "./encryption.js";
+import {
+  describeView,
+  failureText,
+  keysFromInput,
+  openView,
+  showKey,
+  signingKeyFromInput,
+  verifiedText,
+  type KeyInput,
+  type ShownKey,
+  type View,
+} from "./encryption.js";
 import { errorText, explainError, isNetworkFailure, probeServer } from "./explain.js";
 import { formatValue, hexDump, utf8 } from "./format.js";
 import { chooseServer, loadAllowedServers } from "./servers.js";
@@ -67,6 +78,7 @@ const changesSection = byId<HTMLElement>("changes");
 const watchToggle = byId<HTMLInputElement>("watch");
 const watchStateOut = byId<HTMLElement>("watch-state");
 const changeRows = byId<HTMLTableSectionElement>("change-rows");
+const seedAuthNote = byId<HTMLElement>("seed-auth-note");
 const walletSeedField = byId<HTMLLabelElement>("wallet-seed-field");
 const walletSeedInput = byId<HTMLInputElement>("wallet-seed");
 const dataKeyField = byId<HTMLLabelElement>("data-key-field");
@@ -145,8 +157,10 @@ function updateEncryptionFields(): void {
   obfuscationKeyField.hidden = mode !== "keys";
 }
 
-function authMode(): "signature" | "bearer" {
-  return (form.querySelector<HTMLInputElement>('input[name="auth"]:checked')?.value as "signature" | "bearer") ?? "signature";
+type AuthMode = "signature" | "bearer" | "seed";
+
+function authMode(): AuthMode {
+  return (form.querySelector<HTMLInputElement>('input[name="auth"]:checked')?.value as AuthMode) ?? "signature";
 }
 
 function setStatus(text: string, isError = false): void {
@@ -185,6 +199,16 @@ function credentials(): VssAuth {
     userOut.textContent = "(the token's subject)";
     return { bearerToken: token };
   }
+  if (authMode() === "seed") {
+    try {
+      const key = signingKeyFromInput(walletSeedInput.value);
+      userOut.textContent = publicKeyHex(key);
+      return { privateKey: key };
+    } catch (err) {
+      userOut.textContent = "—";
+      throw new Error(`signing with the wallet seed: ${errorText(err)}`, { cause: err });
+    }
+  }
   const key = privateKeyInput.value.trim();
   try {
     userOut.textContent = publicKeyHex(key);
@@ -196,9 +220,15 @@ function credentials(): VssAuth {
 }
 
 function updateAuthFields(): void {
-  const bearer = authMode() === "bearer";
-  bearerField.hidden = !bearer;
-  privateKeyField.hidden = bearer;
+  const mode = authMode();
+  bearerField.hidden = mode !== "bearer";
+  privateKeyField.hidden = mode !== "signature";
+  seedAuthNote.hidden = mode !== "seed";
+  if (mode === "seed" && encryptionMode() !== "seed") {
+    // The one seed both signs and decrypts: ask for it where encryption takes it.
+    form.querySelector<HTMLInputElement>('input[name="encryption"][value="seed"]')!.checked = true;
+    updateEncryptionFields();
+  }
 }
 
 /**

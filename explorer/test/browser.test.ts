@@ -17,6 +17,7 @@ import {
   LdkStore,
   keysFromWalletSeed,
   publicKeyHex,
+  signingKeyFromWalletSeed,
   vssSeedFromWalletSeed,
   type VssClient,
 } from "@govss/vss-client";
@@ -467,6 +468,30 @@ describe("store explorer in Chromium", () => {
       await encPage.click("#load");
       await waitForText(encPage, "#status", "Page 1: 4 keys. 4 cannot be read with these keys.");
       assert.equal(await encPage.locator("#keys button.key").count(), 0);
+
+      // The seed signs too, as LDK Node does (m/877'/139'): the wallet's own user.
+      const signingKey = signingKeyFromWalletSeed(walletSeed);
+      secrets.push(Buffer.from(signingKey));
+      const asWallet = await LdkStore.open(createNodeVssClient(vss.baseUrl, { auth: { privateKey: signingKey } }), keys, "ldk-node");
+      await asWallet.write("bdk_wallet", "", "descriptor", encoder.encode("the wallet's own"));
+      await encPage.check('input[name="auth"][value="seed"]');
+      assert.ok(await encPage.isHidden("#private-key"));
+      assert.ok(await encPage.isVisible("#seed-auth-note"));
+      await encPage.check('input[name="encryption"][value="off"]');
+      await encPage.check('input[name="auth"][value="signature"]');
+      await encPage.check('input[name="auth"][value="seed"]');
+      assert.ok(await encPage.isChecked('input[name="encryption"][value="seed"]'), "signing with the seed asks for it under encryption");
+      await encPage.fill("#wallet-seed", walletSeed.toString("hex"));
+      await encPage.fill("#store-id", "ldk-node");
+      await encPage.click("#load");
+      await waitForText(encPage, "#status", "Page 1: 2 keys.");
+      assert.equal(await encPage.textContent("#user"), publicKeyHex(signingKey));
+      await encPage.click('#keys button.key[data-namespace="bdk_wallet/"][data-key="descriptor"]');
+      await waitForText(encPage, "#value-content", "the wallet's own");
+      await encPage.click("#value-close");
+      await encPage.fill("#wallet-seed", "");
+      await encPage.click("#load");
+      await waitForText(encPage, "#status", "signing with the wallet seed: the wallet seed is not 32 to 128 hex characters");
 
       // Nothing secret left the page or stayed in it.
       assert.ok(sent.some((r) => r.url.includes("/vss.v1.VssService/GetObject")), "no value was read");

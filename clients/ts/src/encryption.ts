@@ -174,6 +174,29 @@ export function vssSeedFromWalletSeed(walletSeed: Uint8Array | string): Uint8Arr
 }
 
 /**
+ * VSS_SIGNING_CHILD_INDEX is the hardened child of m/877' whose private key LDK Node signs
+ * its VSS requests with under the signature scheme (m/877'/139').
+ */
+export const VSS_SIGNING_CHILD_INDEX = 139;
+
+/**
+ * signingKeyFromWalletSeed returns the private key LDK Node signs VSS requests with when it
+ * uses the signature scheme (vss-client-ng's SigsAuthProvider, built by LDK Node's
+ * VssStoreBuilder::build_with_sigs_auth): that of m/877'/139'. As a client's
+ * { privateKey } it makes the client the same user as the wallet.
+ */
+export function signingKeyFromWalletSeed(walletSeed: Uint8Array | string): Uint8Array {
+  const seed = bytesOf("wallet seed", walletSeed, 16, 64);
+  const child = HDKey.fromMasterSeed(seed)
+    .deriveChild(HARDENED_OFFSET + VSS_HARDENED_CHILD_INDEX)
+    .deriveChild(HARDENED_OFFSET + VSS_SIGNING_CHILD_INDEX);
+  if (!child.privateKey) {
+    throw new Error("wallet seed: BIP32 derived no private key");
+  }
+  return child.privateKey;
+}
+
+/**
  * keysFromWalletSeed derives the Keys from a wallet's seed exactly as LDK Node does:
  * keysFromVssSeed(vssSeedFromWalletSeed(walletSeed)).
  */

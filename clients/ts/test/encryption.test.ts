@@ -21,6 +21,7 @@ import {
   keysFromVssSeed,
   keysFromWalletSeed,
   platformEntropy,
+  signingKeyFromWalletSeed,
   vssSeedFromWalletSeed,
 } from "@govss/vss-client";
 import { expectVerificationError } from "./helpers.js";
@@ -254,21 +255,25 @@ describe("keys", () => {
     assert.deepEqual(keysFromVssSeed(Buffer.from(vssSeed).toString("hex")), keys);
   });
 
-  it("derive the VSS seed as the private key of BIP32 m/877'", () => {
-    // BIP32 spelled out: the master key from HMAC-SHA512("Bitcoin seed", seed), then the
-    // hardened child 877: HMAC-SHA512(chain code, 0x00 || key || ser32(877 + 2^31)),
-    // whose left half is added to the key modulo the curve order.
+  it("derive the VSS seed as the private key of BIP32 m/877', and the signing key of m/877'/139'", () => {
+    // BIP32 spelled out: the master key from HMAC-SHA512("Bitcoin seed", seed), then each
+    // hardened child i: HMAC-SHA512(chain code, 0x00 || key || ser32(i + 2^31)), whose left
+    // half is added to the key modulo the curve order, the right half the child's chain code.
     const n = secp256k1.Point.CURVE().n;
     const big = (b: Uint8Array) => BigInt("0x" + Buffer.from(b).toString("hex"));
+    const bytes32 = (x: bigint) => Buffer.from(x.toString(16).padStart(64, "0"), "hex");
+    const hardened = ([key, chain]: [Buffer, Buffer], i: number): [Buffer, Buffer] => {
+      const index = Buffer.alloc(4);
+      index.writeUInt32BE(0x80000000 + i);
+      const J = createHmac("sha512", chain).update(Buffer.concat([Buffer.from([0]), key, index])).digest();
+      return [bytes32((big(J.subarray(0, 32)) + big(key)) % n), J.subarray(32)];
+    };
     for (const seed of [counting(64), new Uint8Array(16).fill(0xee), Buffer.from("000102030405060708090a0b0c0d0e0f", "hex")]) {
       const I = createHmac("sha512", "Bitcoin seed").update(seed).digest();
-      const index = Buffer.alloc(4);
-      index.writeUInt32BE(0x80000000 + 877);
-      const J = createHmac("sha512", I.subarray(32)).update(Buffer.concat([Buffer.from([0]), I.subarray(0, 32), index])).digest();
-      const child = (big(J.subarray(0, 32)) + big(I.subarray(0, 32))) % n;
-      const want = Buffer.from(child.toString(16).padStart(64, "0"), "hex");
-      assert.deepEqual(vssSeedFromWalletSeed(seed), new Uint8Array(want));
-      assert.deepEqual(keysFromWalletSeed(seed), keysFromVssSeed(want));
+      const vss = hardened([I.subarray(0, 32), I.subarray(32)], 877);
+      assert.deepEqual(vssSeedFromWalletSeed(seed), new Uint8Array(vss[0]));
+      assert.deepEqual(keysFromWalletSeed(seed), keysFromVssSeed(vss[0]));
+      assert.deepEqual(signingKeyFromWalletSeed(seed), new Uint8Array(hardened(vss, 139)[0]));
     }
   });
 
