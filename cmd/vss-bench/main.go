@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,9 +46,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("vss-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		cfg       = bench.Config{Out: stdout}
-		stores    = fs.String("stores", "postgres,sqlite", "stores to start the server on, comma-separated: postgres, sqlite")
-		bindings  = fs.String("bindings", "vss-http,connect", "bindings to load, comma-separated: vss-http, connect")
+		cfg      = bench.Config{Out: stdout}
+		stores   = fs.String("stores", "postgres,sqlite", "stores to start the server on, comma-separated: postgres, sqlite")
+		bindings = fs.String("bindings", "vss-http,connect", "bindings to load, comma-separated: vss-http, connect, connect-encrypted (see --encrypt)")
+		encrypt  = fs.Bool("encrypt", false, "also run every scenario through the Go client's encryption layer (binding connect-encrypted: "+
+			"client/encrypted over Connect, keys obfuscated, values sealed and verified on the load generator's side), "+
+			"to compare with connect; its generator CPU per request includes the client-side cost")
 		scenarios = fs.String("scenarios", "", "scenarios to run, comma-separated (default all): put-small, put-cas, get, put-batch, startup, ldk-mix, large")
 		conc      = fs.String("concurrency", "1,16,64,256", "concurrency levels (simulated wallets), comma-separated")
 		smoke     = fs.Bool("smoke", false, "quick check: every scenario at concurrency 1 and 4 for about 1 s, small sizes")
@@ -115,6 +119,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	cfg.Stores, cfg.Bindings, cfg.Scenarios = splitList(*stores), splitList(*bindings), splitList(*scenarios)
+	if *encrypt && !slices.Contains(cfg.Bindings, "connect-encrypted") {
+		cfg.Bindings = append(cfg.Bindings, "connect-encrypted")
+	}
 	cfg.ServerArgs = strings.Fields(*serverArgs)
 	for _, s := range splitList(*conc) {
 		n, err := strconv.Atoi(s)

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	vssclient "github.com/govss/vss/client"
+	"github.com/govss/vss/client/encrypted"
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 	"github.com/govss/vss/internal/buildinfo"
 )
@@ -37,6 +38,7 @@ const (
 	exitUnavailable  = 6 // the server failed or could not be reached
 	exitRefused      = 7 // the user's quota or rate limit
 	exitPrecondition = 8 // a lease held by another or no longer held; a cursor to re-list from
+	exitVerification = 9 // a value or key read with a seed did not verify
 )
 
 // usageError is a mistake on the command line.
@@ -82,10 +84,13 @@ type command struct {
 	ttl                    time.Duration
 	holder, leaseName      string
 	leaseToken             int64
-	set                    map[string]bool // the flags given
-	stdin                  io.Reader
-	stdout, stderr         io.Writer
-	getenv                 func(string) string
+	seedFile, vssSeedFile  string
+	// seed is what --seed-file or --vss-seed-file give; nil without them.
+	seed           *seed
+	set            map[string]bool // the flags given
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
 	// progress shows the progress of long operations; it is silent unless standard error
 	// is a terminal.
 	progress *progress
@@ -136,6 +141,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 func exitCode(err error) int {
 	if errors.As(err, new(usageError)) || errors.As(err, new(localError)) {
 		return exitUsage
+	}
+	if _, ok := encrypted.IsVerification(err); ok {
+		return exitVerification
 	}
 	switch connect.CodeOf(err) {
 	case connect.CodeNotFound:
@@ -220,6 +228,8 @@ func parse(args []string, getenv func(string) string) (*command, error) {
 	fs.StringVar(&c.holder, "holder", "", "")
 	fs.StringVar(&c.leaseName, "lease", "", "")
 	fs.Int64Var(&c.leaseToken, "lease-token", 0, "")
+	fs.StringVar(&c.seedFile, "seed-file", "", "")
+	fs.StringVar(&c.vssSeedFile, "vss-seed-file", "", "")
 	var help bool
 	fs.BoolVar(&help, "help", false, "")
 	fs.BoolVar(&help, "h", false, "")
@@ -349,6 +359,9 @@ func (c *command) client() (*vssclient.Client, identity, error) {
 	if !c.set["token"] {
 		token = c.getenv("VSSCTL_TOKEN")
 	}
+	if key == nil && token == "" && c.lnurlAuth == "" && c.seed != nil && c.seed.signing != nil {
+		key = c.seed.signing // LDK Node's signing key of the wallet seed
+	}
 	switch {
 	case c.lnurlAuth != "":
 		if key == nil {
@@ -439,7 +452,7 @@ func parseKey(raw []byte, source string) (*secp256k1.PrivateKey, error) {
 }
 
 // run executes the command.
-func (c *command) run(ctx context.Context) error {
+func (c *command) run(ctx context.Context) (err error) {
 	switch c.name {
 	case "keygen":
 		return c.keygen()
@@ -449,11 +462,16 @@ func (c *command) run(ctx context.Context) error {
 		_, err := fmt.Fprintln(c.stdout, versionString())
 		return err
 	}
+	if c.seed, err = c.loadSeed(); err != nil {
+		return err
+	}
 	cl, id, err := c.client()
 	if err != nil {
 		return err
 	}
 	switch c.name {
+	case "ldk":
+		err = c.ldk(ctx, cl)
 	case "get":
 		err = c.get(ctx, cl)
 	case "put":
@@ -475,6 +493,9 @@ func (c *command) run(ctx context.Context) error {
 }
 
 func (c *command) get(ctx context.Context, cl *vssclient.Client) error {
+	if c.seed != nil {
+		return c.getEncrypted(ctx, cl)
+	}
 	resp, err := cl.GetObject(ctx, &vssv1.GetObjectRequest{StoreId: c.storeID, Key: c.args[0]})
 	if err != nil {
 		return err
@@ -516,6 +537,9 @@ func (c *command) put(ctx context.Context, cl *vssclient.Client) error {
 	if err := c.checkFence(); err != nil {
 		return err
 	}
+	if c.seed != nil {
+		return c.putEncrypted(ctx, cl, value)
+	}
 	resp, err := cl.Service().PutObjects(ctx, fenced(c, req))
 	if err == nil && c.json {
 		c.progress.done()
@@ -528,6 +552,9 @@ func (c *command) put(ctx context.Context, cl *vssclient.Client) error {
 func (c *command) delete(ctx context.Context, cl *vssclient.Client) error {
 	if err := c.checkFence(); err != nil {
 		return err
+	}
+	if c.seed != nil {
+		return c.deleteEncrypted(ctx, cl)
 	}
 	if !c.set["prefix"] {
 		_, err := cl.Service().DeleteObject(ctx, fenced(c, &vssv1.DeleteObjectRequest{StoreId: c.storeID, KeyValue: &vssv1.KeyValue{Key: c.args[0], Version: c.version}}))
@@ -563,6 +590,20 @@ func (c *command) delete(ctx context.Context, cl *vssclient.Client) error {
 const maxItemsPerRequest = 1000
 
 func (c *command) list(ctx context.Context, cl *vssclient.Client) error {
+	if c.seed != nil {
+		kvs, next, err := c.listEncrypted(ctx, cl)
+		if err != nil {
+			return err
+		}
+		c.progress.done()
+		if err := c.printKeyVersions(kvs); err != nil {
+			return err
+		}
+		if next != "" {
+			fmt.Fprintf(c.stderr, "next page token: %s\n", next)
+		}
+		return nil
+	}
 	req := &vssv1.ListKeyVersionsRequest{StoreId: c.storeID}
 	if c.set["prefix"] {
 		req.KeyPrefix = &c.prefix

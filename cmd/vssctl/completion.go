@@ -27,7 +27,7 @@ func writeCompletion(w io.Writer, shell string) error {
 }
 
 // fileFlags are the flags whose argument is a file name.
-var fileFlags = []string{"file", "private-key-file"}
+var fileFlags = []string{"file", "private-key-file", "seed-file", "vss-seed-file"}
 
 func bashCompletion() string {
 	var valued, files []string

@@ -31,33 +31,51 @@ type commandDoc struct {
 var commandDocs = []commandDoc{
 	{
 		name: "get", args: "KEY", summary: "print the value of a key", minArgs: 1, maxArgs: 1, remote: true,
+		flags: seedFlags,
 		help: "Print the value of KEY, byte for byte; with --json, the key, its version and its value " +
 			"(base64) as one line of JSON. A missing key is exit code 2. The key global_version reads the " +
-			"store's global version.",
+			"store's global version. With a seed, KEY is the name in clear: the value is read from its " +
+			"obfuscated name, verified and decrypted; one that does not verify is exit code 9.",
 	},
 	{
 		name: "put", args: "[--version N] [--global-version N] KEY (VALUE | --file PATH)", summary: "write a key",
-		minArgs: 1, maxArgs: 2, remote: true, flags: []string{"version", "global-version", "file", "lease", "lease-token"},
+		minArgs: 1, maxArgs: 2, remote: true, flags: append([]string{"version", "global-version", "file", "lease", "lease-token"}, seedFlags...),
 		help: "Write KEY. --version 0 (the default) creates it and fails if it exists, --version N updates " +
 			"version N to N+1, --version -1 writes unconditionally. --global-version N also checks and bumps " +
 			"the store's global version. The value is VALUE, or the contents of --file PATH (- for standard " +
-			"input). A version that does not match is exit code 3 and writes nothing.",
+			"input). A version that does not match is exit code 3 and writes nothing. With a seed, the name " +
+			"is obfuscated and the value sealed with the version the write is sent with, as vss-client-ng " +
+			"applications write.",
 	},
 	{
 		name: "delete", args: "[--version N] KEY | --prefix P", summary: "delete a key, or every key with a prefix",
-		minArgs: 0, maxArgs: 1, remote: true, flags: []string{"version", "prefix", "lease", "lease-token"},
+		minArgs: 0, maxArgs: 1, remote: true, flags: append([]string{"version", "prefix", "lease", "lease-token"}, seedFlags...),
 		help: "Delete KEY: --version -1 (the default) whatever its version, --version N only at version N. " +
 			"Deleting a missing key succeeds. With --prefix P instead of KEY, delete every key that starts " +
 			"with P (\"\" for every key of the store), each at the version listed, up to 1000 keys per " +
 			"request; a key changed meanwhile stops the deletion with exit code 3, and the keys deleted " +
-			"before stay deleted.",
+			"before stay deleted. With a seed, KEY and P are names in clear.",
 	},
 	{
 		name: "list", args: "[--prefix P] [--page-size N] [--page-token T]", summary: "list keys and versions",
-		minArgs: 0, maxArgs: 0, remote: true, flags: []string{"prefix", "page-size", "page-token"},
+		minArgs: 0, maxArgs: 0, remote: true, flags: append([]string{"prefix", "page-size", "page-token"}, seedFlags...),
 		help: "Print \"KEY<tab>VERSION\" lines, newest created first, and the store's global version on " +
 			"standard error. Without --page-size and --page-token it lists every page; with either, one page, " +
-			"and the next page token on standard error.",
+			"and the next page token on standard error. With a seed, the names in clear (--prefix applies to " +
+			"the names in clear, after paging); a name that does not deobfuscate with the seed's keys is exit " +
+			"code 9.",
+	},
+	{
+		name: "ldk", args: "ls [PRIMARY [SECONDARY]] | get PRIMARY SECONDARY KEY", summary: "list and read an LDK Node wallet's store",
+		minArgs: 1, maxArgs: 4, remote: true, flags: seedFlags,
+		help: "Open the store as LDK Node's VSS store does, with its wallet seed (--seed-file, the node's " +
+			"keys_seed file): the schema generation (V1, or V0 for stores written before LDK Node recorded " +
+			"it) is found as LDK Node finds it and printed on standard error; nothing is written. ls prints " +
+			"every key as \"PRIMARY<tab>SECONDARY<tab>KEY\" lines, namespaces and keys in clear; ls PRIMARY " +
+			"[SECONDARY] prints the keys of that namespace, one per line. get prints the value of a key, " +
+			"verified and decrypted, byte for byte (\"\" for an empty namespace). With --json, one line of " +
+			"JSON. LDK Node signs its requests with a key of the seed: without other credentials vssctl signs " +
+			"with the same key, so it is the wallet's user. A value or name that does not verify is exit code 9.",
 	},
 	{
 		name: "cursor", summary: "print where the store's change feed stands", minArgs: 0, maxArgs: 0, remote: true,
@@ -90,6 +108,7 @@ var commandDocs = []commandDoc{
 	},
 	{
 		name: "whoami", summary: "print the user the server sees for the credentials", minArgs: 0, maxArgs: 0, remote: true,
+		flags: []string{"seed-file"},
 		help: "Check the credentials with the server (a read of the store's global version) and print the user " +
 			"they act as. The server has no call that returns the user, so vssctl derives it the way the server " +
 			"does: under the signature scheme the user is the public key of --private-key (66 hex digits); with " +
@@ -147,7 +166,12 @@ var flagDocs = []flagDoc{
 	{name: "holder", arg: "ID", usage: "who acquires the lease (default --device-id)"},
 	{name: "lease", arg: "NAME", usage: "write only while the lease NAME is held with --lease-token"},
 	{name: "lease-token", arg: "T", usage: "the fencing token of the lease's grant (vssctl lease acquire prints it)"},
+	{name: "seed-file", arg: "PATH", usage: "the wallet seed (LDK Node's keys_seed file: 64 raw bytes, or hex): encrypt names and values with the keys LDK Node derives from it, and sign with its signing key unless other credentials are given (env VSSCTL_SEED_FILE). THE WALLET'S SECRET: refused unless only its owner may read it (chmod 600)"},
+	{name: "vss-seed-file", arg: "PATH", usage: "a 32-byte VSS seed (LDK Node's m/877' key; raw or 64 hex digits) instead of the wallet seed: encryption only, no signing key. Also a secret: chmod 600"},
 }
+
+// seedFlags are the flags of the commands that can go through the encryption layer.
+var seedFlags = []string{"seed-file", "vss-seed-file"}
 
 // exitCodesHelp ends vssctl --help.
 const exitCodesHelp = `Exit codes:
@@ -164,6 +188,8 @@ const exitCodesHelp = `Exit codes:
   8  a lease is held by another holder, or no longer held with the token given (nothing
      was written); or a change-feed cursor the server no longer holds (list the store
      again)
+  9  with a seed: what the server returned does not verify (a value altered, moved from
+     another key or rolled back, or not written with this seed's keys); nothing printed
 `
 
 func lookupCommand(name string) (commandDoc, bool) {
@@ -218,7 +244,7 @@ func writeUsage(w io.Writer) {
 	}
 	fmt.Fprint(w, "  -h, --help\n        print this help, or a command's\n\n"+
 		"Without --private-key, --token or --lnurl-auth, requests carry no credentials (for a\n"+
-		"server run with --auth none).\n\n"+exitCodesHelp)
+		"server run with --auth none).\n\n"+seedHelp+"\n"+exitCodesHelp)
 }
 
 // writeCommandUsage prints vssctl COMMAND --help.

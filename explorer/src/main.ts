@@ -1,9 +1,34 @@
 // The store explorer: lists a store's keys and versions page by page, shows values and
 // follows the store's changes live, calling vss.v1.VssService through Connect-Web. Requests are signed in the page with
 // the pasted private key, or carry the pasted bearer token, and go only to the server
-// that serves the page or to one it allows (servers.ts).
-import { CursorExpiredError, publicKeyHex, watchChanges, type Change, type VssAuth, type VssClient, type WatchStatus } from "@govss/vss-client";
+// that serves the page or to one it allows (servers.ts). Given a wallet seed or the keys
+// derived from it, it reads stores written with client-side encryption (encryption.ts):
+// keys in clear, values decrypted and verified in the page, the seed and keys kept only in
+// this module's memory.
+import {
+  CursorExpiredError,
+  VerificationError,
+  publicKeyHex,
+  watchChanges,
+  type Change,
+  type Keys,
+  type VssAuth,
+  type VssClient,
+  type WatchStatus,
+} from "@govss/vss-client";
 import { createWebVssClient } from "@govss/vss-client/web";
+import {
+  describeView,
+  failureText,
+  keysFromInput,
+  openView,
+  showKey,
+  signingKeyFromInput,
+  verifiedText,
+  type KeyInput,
+  type ShownKey,
+  type View,
+} from "./encryption.js";
 import { errorText, explainError, isNetworkFailure, probeServer } from "./explain.js";
 import { formatValue, hexDump, utf8 } from "./format.js";
 import { chooseServer, loadAllowedServers } from "./servers.js";
@@ -53,6 +78,20 @@ const changesSection = byId<HTMLElement>("changes");
 const watchToggle = byId<HTMLInputElement>("watch");
 const watchStateOut = byId<HTMLElement>("watch-state");
 const changeRows = byId<HTMLTableSectionElement>("change-rows");
+const seedAuthNote = byId<HTMLElement>("seed-auth-note");
+const walletSeedField = byId<HTMLLabelElement>("wallet-seed-field");
+const walletSeedInput = byId<HTMLInputElement>("wallet-seed");
+const dataKeyField = byId<HTMLLabelElement>("data-key-field");
+const dataKeyInput = byId<HTMLInputElement>("data-key");
+const obfuscationKeyField = byId<HTMLLabelElement>("obfuscation-key-field");
+const obfuscationKeyInput = byId<HTMLInputElement>("obfuscation-key");
+const encryptionStateOut = byId<HTMLElement>("encryption-state");
+const namespaceHead = byId<HTMLElement>("namespace-head");
+const valueStoredAs = byId<HTMLElement>("value-stored-as");
+const valueStorageKeyOut = byId<HTMLElement>("value-storage-key");
+const valueVerify = byId<HTMLElement>("value-verify");
+const valueBody = byId<HTMLElement>("value-body");
+const valueMeta = byId<HTMLElement>("value-meta");
 
 /**
  * maxPageSize is the most keys a server sends in one page (vss-server's MaxPageSize; the
@@ -72,6 +111,13 @@ interface Query {
   storeId: string;
   keyPrefix: string | undefined;
   pageSize: number;
+  /**
+   * keys decrypt the store when encryption is on: derived in the page from what was typed,
+   * held here only, never sent or stored.
+   */
+  keys: Keys | undefined;
+  /** view is how the encrypted store is read, once openView found its layout. */
+  view?: View;
 }
 
 let query: Query | undefined;
@@ -88,8 +134,33 @@ let servers: string[] = [];
 /** watching aborts the live watch of the current query, if one runs. */
 let watching: AbortController | undefined;
 
-function authMode(): "signature" | "bearer" {
-  return (form.querySelector<HTMLInputElement>('input[name="auth"]:checked')?.value as "signature" | "bearer") ?? "signature";
+function encryptionMode(): KeyInput["mode"] {
+  return (form.querySelector<HTMLInputElement>('input[name="encryption"]:checked')?.value as KeyInput["mode"]) ?? "off";
+}
+
+/** keyInput reads the encryption fields. */
+function keyInput(): KeyInput {
+  const mode = encryptionMode();
+  if (mode === "seed") {
+    return { mode, walletSeed: walletSeedInput.value };
+  }
+  if (mode === "keys") {
+    return { mode, dataEncryptionKey: dataKeyInput.value, obfuscationMasterKey: obfuscationKeyInput.value };
+  }
+  return { mode };
+}
+
+function updateEncryptionFields(): void {
+  const mode = encryptionMode();
+  walletSeedField.hidden = mode !== "seed";
+  dataKeyField.hidden = mode !== "keys";
+  obfuscationKeyField.hidden = mode !== "keys";
+}
+
+type AuthMode = "signature" | "bearer" | "seed";
+
+function authMode(): AuthMode {
+  return (form.querySelector<HTMLInputElement>('input[name="auth"]:checked')?.value as AuthMode) ?? "signature";
 }
 
 function setStatus(text: string, isError = false): void {
@@ -114,6 +185,8 @@ function clearListing(): void {
   pageNumberOut.textContent = "1";
   nextToken = undefined;
   listing.hidden = true;
+  encryptionStateOut.hidden = true;
+  namespaceHead.hidden = true;
 }
 
 /** credentials reads the pasted key or token and shows whose store is read. */
@@ -126,6 +199,16 @@ function credentials(): VssAuth {
     userOut.textContent = "(the token's subject)";
     return { bearerToken: token };
   }
+  if (authMode() === "seed") {
+    try {
+      const key = signingKeyFromInput(walletSeedInput.value);
+      userOut.textContent = publicKeyHex(key);
+      return { privateKey: key };
+    } catch (err) {
+      userOut.textContent = "—";
+      throw new Error(`signing with the wallet seed: ${errorText(err)}`, { cause: err });
+    }
+  }
   const key = privateKeyInput.value.trim();
   try {
     userOut.textContent = publicKeyHex(key);
@@ -137,9 +220,85 @@ function credentials(): VssAuth {
 }
 
 function updateAuthFields(): void {
-  const bearer = authMode() === "bearer";
-  bearerField.hidden = !bearer;
-  privateKeyField.hidden = bearer;
+  const mode = authMode();
+  bearerField.hidden = mode !== "bearer";
+  privateKeyField.hidden = mode !== "signature";
+  seedAuthNote.hidden = mode !== "seed";
+  if (mode === "seed" && encryptionMode() !== "seed") {
+    // The one seed both signs and decrypts: ask for it where encryption takes it.
+    form.querySelector<HTMLInputElement>('input[name="encryption"][value="seed"]')!.checked = true;
+    updateEncryptionFields();
+  }
+}
+
+/**
+ * openEncryptedView finds, once per query, how q's encrypted store is laid out, and says
+ * so above the listing; it returns false when that failed (the status says why).
+ */
+async function openEncryptedView(q: Query): Promise<boolean> {
+  if (!q.keys || q.view) {
+    return true;
+  }
+  setStatus(`Opening the encrypted store "${q.storeId}"…`);
+  try {
+    const view = await openView(q.client, q.keys, q.storeId);
+    if (q !== query) {
+      return false;
+    }
+    q.view = view;
+    return true;
+  } catch (err) {
+    const text = err instanceof VerificationError ? `Opening the encrypted store "${q.storeId}": ${failureText(err)}` : await failed(q, `opening the encrypted store "${q.storeId}"`, err);
+    if (q === query) {
+      clearListing();
+      setStatus(text, true);
+    }
+    return false;
+  }
+}
+
+/** keyRow renders one key of the listing: in clear when the store is encrypted. */
+function keyRow(q: Query, storageKey: string, version: bigint): HTMLTableRowElement {
+  const row = document.createElement("tr");
+  const shown: ShownKey = q.view ? showKey(q.view, storageKey) : { storageKey, key: storageKey };
+  if (q.view?.kind === "ldk") {
+    const nsCell = document.createElement("td");
+    nsCell.className = "namespace";
+    nsCell.textContent = shown.namespace ?? "—";
+    row.append(nsCell);
+  }
+  const keyCell = document.createElement("td");
+  if (shown.key !== undefined) {
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "key";
+    open.textContent = shown.key === "" ? "(empty key)" : shown.key;
+    open.dataset.key = shown.key;
+    open.dataset.storageKey = storageKey;
+    if (shown.namespace !== undefined) {
+      open.dataset.namespace = shown.namespace;
+    }
+    if (q.view) {
+      open.title = `Stored as ${storageKey}`;
+    }
+    open.addEventListener("click", () => void showValue(shown));
+    keyCell.append(open);
+  } else {
+    // A key these keys cannot read: shown as stored, marked, never opened.
+    row.className = "unreadable";
+    const stored = document.createElement("code");
+    stored.className = "storage-key";
+    stored.textContent = storageKey;
+    const mark = document.createElement("span");
+    mark.className = "verify-failed";
+    mark.textContent = " cannot be read with these keys (FORMAT)";
+    keyCell.title = shown.failure ?? "";
+    keyCell.append(stored, mark);
+  }
+  const versionCell = document.createElement("td");
+  versionCell.textContent = version.toString();
+  row.append(keyCell, versionCell);
+  return row;
 }
 
 async function loadPage(): Promise<void> {
@@ -147,6 +306,9 @@ async function loadPage(): Promise<void> {
     return;
   }
   const q = query;
+  if (!(await openEncryptedView(q)) || q !== query) {
+    return;
+  }
   const token = pageTokens[page];
   setStatus(`Listing store "${q.storeId}"…`);
   try {
@@ -162,23 +324,10 @@ async function loadPage(): Promise<void> {
     if (token === undefined) {
       globalVersionOut.textContent = res.globalVersion === undefined ? "—" : res.globalVersion.toString();
     }
-    keysBody.replaceChildren(
-      ...res.keyVersions.map((kv) => {
-        const row = document.createElement("tr");
-        const keyCell = document.createElement("td");
-        const open = document.createElement("button");
-        open.type = "button";
-        open.className = "key";
-        open.textContent = kv.key;
-        open.dataset.key = kv.key;
-        open.addEventListener("click", () => void showValue(kv.key));
-        keyCell.append(open);
-        const versionCell = document.createElement("td");
-        versionCell.textContent = kv.version.toString();
-        row.append(keyCell, versionCell);
-        return row;
-      }),
-    );
+    encryptionStateOut.hidden = !q.view;
+    encryptionStateOut.textContent = q.view ? describeView(q.view) : "";
+    namespaceHead.hidden = q.view?.kind !== "ldk";
+    keysBody.replaceChildren(...res.keyVersions.map((kv) => keyRow(q, kv.key, kv.version)));
     nextToken = res.nextPageToken || undefined;
     const capped = nextToken !== undefined && res.keyVersions.length < q.pageSize;
     pageNumberOut.textContent = String(page + 1);
@@ -187,10 +336,13 @@ async function loadPage(): Promise<void> {
     nextButton.disabled = nextToken === undefined;
     listing.hidden = false;
     const n = res.keyVersions.length;
+    const unreadable = keysBody.querySelectorAll("tr.unreadable").length;
     setStatus(
-      n === 0 && page === 0
+      (n === 0 && page === 0
         ? `The store "${q.storeId}" has no keys.`
-        : `Page ${page + 1}: ${n} key${n === 1 ? "" : "s"}.` + (capped ? ` The server sends at most ${n} keys a page.` : ""),
+        : `Page ${page + 1}: ${n} key${n === 1 ? "" : "s"}.` + (capped ? ` The server sends at most ${n} keys a page.` : "")) +
+        (unreadable > 0 ? ` ${unreadable} cannot be read with these keys.` : "") +
+        (q.keys && prefixInput.value !== "" ? " The key prefix is not used with encryption: stored keys are obfuscated." : ""),
     );
   } catch (err) {
     const text = await failed(q, `listing store "${q.storeId}"`, err);
@@ -204,32 +356,72 @@ async function loadPage(): Promise<void> {
   }
 }
 
-async function showValue(key: string): Promise<void> {
+/** label names a key of the listing in messages: its namespace too in an LDK Node store. */
+function label(shown: ShownKey): string {
+  return shown.namespace !== undefined ? `${shown.namespace}/${shown.key ?? ""}` : (shown.key ?? shown.storageKey);
+}
+
+/**
+ * readValue reads the value of a listed key: as stored, or decrypted and verified when
+ * the store is encrypted (a VerificationError then says why it cannot be trusted).
+ */
+async function readValue(q: Query, shown: ShownKey): Promise<{ bytes: Uint8Array; version: bigint; verified?: string }> {
+  const view = q.view;
+  if (!view) {
+    const kv = (await q.client.getObject({ storeId: q.storeId, key: shown.storageKey })).value;
+    return { bytes: kv?.value ?? new Uint8Array(), version: kv?.version ?? 0n };
+  }
+  const got =
+    view.kind === "plain"
+      ? await view.store.get(q.storeId, shown.key ?? "")
+      : await view.ldk.get(shown.primaryNamespace ?? "", shown.secondaryNamespace ?? "", shown.key ?? "");
+  return { bytes: got.value, version: got.version, verified: verifiedText(view, got.sealedVersion, got.version) };
+}
+
+async function showValue(shown: ShownKey): Promise<void> {
   if (!query) {
     return;
   }
   const q = query;
-  setStatus(`Reading ${key}…`);
+  const name = label(shown);
+  setStatus(`Reading ${name}…`);
   try {
-    const res = await q.client.getObject({ storeId: q.storeId, key });
+    let read: { bytes: Uint8Array; version: bigint; verified?: string } | undefined;
+    let failure: string | undefined;
+    try {
+      read = await readValue(q, shown);
+    } catch (err) {
+      if (!(err instanceof VerificationError)) {
+        throw err;
+      }
+      failure = failureText(err);
+    }
     if (q !== query) {
       return;
     }
-    const kv = res.value;
-    const bytes = kv?.value ?? new Uint8Array();
-    shownValue = { key, bytes, isText: utf8(bytes) !== undefined };
-    valueKeyOut.textContent = key;
-    valueVersionOut.textContent = (kv?.version ?? 0n).toString();
+    const bytes = read?.bytes ?? new Uint8Array();
+    shownValue = read ? { key: shown.key ?? shown.storageKey, bytes, isText: utf8(bytes) !== undefined } : undefined;
+    valueKeyOut.textContent = name;
+    valueVersionOut.textContent = read?.version.toString() ?? "";
     valueSizeOut.textContent = String(bytes.length);
+    valueStoredAs.hidden = !q.view;
+    valueStorageKeyOut.textContent = q.view ? shown.storageKey : "";
+    valueVerify.hidden = !q.view;
+    valueVerify.className = failure ? "verify-failed" : "verify-ok";
+    valueVerify.setAttribute("role", failure ? "alert" : "status");
+    valueVerify.textContent = failure ?? read?.verified ?? "";
+    valueBody.hidden = failure !== undefined;
+    valueMeta.hidden = failure !== undefined;
     valueStatus.textContent = "";
+    valueContent.textContent = "";
     renderValue();
     if (!valueDialog.open) {
       valueDialog.showModal(); // over the page, where the user is looking, however long the table
     }
     valueContent.scrollTop = 0;
-    setStatus(`Read ${key}.`);
+    setStatus(failure ? `Reading ${name} failed verification: nothing of it is shown.` : `Read ${name}.`, failure !== undefined);
   } catch (err) {
-    setStatus(await failed(q, `reading key "${key}" of store "${q.storeId}"`, err), true);
+    setStatus(await failed(q, `reading key "${name}" of store "${q.storeId}"`, err), true);
   }
 }
 
@@ -305,10 +497,17 @@ function describeStatus(status: WatchStatus): [string, string] {
   }
 }
 
-/** changeRow renders one change of the feed as a row of the live panel. */
-function changeRow(change: Change): HTMLTableRowElement {
+/**
+ * changeRow renders one change of the feed as a row of the live panel, its key in clear
+ * when the store is encrypted and view reads it.
+ */
+function changeRow(change: Change, view: View | undefined): HTMLTableRowElement {
   const row = document.createElement("tr");
-  row.dataset.key = change.key;
+  const shown = view ? showKey(view, change.key) : undefined;
+  row.dataset.key = shown ? (shown.key ?? "") : change.key;
+  if (shown) {
+    row.dataset.storageKey = change.key;
+  }
   row.dataset.version = change.version.toString();
   row.dataset.deleted = String(change.deleted);
   row.dataset.device = change.deviceId;
@@ -316,7 +515,7 @@ function changeRow(change: Change): HTMLTableRowElement {
   const at = change.changedAt ? new Date(Number(change.changedAt.seconds) * 1000 + change.changedAt.nanos / 1e6) : undefined;
   const cells = [
     at ? at.toLocaleTimeString() : "—",
-    change.key,
+    shown ? (shown.key !== undefined ? label(shown) : `${change.key} (cannot be read with these keys)`) : change.key,
     change.deleted ? "deleted" : "written",
     change.deviceId === "" ? "—" : change.deviceId,
     change.version.toString(),
@@ -378,7 +577,7 @@ async function startWatching(): Promise<void> {
   });
   try {
     for await (const change of watcher) {
-      changeRows.prepend(changeRow(change));
+      changeRows.prepend(changeRow(change, q.view));
       while (changeRows.rows.length > maxChangeRows) {
         changeRows.deleteRow(-1);
       }
@@ -432,13 +631,21 @@ form.addEventListener("submit", (event) => {
       throw new Error("choose a server from the list");
     }
     const auth = credentials();
+    let keys: Keys | undefined;
+    try {
+      keys = keysFromInput(keyInput());
+    } catch (err) {
+      throw new Error(`client-side encryption: ${errorText(err)}`, { cause: err });
+    }
     query = {
       client: createWebVssClient(baseUrl, { auth }),
       server: baseUrl,
       user: userOut.textContent ?? "",
       storeId: storeInput.value,
-      keyPrefix: prefixInput.value === "" ? undefined : prefixInput.value,
+      // Stored keys are obfuscated: a prefix of the key in clear matches nothing.
+      keyPrefix: prefixInput.value === "" || keys ? undefined : prefixInput.value,
       pageSize,
+      keys,
     };
   } catch (err) {
     setStatus(errorText(err), true);
@@ -475,6 +682,9 @@ nextButton.addEventListener("click", () => {
   }
 });
 refreshButton.addEventListener("click", () => void loadPage());
+for (const radio of form.querySelectorAll<HTMLInputElement>('input[name="encryption"]')) {
+  radio.addEventListener("change", updateEncryptionFields);
+}
 for (const radio of form.querySelectorAll<HTMLInputElement>('input[name="auth"]')) {
   radio.addEventListener("change", updateAuthFields);
 }
@@ -520,6 +730,7 @@ function showServers(wanted: string | null): void {
 const params = new URLSearchParams(location.search);
 storeInput.value = params.get("store") ?? "";
 updateAuthFields();
+updateEncryptionFields();
 loadButton.disabled = true;
 void loadAllowedServers(location.origin).then((allowed) => {
   servers = allowed;

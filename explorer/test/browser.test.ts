@@ -12,7 +12,15 @@ import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { publicKeyHex, type VssClient } from "@govss/vss-client";
+import {
+  EncryptedStore,
+  LdkStore,
+  keysFromWalletSeed,
+  publicKeyHex,
+  signingKeyFromWalletSeed,
+  vssSeedFromWalletSeed,
+  type VssClient,
+} from "@govss/vss-client";
 import { createNodeVssClient } from "@govss/vss-client/node";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { startServer, type TestServer } from "../../clients/ts/test/server.js";
@@ -320,6 +328,191 @@ describe("store explorer in Chromium", () => {
     // Another key is another user: the same store id is empty for it.
     await signIn(page, vss.baseUrl + "/explorer/", randomBytes(32).toString("hex"), store);
     await waitForText(page, "#status", "has no keys.");
+  });
+
+  it("reads encrypted stores with a wallet seed or its keys, which no request carries", async () => {
+    const key = randomBytes(32).toString("hex");
+    const walletSeed = randomBytes(64);
+    const keys = keysFromWalletSeed(walletSeed);
+    const wallet: VssClient = createNodeVssClient(vss.baseUrl, { auth: { privateKey: key } });
+    // Everything secret, as text and as bytes: no request may carry any of it.
+    const secrets = [walletSeed, vssSeedFromWalletSeed(walletSeed), keys.dataEncryptionKey, keys.obfuscationMasterKey].map((b) => Buffer.from(b));
+
+    // A store as vss-client-ng applications write it, with the lies of a server in it.
+    const enc = new EncryptedStore(wallet, keys);
+    await enc.put("vault", [{ key: "greeting", value: encoder.encode("hello, privately"), version: 0n }]);
+    await enc.put("vault", [{ key: "greeting", value: encoder.encode("hello again, privately"), version: 1n }]);
+    await enc.put("vault", [
+      { key: "swapped", value: encoder.encode("mine"), version: 0n },
+      { key: "rolled-back", value: encoder.encode("old"), version: 0n },
+    ]);
+    const old = (await wallet.getObject({ storeId: "vault", key: enc.storageKey("rolled-back") })).value!.value;
+    await enc.put("vault", [{ key: "rolled-back", value: encoder.encode("new"), version: 1n }]);
+    await wallet.putObjects({ storeId: "vault", transactionItems: [{ key: enc.storageKey("rolled-back"), version: 2n, value: old }] });
+    const greeting = (await wallet.getObject({ storeId: "vault", key: enc.storageKey("greeting") })).value!.value;
+    await wallet.putObjects({ storeId: "vault", transactionItems: [{ key: enc.storageKey("swapped"), version: 1n, value: greeting }] });
+    await wallet.putObjects({ storeId: "vault", transactionItems: [{ key: "written-in-clear", version: 0n, value: encoder.encode("x") }] });
+
+    // LDK Node's stores: V1 (new) and V0 (found by its wallet keys).
+    const ldk = await LdkStore.open(wallet, keys, "ldk-wallet");
+    await ldk.write("", "", "manager", encoder.encode("channel manager"));
+    await ldk.write("monitors", "", "abc_1", encoder.encode("monitor 1"));
+    await ldk.write("monitors", "updates", "abc_1_7", encoder.encode("update 7"));
+    const v0 = await LdkStore.open(wallet, keys, "ldk-old", { schema: "V0" });
+    await v0.write("bdk_wallet", "", "descriptor", encoder.encode("wpkh(...)"));
+    await v0.write("", "", "manager", encoder.encode("old manager"));
+
+    const context = page.context();
+    const encPage = await context.newPage();
+    encPage.setDefaultTimeout(15_000);
+    const sent: { url: string; headers: Record<string, string>; body: Buffer | null }[] = [];
+    encPage.on("request", (r) => sent.push({ url: r.url(), headers: r.headers(), body: r.postDataBuffer() }));
+    try {
+      await encPage.goto(vss.baseUrl + "/explorer/");
+      assert.ok(await encPage.isVisible("#encryption-note"));
+      assert.match(await encPage.innerText("#encryption-note"), /kept only in this page's memory: never sent .* never stored/);
+      await encPage.fill("#private-key", key);
+      await encPage.fill("#store-id", "vault");
+      await encPage.check('input[name="encryption"][value="seed"]');
+      assert.equal(await encPage.getAttribute("#wallet-seed", "type"), "password");
+      await encPage.fill("#wallet-seed", "abc");
+      await encPage.click("#load");
+      await waitForText(encPage, "#status", "client-side encryption: the wallet seed is not 32 to 128 hex characters");
+      await encPage.fill("#wallet-seed", walletSeed.toString("hex"));
+      await encPage.click("#load");
+      await waitForText(encPage, "#status", "Page 1: 4 keys. 1 cannot be read with these keys.");
+      assert.match((await encPage.textContent("#encryption-state")) ?? "", /^Encrypted store \(vss-client-ng\)/);
+      assert.deepEqual(await shownKeys(encPage), ["rolled-back", "swapped", "greeting"]);
+      assert.equal(await encPage.textContent("#keys tr.unreadable code.storage-key"), "written-in-clear");
+      assert.ok(await encPage.isHidden("#namespace-head"));
+
+      await encPage.click('#keys button.key[data-key="greeting"]');
+      await waitForText(encPage, "#value-content", "hello again, privately");
+      assert.equal(await encPage.textContent("#value-version"), "2");
+      assert.equal(await encPage.textContent("#value-storage-key"), enc.storageKey("greeting"));
+      assert.equal(
+        await encPage.textContent("#value-verify"),
+        "Decrypted and verified: the tag covers the value and the key it is stored under. Sealed version 1 agrees with the server's version 2.",
+      );
+      assert.equal(await encPage.getAttribute("#value-verify", "class"), "verify-ok");
+      await encPage.screenshot({ path: join(screenshots, "explorer-encrypted.png") });
+      await encPage.click("#value-close");
+
+      // The server's lies: refused, said so, nothing of the value shown.
+      await encPage.click('#keys button.key[data-key="swapped"]');
+      await waitForText(encPage, "#value-verify", "Verification failed (AUTHENTICATION): the tag does not verify.");
+      assert.equal(await encPage.getAttribute("#value-verify", "role"), "alert");
+      assert.ok(await encPage.isHidden("#value-body"));
+      assert.ok(await encPage.isHidden("#value-meta"));
+      assert.equal(await encPage.textContent("#value-content"), "");
+      await waitForText(encPage, "#status", "Reading swapped failed verification: nothing of it is shown.");
+      assert.ok(await encPage.locator("#status.error").isVisible());
+      await encPage.screenshot({ path: join(screenshots, "explorer-verification.png") });
+      await encPage.click("#value-close");
+      await encPage.click('#keys button.key[data-key="rolled-back"]');
+      await waitForText(
+        encPage,
+        "#value-verify",
+        "Verification failed (VERSION): the value was written as version 1, but the server serves it as version 3: an older value served as newer (a rollback).",
+      );
+      await encPage.click("#value-close");
+
+      // The derived keys instead of the seed, on LDK Node's V1 store: namespaces in clear.
+      await encPage.check('input[name="encryption"][value="keys"]');
+      assert.ok(await encPage.isHidden("#wallet-seed"));
+      await encPage.fill("#data-key", Buffer.from(keys.dataEncryptionKey).toString("hex"));
+      await encPage.fill("#obfuscation-key", Buffer.from(keys.obfuscationMasterKey).toString("hex"));
+      await encPage.fill("#store-id", "ldk-wallet");
+      await encPage.click("#load");
+      await waitForText(encPage, "#status", "Page 1: 4 keys.");
+      assert.match((await encPage.textContent("#encryption-state")) ?? "", /^LDK Node store, schema V1 \(found by its vss_schema_version key\)/);
+      assert.ok(await encPage.isVisible("#namespace-head"));
+      assert.deepEqual(
+        await encPage.locator("#keys tr").evaluateAll((rows) => rows.map((r) => Array.from(r.querySelectorAll("td")).slice(0, 2).map((c) => c.textContent))),
+        [
+          ["monitors/updates", "abc_1_7"],
+          ["monitors/", "abc_1"],
+          ["/", "manager"],
+          ["/", "vss_schema_version"],
+        ],
+      );
+      await encPage.screenshot({ path: join(screenshots, "explorer-ldk.png"), fullPage: true });
+      await encPage.click('#keys button.key[data-namespace="monitors/updates"][data-key="abc_1_7"]');
+      await waitForText(encPage, "#value-content", "update 7");
+      assert.equal(await encPage.textContent("#value-key"), "monitors/updates/abc_1_7");
+      assert.match((await encPage.textContent("#value-verify")) ?? "", /Written unconditionally \(sealed version -1\): there is no version to compare\.$/);
+      await encPage.click("#value-close");
+
+      // Watching shows the keys of changes in clear too.
+      await encPage.check("#watch");
+      await waitForText(encPage, "#watch-state", "Live");
+      await ldk.write("payments", "", "p_1", encoder.encode("a payment"));
+      await encPage.locator('#change-rows tr[data-key="p_1"]').waitFor();
+      assert.equal(await encPage.locator('#change-rows tr[data-key="p_1"] td:nth-child(2)').textContent(), "payments//p_1");
+      await encPage.uncheck("#watch");
+
+      // LDK Node's first layout, from the seed again.
+      await encPage.check('input[name="encryption"][value="seed"]');
+      await encPage.fill("#store-id", "ldk-old");
+      await encPage.click("#load");
+      await waitForText(encPage, "#status", "Page 1: 2 keys.");
+      assert.match((await encPage.textContent("#encryption-state")) ?? "", /schema V0 \(no schema key, but keys under bdk_wallet#/);
+      await encPage.click('#keys button.key[data-namespace="bdk_wallet/"][data-key="descriptor"]');
+      await waitForText(encPage, "#value-content", "wpkh(...)");
+      assert.match((await encPage.textContent("#value-verify")) ?? "", /V0 layout binds no key/);
+      await encPage.click("#value-close");
+
+      // Another seed reads nothing: every key is marked, none opens.
+      await encPage.fill("#wallet-seed", randomBytes(64).toString("hex"));
+      await encPage.fill("#store-id", "vault");
+      await encPage.click("#load");
+      await waitForText(encPage, "#status", "Page 1: 4 keys. 4 cannot be read with these keys.");
+      assert.equal(await encPage.locator("#keys button.key").count(), 0);
+
+      // The seed signs too, as LDK Node does (m/877'/139'): the wallet's own user.
+      const signingKey = signingKeyFromWalletSeed(walletSeed);
+      secrets.push(Buffer.from(signingKey));
+      const asWallet = await LdkStore.open(createNodeVssClient(vss.baseUrl, { auth: { privateKey: signingKey } }), keys, "ldk-node");
+      await asWallet.write("bdk_wallet", "", "descriptor", encoder.encode("the wallet's own"));
+      await encPage.check('input[name="auth"][value="seed"]');
+      assert.ok(await encPage.isHidden("#private-key"));
+      assert.ok(await encPage.isVisible("#seed-auth-note"));
+      await encPage.check('input[name="encryption"][value="off"]');
+      await encPage.check('input[name="auth"][value="signature"]');
+      await encPage.check('input[name="auth"][value="seed"]');
+      assert.ok(await encPage.isChecked('input[name="encryption"][value="seed"]'), "signing with the seed asks for it under encryption");
+      await encPage.fill("#wallet-seed", walletSeed.toString("hex"));
+      await encPage.fill("#store-id", "ldk-node");
+      await encPage.click("#load");
+      await waitForText(encPage, "#status", "Page 1: 2 keys.");
+      assert.equal(await encPage.textContent("#user"), publicKeyHex(signingKey));
+      await encPage.click('#keys button.key[data-namespace="bdk_wallet/"][data-key="descriptor"]');
+      await waitForText(encPage, "#value-content", "the wallet's own");
+      await encPage.click("#value-close");
+      await encPage.fill("#wallet-seed", "");
+      await encPage.click("#load");
+      await waitForText(encPage, "#status", "signing with the wallet seed: the wallet seed is not 32 to 128 hex characters");
+
+      // Nothing secret left the page or stayed in it.
+      assert.ok(sent.some((r) => r.url.includes("/vss.v1.VssService/GetObject")), "no value was read");
+      for (const r of sent) {
+        const text = `${r.url}\n${Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`).join("\n")}`.toLowerCase();
+        for (const secret of secrets) {
+          assert.ok(!text.includes(secret.toString("hex")), `${r.url} carries a secret in its address or headers`);
+          assert.ok(!text.includes(secret.toString("base64").toLowerCase()), `${r.url} carries a secret in base64`);
+          assert.ok(!r.body?.includes(secret), `${r.url} carries a secret in its body`);
+          assert.ok(!r.body?.includes(secret.toString("hex")), `${r.url} carries a secret in hex in its body`);
+        }
+      }
+      assert.deepEqual(
+        await encPage.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie]),
+        [0, 0, ""],
+        "the page stored something",
+      );
+      console.log(`encrypted stores: ${sent.length} requests, none carrying the seed or its keys`);
+    } finally {
+      await encPage.close();
+    }
   });
 
   it("shows a store's changes live, and says when it reconnects", async () => {

@@ -64,7 +64,8 @@ type Config struct {
 	ServerArgs []string
 	// Stores are the stores to start the server on: postgres, sqlite.
 	Stores []string
-	// Bindings are vss-http and/or connect.
+	// Bindings are vss-http, connect and/or connect-encrypted (Connect through the Go
+	// client's encryption layer, client/encrypted).
 	Bindings []string
 	// Scenarios names the scenarios to run; empty: all.
 	Scenarios []string
@@ -448,6 +449,8 @@ func serverBindings(root string) map[string]func(*counters, int) client {
 	return map[string]func(*counters, int) client{
 		"vss-http": func(c *counters, n int) client { return &vssHTTP{base: root + "/vss", hc: newHTTPClient(n, c)} },
 		"connect":  func(c *counters, n int) client { return newConnect(root, newHTTPClient(n, c)) },
+		// The same Connect calls through the Go client's encryption layer (--encrypt).
+		encryptedBinding: func(c *counters, n int) client { return newEncrypted(root, newHTTPClient(n, c)) },
 	}
 }
 
@@ -469,12 +472,14 @@ func runTarget(ctx context.Context, cfg Config, scs []*Scenario, t *target, bind
 			continue
 		}
 		for i, x := range append([]*target{t}, t.others...) {
-			b := bindings[0]
+			seeders := seedBindings(bindings)
 			if i > 0 {
-				b = "vss-http"
+				seeders = []string{"vss-http"}
 			}
-			if err := prepare(ctx, cfg, sc, x, b, ws[:slices.Max(levels)]); err != nil {
-				return err
+			for _, b := range seeders {
+				if err := prepare(ctx, cfg, sc, x, b, ws[:slices.Max(levels)]); err != nil {
+					return err
+				}
 			}
 		}
 		for _, n := range levels {
@@ -501,13 +506,27 @@ func runTarget(ctx context.Context, cfg Config, scs []*Scenario, t *target, bind
 	return nil
 }
 
+// seedBindings are the bindings that seed the data of seeded scenarios: the first of
+// bindings that stores plaintext, and the encrypted binding, which reads a store it
+// seeded itself (sealed with its keys), when it runs.
+func seedBindings(bindings []string) []string {
+	var out []string
+	if i := slices.IndexFunc(bindings, func(b string) bool { return !isEncrypted(b) }); i >= 0 {
+		out = append(out, bindings[i])
+	}
+	if slices.ContainsFunc(bindings, isEncrypted) {
+		out = append(out, encryptedBinding)
+	}
+	return out
+}
+
 // prepare seeds sc's data on t through binding b for ws, when sc reads seeded data, and
 // refreshes the planner statistics of t's database.
 func prepare(ctx context.Context, cfg Config, sc *Scenario, t *target, b string, ws []*wallet) error {
 	if sc.seed != nil {
 		c := t.bindings[b](&counters{}, 8)
 		t0 := time.Now()
-		if err := seedAll(ctx, sc, c, ws, cfg.Sizes); err != nil {
+		if err := seedAll(ctx, sc, c, ws, seededStoreID(sc, b), cfg.Sizes); err != nil {
 			return fmt.Errorf("seed %s on %s: %w", sc.Name, t.name(), err)
 		}
 		closeIdle(c)
@@ -537,7 +556,7 @@ func runOne(ctx context.Context, cfg Config, sc *Scenario, t *target, b string, 
 	n := len(ws)
 	cnt := &counters{}
 	c := t.bindings[b](cnt, n)
-	storeID := sc.Name
+	storeID := seededStoreID(sc, b)
 	if sc.seed == nil {
 		storeID = fmt.Sprintf("%s-%s-%d", sc.Name, b, n)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
+	"github.com/govss/vss/client/encrypted"
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 	"github.com/govss/vss/server/auth"
 )
@@ -24,6 +25,10 @@ type wallet struct {
 	mu     sync.Mutex
 	second int64  // the UNIX second hdr was signed at
 	hdr    string // the Authorization header for that second
+
+	// keys encrypt the wallet's data through the connect-encrypted binding.
+	keysOnce sync.Once
+	keys     encrypted.Keys
 }
 
 // auth returns the Authorization header the reference client would send now: it signs
@@ -244,8 +249,8 @@ func putMany(ctx context.Context, c client, w *wallet, storeID string, n, size i
 	return nil
 }
 
-// seedAll runs seed for every wallet, a few at a time.
-func seedAll(ctx context.Context, s *Scenario, c client, ws []*wallet, sz Sizes) error {
+// seedAll runs seed for every wallet into storeID, a few at a time.
+func seedAll(ctx context.Context, s *Scenario, c client, ws []*wallet, storeID string, sz Sizes) error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -258,7 +263,7 @@ func seedAll(ctx context.Context, s *Scenario, c client, ws []*wallet, sz Sizes)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := s.seed(ctx, c, w, s.Name, sz); err != nil {
+			if err := s.seed(ctx, c, w, storeID, sz); err != nil {
 				mu.Lock()
 				if errs == nil {
 					errs = err

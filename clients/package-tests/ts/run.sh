@@ -5,7 +5,9 @@
 # one copy of @bufbuild/protobuf and of @connectrpc/connect, type-checks a program that
 # uses every entry point with tsc --strict (Node resolution, and a bundler's for the
 # browser part), and runs it against real vss-servers on loopback: one with signature
-# authentication, one with the LNURL-auth issuer (--auth signature,jwt --lnurl-auth).
+# authentication, one with the LNURL-auth issuer (--auth signature,jwt --lnurl-auth). The
+# program also writes and reads through the encrypted store and the LDK layout, and catches
+# a tampered value, so the published artifact's encryption is proven too.
 # Usage: bash clients/package-tests/ts/run.sh   (after make build; VSS_SERVER_BIN overrides)
 set -euo pipefail
 
@@ -27,10 +29,11 @@ got="$(tar -tzf "$tarball" | LC_ALL=C sort | tr '\n' ' ')"
 want=""
 for f in LICENSE LICENSE-APACHE LICENSE-MIT README.md \
 	dist/auth.d.ts dist/auth.js dist/backoff.d.ts dist/backoff.js dist/client.d.ts dist/client.js \
+	dist/encrypted-store.d.ts dist/encrypted-store.js dist/encryption.d.ts dist/encryption.js \
 	dist/errors.d.ts dist/errors.js dist/feed.d.ts dist/feed.js \
 	dist/gen/vss/v1/vss_pb.d.ts dist/gen/vss/v1/vss_pb.js \
-	dist/index.d.ts dist/index.js dist/keys.d.ts dist/keys.js dist/lease.d.ts dist/lease.js \
-	dist/lnurl.d.ts dist/lnurl.js dist/node.d.ts dist/node.js \
+	dist/index.d.ts dist/index.js dist/keys.d.ts dist/keys.js dist/ldk.d.ts dist/ldk.js \
+	dist/lease.d.ts dist/lease.js dist/lnurl.d.ts dist/lnurl.js dist/node.d.ts dist/node.js \
 	dist/retry.d.ts dist/retry.js dist/web.d.ts dist/web.js \
 	package.json; do
 	want="$want""package/$f "

@@ -3,7 +3,9 @@
  * service descriptor of vss.v1, authentication (the secp256k1 signature scheme, bearer
  * tokens and LNURL-auth), client constructors, and the multi-device helpers: the change feed
  * (listChangePages, listAllChanges, watchChanges) and leases with fencing
- * (acquireLease), with their typed errors. The transports live in "@govss/vss-client/web"
+ * (acquireLease), with their typed errors; client-side encryption as vss-client-ng and
+ * LDK Node do it (Keys, KeyObfuscator, StorableBuilder, EncryptedStore, LdkStore,
+ * VerificationError). The transports live in "@govss/vss-client/web"
  * (browsers, Connect-Web) and "@govss/vss-client/node" (Node.js, Connect-Node).
  *
  * @module
@@ -68,3 +70,41 @@ export {
   type DeleteObjectRequestInit,
   type PutObjectsRequest,
 } from "./lease.js";
+export {
+  CIPHER_FORMAT,
+  KeyObfuscator,
+  Keys,
+  StorableBuilder,
+  VSS_HARDENED_CHILD_INDEX,
+  VSS_SIGNING_CHILD_INDEX,
+  VerificationError,
+  VerificationErrorKind,
+  checkSealedVersion,
+  keysFromVssSeed,
+  keysFromWalletSeed,
+  platformEntropy,
+  signingKeyFromWalletSeed,
+  vssSeedFromWalletSeed,
+  type EntropySource,
+  type Opened,
+} from "./encryption.js";
+export {
+  EncryptedStore,
+  type DeleteItem,
+  type EncryptedItem,
+  type EncryptedKeyVersion,
+  type EncryptedStoreOptions,
+  type EncryptedValue,
+  type PutOptions,
+} from "./encrypted-store.js";
+export {
+  LDK_SCHEMA_VERSION_KEY,
+  LDK_V0_WALLET_PREFIX,
+  LdkStore,
+  type LdkKey,
+  type LdkNamespace,
+  type LdkOpenOptions,
+  type LdkSchemaSource,
+  type LdkSchemaVersion,
+  type LdkValue,
+} from "./ldk.js";

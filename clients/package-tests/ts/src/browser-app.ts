@@ -1,7 +1,12 @@
 // A browser program: the root entry point and "@govss/vss-client/web" only, type-checked
-// the way a bundler (Vite, esbuild) resolves packages, without Node's types.
+// the way a bundler (Vite, esbuild) resolves packages, without Node's types (the encrypted
+// store included: it needs nothing of Node).
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
+  EncryptedStore,
+  LdkStore,
+  VerificationError,
+  keysFromWalletSeed,
   CursorExpiredError,
   ErrorCode,
   LnurlAuth,
@@ -67,4 +72,26 @@ export async function showChanges(
     }
     throw err;
   }
+}
+
+/**
+ * readPrivately reads key of storeId through an encrypted store with the keys of a wallet
+ * seed, and says so when the server's answer fails verification.
+ */
+export async function readPrivately(vss: VssClient, walletSeed: Uint8Array, storeId: string, key: string): Promise<string> {
+  const store = new EncryptedStore(vss, keysFromWalletSeed(walletSeed));
+  try {
+    return new TextDecoder().decode((await store.get(storeId, key)).value);
+  } catch (err) {
+    if (err instanceof VerificationError) {
+      return `the server's answer for ${err.storageKey} failed verification (${err.kind})`;
+    }
+    throw err;
+  }
+}
+
+/** ldkNamespaces lists the namespaces of an LDK Node wallet's store, without writing to it. */
+export async function ldkNamespaces(vss: VssClient, walletSeed: string, storeId: string): Promise<string[]> {
+  const ldk = await LdkStore.open(vss, keysFromWalletSeed(walletSeed), storeId, { readOnly: true });
+  return (await ldk.listNamespaces()).map((ns) => `${ldk.schema} ${ns.primaryNamespace}/${ns.secondaryNamespace}: ${ns.keys.length}`);
 }

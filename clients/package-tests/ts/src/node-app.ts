@@ -2,7 +2,8 @@
 // against the vss-server at $VSS_URL (signature authentication): the messages and
 // schemas, the auth helpers and interceptors, createVssClient over a transport the
 // program makes itself, "@govss/vss-client/node" with each protocol, and
-// "@govss/vss-client/web" over Node's fetch; and LNURL-auth at the issuer $VSS_LNURL_URL
+// "@govss/vss-client/web" over Node's fetch; client-side encryption (EncryptedStore,
+// LdkStore, VerificationError); and LNURL-auth at the issuer $VSS_LNURL_URL
 // of the vss-server at $VSS_LNURL_SERVER_URL. It exits non-zero on any mismatch.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -10,6 +11,25 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
+  CIPHER_FORMAT,
+  EncryptedStore,
+  KeyObfuscator,
+  LDK_SCHEMA_VERSION_KEY,
+  LdkStore,
+  StorableBuilder,
+  StorableSchema,
+  VerificationError,
+  VerificationErrorKind,
+  checkSealedVersion,
+  keysFromVssSeed,
+  keysFromWalletSeed,
+  vssSeedFromWalletSeed,
+  type EncryptedItem,
+  type EncryptedValue,
+  type Keys,
+  type LdkNamespace,
+  type LdkSchemaVersion,
+  type Opened,
   CursorExpiredError,
   DEFAULT_REFRESH_BEFORE_MS,
   DEFAULT_TIMEOUT_MS,
@@ -258,6 +278,58 @@ try {
   assert.equal(logins, 3);
   assert.equal(shared.url, lnurlUrl);
   console.log("ok LNURL-auth");
+}
+
+// Client-side encryption: keys from a wallet seed, the encrypted store over a Node and a
+// fetch client, a lying server caught, and LDK Node's layout.
+{
+  const keys: Keys = keysFromWalletSeed(randomBytes(64));
+  assert.equal(String(keys), "Keys(dataEncryptionKey, obfuscationMasterKey: redacted)");
+  assert.equal(keysFromVssSeed(vssSeedFromWalletSeed(new Uint8Array(64))).dataEncryptionKey.length, 32);
+  const storeId = `enc-${randomBytes(4).toString("hex")}`;
+  const nodeClient = createNodeVssClient(baseUrl, { auth });
+  const enc = new EncryptedStore(nodeClient, keys);
+  const item: EncryptedItem = { key: "greeting", value: encoder.encode("hello, privately"), version: 0n };
+  await enc.put(storeId, [item, { key: "other", value: encoder.encode("x"), version: -1n }], { globalVersion: 0n });
+  const viaFetch = new EncryptedStore(createWebVssClient(baseUrl, { auth }), keys);
+  const got: EncryptedValue = await viaFetch.get(storeId, "greeting");
+  assert.deepEqual([decoder.decode(got.value), got.version, got.sealedVersion], ["hello, privately", 1n, 0n]);
+  assert.deepEqual((await enc.list(storeId)).keyVersions.map((k) => k.key), ["other", "greeting"]);
+  const stored = await nodeClient.getObject({ storeId, key: enc.storageKey("greeting") });
+  assert.ok(!decoder.decode(stored.value?.value).includes("hello"), "the server holds the value in clear");
+  assert.equal(fromBinary(StorableSchema, stored.value!.value).encryptionMetadata?.cipherFormat, CIPHER_FORMAT);
+  // The server answers with another key's value: caught, no data returned.
+  const other = await nodeClient.getObject({ storeId, key: enc.storageKey("other") });
+  await nodeClient.putObjects({ storeId, transactionItems: [{ key: enc.storageKey("greeting"), version: 1n, value: other.value!.value }] });
+  try {
+    await enc.get(storeId, "greeting");
+    assert.fail("a swapped value was returned");
+  } catch (err) {
+    assert.ok(err instanceof VerificationError, String(err));
+    const kind: VerificationErrorKind = err.kind;
+    assert.equal(kind, VerificationErrorKind.AUTHENTICATION);
+  }
+  await enc.delete(storeId, "other", -1n);
+
+  // vss-client-ng's own known answer.
+  const obfuscator = new KeyObfuscator(new Uint8Array(32).fill(42));
+  assert.equal(obfuscator.obfuscate("a_semi_secret_key"), "cMoet5WTvl0nYds+VW7JPCtXUq24DtMG2dR9apAi/T5jy8eNIEyDrUAJBS4geeUuX+XGXPqlizIByOip2g");
+  const builder = new StorableBuilder(keys.dataEncryptionKey);
+  const opened: Opened = builder.deconstruct(builder.build(encoder.encode("v"), 7n, encoder.encode("k")), encoder.encode("k"), "k");
+  checkSealedVersion("k", opened.sealedVersion, 8n);
+
+  const ldkStoreId = `ldk-${randomBytes(4).toString("hex")}`;
+  const ldk: LdkStore = await LdkStore.open(nodeClient, keys, ldkStoreId);
+  const schema: LdkSchemaVersion = ldk.schema;
+  assert.equal(schema, "V1");
+  await ldk.write("monitors", "", "m1", encoder.encode("monitor"));
+  const reopened = await LdkStore.open(enc, ldkStoreId, { readOnly: true });
+  assert.equal(reopened.schemaSource, "stored");
+  assert.equal(decoder.decode(await reopened.read("monitors", "", "m1")), "monitor");
+  const namespaces: LdkNamespace[] = await reopened.listNamespaces();
+  assert.deepEqual(namespaces.map((ns) => [ns.primaryNamespace, ns.keys.map((k) => k.key)]), [["monitors", ["m1"]]]);
+  assert.equal(LDK_SCHEMA_VERSION_KEY, "vss_schema_version");
+  console.log("ok client-side encryption and the LDK layout");
 }
 
 // The helpers on their own.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	vssclient "github.com/govss/vss/client"
+	"github.com/govss/vss/client/encrypted"
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 )
 
@@ -20,6 +21,29 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Println("ok github.com/govss/vss/client")
+}
+
+// encryptedRoundTrip writes and reads a key through client/encrypted, with keys from a
+// wallet seed as LDK Node derives them.
+func encryptedRoundTrip(ctx context.Context, url string) error {
+	seed := make([]byte, encrypted.WalletSeedSize)
+	keys, err := encrypted.KeysFromWalletSeed(seed)
+	if err != nil {
+		return err
+	}
+	signing, err := encrypted.SigningKeyFromWalletSeed(seed)
+	if err != nil {
+		return err
+	}
+	s := encrypted.NewStore(vssclient.New(url, vssclient.WithHeaders(vssclient.Signature(signing))), keys)
+	if err := s.Put(ctx, "private", encrypted.Item{Key: "secret", Value: []byte("hidden"), Version: 0}); err != nil {
+		return fmt.Errorf("encrypted put: %w", err)
+	}
+	v, version, err := s.Get(ctx, "private", "secret")
+	if err != nil || string(v) != "hidden" || version != 1 {
+		return fmt.Errorf("encrypted get: %q, %d, %v", v, version, err)
+	}
+	return nil
 }
 
 func run(url string) error {
@@ -64,5 +88,5 @@ func run(url string) error {
 	if _, err := c.GetObject(ctx, &vssv1.GetObjectRequest{StoreId: "wallet", Key: "greeting"}); !vssclient.IsNotFound(err) {
 		return fmt.Errorf("get after delete: got %v, want not found", err)
 	}
-	return nil
+	return encryptedRoundTrip(ctx, url)
 }
