@@ -129,10 +129,12 @@ class EncryptionFixture(private val client: VssServiceClientInterface, doc: Json
                 "ldk" -> {
                     val want = LdkStore.Schema.valueOf(expect.str("schema"))
                     var ldk: LdkStore? = null
-                    c.check("$storeId: open detects schema $want") {
+                    // V1: the schema key is there and decrypts to 01 00; V0: it is absent, and keys under bdk_wallet# tell.
+                    val source = if (want == LdkStore.Schema.V1) LdkStore.SchemaSource.STORED else LdkStore.SchemaSource.BDK_WALLET
+                    c.check("$storeId: open detects schema $want ($source)") {
                         val opened = LdkStore.open(enc, storeId, readOnly = true)
                         ldk = opened
-                        same(opened.schema, want)
+                        same(opened.schema to opened.schemaSource, want to source)
                     }
                     val store = ldk?.takeIf { it.schema == want } ?: continue
                     val namespaces = expect.objects("namespaces")
