@@ -56,8 +56,28 @@ func (q *Queries) AcquireLease(ctx context.Context, arg AcquireLeaseParams) (Acq
 	return i, err
 }
 
-const beginRequest = `-- name: BeginRequest :exec
+const beginBatch = `-- name: BeginBatch :exec
 
+SELECT vss_begin_batch($1::text[], $2::text[], $3::boolean[])
+`
+
+type BeginBatchParams struct {
+	Users    []string
+	StoreIds []string
+	Hinted   []bool
+}
+
+// The change feed and leases (migration 0005).
+// BeginBatch runs first in the transaction of every write, one request or a group
+// commit batch (in the same pipelined batch): it takes the write locks of the stores
+// written and the feed heads of those followed, and checks the server's hints of which
+// are, raising VS428 if one is wrong (see vss_begin_batch in migration 0005).
+func (q *Queries) BeginBatch(ctx context.Context, arg BeginBatchParams) error {
+	_, err := q.db.Exec(ctx, beginBatch, arg.Users, arg.StoreIds, arg.Hinted)
+	return err
+}
+
+const beginRequest = `-- name: BeginRequest :exec
 SELECT vss_begin_request($1::text, $2::text, $3::text, $4::text, $5::bigint)
 `
 
@@ -69,7 +89,6 @@ type BeginRequestParams struct {
 	LeaseToken int64
 }
 
-// The change feed and leases (migration 0005).
 // BeginRequest runs before the statement of a request that writes a followed store or is
 // fenced by a lease: it names the writing device and checks the lease, raising VS412 if
 // it is not held (see vss_begin_request in migration 0005).
@@ -98,7 +117,6 @@ const deleteObject = `-- name: DeleteObject :exec
 DELETE FROM vss_db
 WHERE user_token = $1 AND store_id = $2 AND key = $3
   AND ($4::bigint = -1 OR version = $4::bigint)
-  AND (SELECT vss_begin_write($1, $2, $5::boolean))
 `
 
 type DeleteObjectParams struct {
@@ -106,7 +124,6 @@ type DeleteObjectParams struct {
 	StoreID   string
 	Key       string
 	Version   int64
-	Hinted    bool
 }
 
 // DeleteObject removes an entry if its version matches, or unconditionally for version
@@ -119,7 +136,6 @@ func (q *Queries) DeleteObject(ctx context.Context, arg DeleteObjectParams) erro
 		arg.StoreID,
 		arg.Key,
 		arg.Version,
-		arg.Hinted,
 	)
 	return err
 }
@@ -129,7 +145,6 @@ WITH deleted AS (
     DELETE FROM vss_db
     WHERE user_token = $1 AND store_id = $2 AND key = $3
       AND ($4::bigint = -1 OR version = $4::bigint)
-      AND (SELECT vss_begin_write($1, $2, $5::boolean))
     RETURNING octet_length(key) + COALESCE(octet_length(value), 0) AS size
 )
 UPDATE vss_user_usage u
@@ -143,7 +158,6 @@ type DeleteObjectQuotaParams struct {
 	StoreID   string
 	Key       string
 	Version   int64
-	Hinted    bool
 }
 
 // DeleteObjectQuota is DeleteObject that also takes the deleted row off the user's
@@ -154,7 +168,6 @@ func (q *Queries) DeleteObjectQuota(ctx context.Context, arg DeleteObjectQuotaPa
 		arg.StoreID,
 		arg.Key,
 		arg.Version,
-		arg.Hinted,
 	)
 	return err
 }
@@ -552,9 +565,6 @@ const putObjects = `-- name: PutObjects :one
 WITH items AS MATERIALIZED (
     -- Set-returning functions in one select list advance in step: row i pairs the
     -- i-th element of each array. Rows come, and nextval is called, in array order.
-    -- The condition below is a one-time filter: the store's write gate
-    -- (vss_begin_write in migration 0006) runs once, before any item is read.
-    SELECT u.key, u.version, u.value, u.is_delete, u.sort_order FROM (
     SELECT p.key, p.version, p.value, false AS is_delete,
            nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
     FROM (
@@ -569,8 +579,6 @@ WITH items AS MATERIALIZED (
         SELECT unnest($4::text[]) AS key,
                unnest($5::bigint[]) AS version
     ) d
-    ) u
-    WHERE (SELECT vss_begin_write($6, $7, $8::boolean))
 ),
 expected AS MATERIALIZED (
     SELECT COALESCE(jsonb_object_agg(i.key, i.version), '{}'::jsonb) AS versions
@@ -659,7 +667,6 @@ type PutObjectsParams struct {
 	DeleteVersions []int64
 	UserToken      string
 	StoreID        string
-	Hinted         bool
 }
 
 type PutObjectsRow struct {
@@ -733,7 +740,6 @@ func (q *Queries) PutObjects(ctx context.Context, arg PutObjectsParams) (PutObje
 		arg.DeleteVersions,
 		arg.UserToken,
 		arg.StoreID,
-		arg.Hinted,
 	)
 	var i PutObjectsRow
 	err := row.Scan(&i.Ok, &i.Written)
@@ -742,9 +748,7 @@ func (q *Queries) PutObjects(ctx context.Context, arg PutObjectsParams) (PutObje
 
 const putObjectsQuota = `-- name: PutObjectsQuota :one
 WITH items AS MATERIALIZED (
-    -- As in PutObjects, sort_order is taken in request order for the rows created,
-    -- after the store's write gate.
-    SELECT u.key, u.version, u.value, u.is_delete, u.sort_order FROM (
+    -- As in PutObjects, sort_order is taken in request order for the rows created.
     SELECT p.key, p.version, p.value, false AS is_delete,
            nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
     FROM (
@@ -758,8 +762,6 @@ WITH items AS MATERIALIZED (
         SELECT unnest($4::text[]) AS key,
                unnest($5::bigint[]) AS version
     ) d
-    ) u
-    WHERE (SELECT vss_begin_write($6, $7, $8::boolean))
 ),
 locked AS MATERIALIZED (
     SELECT i.key, i.version AS expected, i.value, i.is_delete, v.version AS current, v.current_size
@@ -797,8 +799,8 @@ delta AS MATERIALIZED (
 allowed AS MATERIALIZED (
     SELECT
         d.bytes, d.keys,
-        (d.bytes <= 0 OR COALESCE((SELECT u.bytes FROM usage u), 0) + d.bytes <= $9::bigint) AS bytes_ok,
-        (d.keys <= 0 OR COALESCE((SELECT u.keys FROM usage u), 0) + d.keys <= $10::bigint) AS keys_ok
+        (d.bytes <= 0 OR COALESCE((SELECT u.bytes FROM usage u), 0) + d.bytes <= $8::bigint) AS bytes_ok,
+        (d.keys <= 0 OR COALESCE((SELECT u.keys FROM usage u), 0) + d.keys <= $9::bigint) AS keys_ok
     FROM delta d
 ),
 proceed AS MATERIALIZED (
@@ -871,7 +873,6 @@ type PutObjectsQuotaParams struct {
 	DeleteVersions []int64
 	UserToken      string
 	StoreID        string
-	Hinted         bool
 	MaxBytes       int64
 	MaxKeys        int64
 }
@@ -909,7 +910,6 @@ func (q *Queries) PutObjectsQuota(ctx context.Context, arg PutObjectsQuotaParams
 		arg.DeleteVersions,
 		arg.UserToken,
 		arg.StoreID,
-		arg.Hinted,
 		arg.MaxBytes,
 		arg.MaxKeys,
 	)
@@ -1023,7 +1023,6 @@ WITH items AS MATERIALIZED (
     SELECT i.key, i.value,
            nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
     FROM (SELECT unnest($1::text[]) AS key, unnest($2::bytea[]) AS value) i
-    WHERE (SELECT vss_begin_write($3, $4, $5::boolean))
 ),
 written AS (
     INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
@@ -1042,7 +1041,6 @@ type UpsertObjectsParams struct {
 	Vals      [][]byte
 	UserToken string
 	StoreID   string
-	Hinted    bool
 }
 
 // UpsertObjects is PutObjects for a request whose items are all puts at version -1 (every
@@ -1057,7 +1055,6 @@ func (q *Queries) UpsertObjects(ctx context.Context, arg UpsertObjectsParams) (i
 		arg.Vals,
 		arg.UserToken,
 		arg.StoreID,
-		arg.Hinted,
 	)
 	var written int64
 	err := row.Scan(&written)

@@ -11,8 +11,7 @@ WHERE user_token = @user_token AND store_id = @store_id AND key = @key;
 -- stale row.
 DELETE FROM vss_db
 WHERE user_token = @user_token AND store_id = @store_id AND key = @key
-  AND (@version::bigint = -1 OR version = @version::bigint)
-  AND (SELECT vss_begin_write(@user_token, @store_id, @hinted::boolean));
+  AND (@version::bigint = -1 OR version = @version::bigint);
 
 -- name: ListKeyVersions :many
 -- ListKeyVersions reads, in one snapshot, the store's global version row (when asked,
@@ -100,9 +99,6 @@ ORDER BY page.is_global DESC, page.sort_order DESC;
 WITH items AS MATERIALIZED (
     -- Set-returning functions in one select list advance in step: row i pairs the
     -- i-th element of each array. Rows come, and nextval is called, in array order.
-    -- The condition below is a one-time filter: the store's write gate
-    -- (vss_begin_write in migration 0006) runs once, before any item is read.
-    SELECT u.* FROM (
     SELECT p.key, p.version, p.value, false AS is_delete,
            nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
     FROM (
@@ -117,8 +113,6 @@ WITH items AS MATERIALIZED (
         SELECT unnest(@delete_keys::text[]) AS key,
                unnest(@delete_versions::bigint[]) AS version
     ) d
-    ) u
-    WHERE (SELECT vss_begin_write(@user_token, @store_id, @hinted::boolean))
 ),
 expected AS MATERIALIZED (
     SELECT COALESCE(jsonb_object_agg(i.key, i.version), '{}'::jsonb) AS versions
@@ -209,7 +203,6 @@ WITH items AS MATERIALIZED (
     SELECT i.key, i.value,
            nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
     FROM (SELECT unnest(@keys::text[]) AS key, unnest(@vals::bytea[]) AS value) i
-    WHERE (SELECT vss_begin_write(@user_token, @store_id, @hinted::boolean))
 ),
 written AS (
     INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
@@ -314,9 +307,7 @@ ON CONFLICT (user_token) DO UPDATE SET user_token = excluded.user_token;
 -- is written unless both the version conditions and the quota hold; the usage row is
 -- updated by the same statement. bytes_ok and keys_ok tell which limit failed.
 WITH items AS MATERIALIZED (
-    -- As in PutObjects, sort_order is taken in request order for the rows created,
-    -- after the store's write gate.
-    SELECT u.* FROM (
+    -- As in PutObjects, sort_order is taken in request order for the rows created.
     SELECT p.key, p.version, p.value, false AS is_delete,
            nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
     FROM (
@@ -330,8 +321,6 @@ WITH items AS MATERIALIZED (
         SELECT unnest(@delete_keys::text[]) AS key,
                unnest(@delete_versions::bigint[]) AS version
     ) d
-    ) u
-    WHERE (SELECT vss_begin_write(@user_token, @store_id, @hinted::boolean))
 ),
 locked AS MATERIALIZED (
     SELECT i.key, i.version AS expected, i.value, i.is_delete, v.version AS current, v.current_size
@@ -441,7 +430,6 @@ WITH deleted AS (
     DELETE FROM vss_db
     WHERE user_token = @user_token AND store_id = @store_id AND key = @key
       AND (@version::bigint = -1 OR version = @version::bigint)
-      AND (SELECT vss_begin_write(@user_token, @store_id, @hinted::boolean))
     RETURNING octet_length(key) + COALESCE(octet_length(value), 0) AS size
 )
 UPDATE vss_user_usage u
@@ -476,6 +464,13 @@ DELETE FROM vss_user_usage
 WHERE user_token = @user_token;
 
 -- The change feed and leases (migration 0005).
+
+-- name: BeginBatch :exec
+-- BeginBatch runs first in the transaction of every write, one request or a group
+-- commit batch (in the same pipelined batch): it takes the write locks of the stores
+-- written and the feed heads of those followed, and checks the server's hints of which
+-- are, raising VS428 if one is wrong (see vss_begin_batch in migration 0005).
+SELECT vss_begin_batch(@users::text[], @store_ids::text[], @hinted::boolean[]);
 
 -- name: BeginRequest :exec
 -- BeginRequest runs before the statement of a request that writes a followed store or is

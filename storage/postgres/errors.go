@@ -30,8 +30,8 @@ import (
 //     retry it.
 //   - VS412, which BeginRequest raises when a fenced write's lease is not held, becomes
 //     storage.ErrLeaseNotHeld.
-//   - serialization_failure (40001), deadlock_detected (40P01) and VS428 (a write's
-//     gate found the store's hint of whether it is followed wrong, and corrected it) wrap
+//   - serialization_failure (40001), deadlock_detected (40P01) and VS428 (BeginBatch
+//     found the store's hints of followed stores wrong, and corrected them) wrap
 //     storage.ErrUnavailable: PostgreSQL rolled the statement back because of a
 //     concurrent request, nothing was written, and the request may simply be run again.
 //     The store does so a few times itself (see retry) before returning the error.
@@ -95,7 +95,7 @@ const leaseNotHeldCode = "VS412"
 
 // retryable reports whether err is PostgreSQL rolling a statement back because of a
 // concurrent transaction, serialization_failure (40001) or deadlock_detected (40P01), or
-// because a store's feed state differed from the store's hint (VS428, see queueWrite):
+// because a store's feed state differed from the store's hint (VS428, see BeginBatch):
 // nothing was written and the same statement may succeed when run again.
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError

@@ -20,7 +20,7 @@ import (
 
 // The change feed of the PostgreSQL store. Every change of a followed store is recorded
 // by the trigger vss_record_change (migration 0005) in the writer's transaction,
-// numbered from the store's head row, which each write locks first (its write gate, see queueWrite).
+// numbered from the store's head row, which each write locks first (BeginBatch).
 // So one rule, in the database, covers every write path: single requests, group commit
 // batches, quotas, the admin commands. A store is followed from the first time its feed
 // is read (Changes calls FollowStore); until then its writes record nothing and notify
@@ -50,7 +50,7 @@ func beginRequest(w *write) pgdb.BeginRequestParams {
 	return arg
 }
 
-// hintsWrongCode is the SQLSTATE a write's gate raises when a store's hint was wrong.
+// hintsWrongCode is the SQLSTATE BeginBatch raises when a store's hint was wrong.
 const hintsWrongCode = "VS428"
 
 // maxHints bounds the stores whose hints a Store keeps. A store whose hint was dropped
@@ -58,9 +58,9 @@ const hintsWrongCode = "VS428"
 const maxHints = 1 << 16
 
 // hints are what a Store believes of which stores someone follows: the stores its own
-// feed reads followed, and those a write's gate reported followed when a hint was wrong
+// feed reads followed, and those BeginBatch reported followed when a hint was wrong
 // (another instance's devices follow them). A store, once followed, stays followed, so
-// a hint is only ever wrong for a store another instance started to follow; the write's gate
+// a hint is only ever wrong for a store another instance started to follow; BeginBatch
 // checks every write's hint in the write's transaction.
 type hints struct {
 	stores *lru.Cache[[2]string, struct{}]
@@ -82,7 +82,7 @@ func (h hints) follow(user, storeID string) {
 	h.stores.Add([2]string{user, storeID}, struct{}{})
 }
 
-// correct applies the stores' states that a write's gate reported in err, if it is VS428.
+// correct applies the stores' states that BeginBatch reported in err, if it is VS428.
 func (h hints) correct(err error) {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != hintsWrongCode {

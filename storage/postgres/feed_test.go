@@ -11,7 +11,7 @@ import (
 
 // TestStaleHintAcrossInstances has two stores on one database, as two server
 // instances. Instance a writes a store nobody follows; instance b's device then follows
-// it. a still believes nobody does, so its next write meets its write gate's VS428, corrects
+// it. a still believes nobody does, so its next write meets BeginBatch's VS428, corrects
 // the hint and runs again the followed way: the change is recorded once, with its
 // device, and the writes after it too, with no error reaching the caller.
 func TestStaleHintAcrossInstances(t *testing.T) {
@@ -59,7 +59,7 @@ func TestStaleHintAcrossInstances(t *testing.T) {
 }
 
 // TestOtherWriters writes vss_db directly, as a tool that is not the server would (no
-// write gate): the trigger still records the changes of a followed store, and records
+// BeginBatch): the trigger still records the changes of a followed store, and records
 // nothing for a store nobody follows.
 func TestOtherWriters(t *testing.T) {
 	url := pgtest.NewDatabase(t)

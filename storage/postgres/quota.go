@@ -110,26 +110,25 @@ func (s *Store) Usage(ctx context.Context, user string) ([]storage.Usage, error)
 
 // DeleteUser deletes every entry of user and the user's usage row in one transaction,
 // with the user's change feed (devices must list their stores again) and lease grants
-// (which expire). It takes its locks in the one lock order of writes (see vss_begin_write
-// in migration 0006), so that it neither deadlocks with nor interleaves with the user's
-// writes: the lease rows (ending every grant), the usage lock (like every write while
-// quotas are on), the feed heads of the user's stores, then the keys.
+// (which expire). It takes the user's feed heads first, as every write takes those of
+// the followed stores it writes, then the usage lock, like every write while quotas are
+// on, so that it neither deadlocks with nor interleaves with the user's writes.
 func (s *Store) DeleteUser(ctx context.Context, user string) (n int64, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		if err := q.ExpireUserLeases(ctx, user); err != nil {
+		if err := q.LockUserFeeds(ctx, user); err != nil {
 			return err
 		}
 		if err := q.LockUsage(ctx, user); err != nil {
-			return err
-		}
-		if err := q.LockUserFeeds(ctx, user); err != nil {
 			return err
 		}
 		if n, err = q.DeleteUserObjects(ctx, user); err != nil {
 			return err
 		}
 		if err := q.DeleteUserChanges(ctx, user); err != nil {
+			return err
+		}
+		if err := q.ExpireUserLeases(ctx, user); err != nil {
 			return err
 		}
 		return q.DeleteUserUsage(ctx, user)

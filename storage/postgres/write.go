@@ -35,8 +35,7 @@ type write struct {
 	// BeginRequest).
 	writer storage.Writer
 	// followed is the store's hint, taken when the write is sent: someone follows the
-	// written store. The write's statement checks it (its write gate, see queueWrite), so
-	// once the write committed it is true, and
+	// written store. BeginBatch checks it, so once the write committed it is true, and
 	// the store's change streams are told of the commit (see feed.go).
 	followed bool
 }
@@ -67,19 +66,11 @@ func (w *write) storeID() string {
 // followed (to name its device) or a lease fences it.
 func (w *write) begun() bool { return w.followed || w.writer.Lease != nil }
 
-// queueWrite adds the statements of w to b: BeginRequest if w.begun(), which names the
-// writing device and checks the write's lease (see feed.go); with quotas on, LockUsage
-// (see the comment above LockUsage in sql/postgres/queries.sql); then the request's
-// statement. That statement opens with the store's write gate (vss_begin_write in
-// migration 0006), given w.followed, the store's hint: it locks the store for writing and
-// its feed head if the store is followed, before any key, and fails with VS428 if the
-// hint was wrong, which corrects the hints (see sendBatch) and is retryable.
+// queueWrite adds the statements of w to b, which starts with BeginBatch (see
+// sendBatch): BeginRequest if w.begun(), which names the writing device and checks the
+// write's lease (see feed.go); with quotas on, LockUsage (see the comment above
+// LockUsage in sql/postgres/queries.sql); then the request's statement.
 func (s *Store) queueWrite(ctx context.Context, b *pgx.Batch, w *write) {
-	if w.put != nil {
-		w.put.Hinted = w.followed
-	} else {
-		w.del.Hinted = w.followed
-	}
 	if w.begun() {
 		queue(b, func(q *pgdb.Queries) { _ = q.BeginRequest(ctx, beginRequest(w)) })
 	}
@@ -105,13 +96,12 @@ func (s *Store) queueWrite(ctx context.Context, b *pgx.Batch, w *write) {
 				StoreID:        arg.StoreID,
 				MaxBytes:       limit(s.quota.MaxBytes),
 				MaxKeys:        limit(s.quota.MaxKeys),
-				Hinted:         arg.Hinted,
 			})
 		})
 	case w.upsert:
 		// Only unconditional puts: nothing can conflict, so a plain upsert does.
 		queue(b, func(q *pgdb.Queries) {
-			_, _ = q.UpsertObjects(ctx, pgdb.UpsertObjectsParams{UserToken: w.put.UserToken, StoreID: w.put.StoreID, Keys: w.put.PutKeys, Vals: w.put.PutValues, Hinted: w.followed})
+			_, _ = q.UpsertObjects(ctx, pgdb.UpsertObjectsParams{UserToken: w.put.UserToken, StoreID: w.put.StoreID, Keys: w.put.PutKeys, Vals: w.put.PutValues})
 		})
 	default:
 		queue(b, func(q *pgdb.Queries) { _, _ = q.PutObjects(ctx, *w.put) })
@@ -199,21 +189,31 @@ func (s *Store) writeAlone(ctx context.Context, w *write) error {
 // write whose statement failed (-1 when the failure is not a statement's, such as a lost
 // connection or a failed commit) and err the error.
 //
-// Each write's statement checks the store's hint it was sent with (see queueWrite); if
-// one was wrong, its VS428 corrects the hints here and is retryable.
+// The batch starts with BeginBatch, which locks the stores for writing, with the
+// store's hints of which are followed; if one is wrong, it fails with VS428, which
+// corrects the hints and is retryable.
 func (s *Store) sendBatch(ctx context.Context, ws []*write, outs []error) (culprit int, err error) {
 	var b pgx.Batch
-	for _, w := range ws {
+	begin := pgdb.BeginBatchParams{Users: make([]string, len(ws)), StoreIds: make([]string, len(ws)), Hinted: make([]bool, len(ws))}
+	for i, w := range ws {
 		w.followed = s.hints.followed(w.user(), w.storeID())
+		begin.Users[i], begin.StoreIds[i], begin.Hinted[i] = w.user(), w.storeID(), w.followed
+	}
+	queue(&b, func(q *pgdb.Queries) { _ = q.BeginBatch(ctx, begin) })
+	for _, w := range ws {
 		s.queueWrite(ctx, &b, w)
 	}
 	br := s.pool.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil { // BeginBatch
+		_ = br.Close()
+		s.hints.correct(err)
+		return -1, err
+	}
 	for i, w := range ws {
 		out, dbErr := s.readWrite(br, w)
 		if dbErr != nil {
 			// The first error is the cause; Close only reports that the batch was aborted.
 			_ = br.Close()
-			s.hints.correct(dbErr)
 			if statementError(dbErr) {
 				return i, dbErr
 			}
