@@ -93,7 +93,12 @@ object VssClients {
             host = baseUrl.trimEnd('/'),
             serializationStrategy = if (json) GoogleJavaJSONStrategy() else GoogleJavaProtobufStrategy(),
             networkProtocol = protocol,
-            interceptors = listOfNotNull({ AuthInterceptor(credentials) }, deviceId?.let { id -> { DeviceInterceptor(id) } }),
+            interceptors = listOfNotNull(
+                { AuthInterceptor(credentials) },
+                deviceId?.let { id -> { DeviceInterceptor(id) } },
+                // Last: the first of ours to see a stream's response (see StreamStatusInterceptor).
+                { c -> StreamStatusInterceptor(c.serializationStrategy.errorDetailParser()) },
+            ),
             ioCoroutineContext = Dispatchers.IO,
             timeoutOracle = { method -> if (method.streamType == StreamType.UNARY) callTimeout else null },
         )

@@ -29,6 +29,7 @@ import vss.v1.listChangesRequest
 import vss.v1.putObjectRequest
 import java.nio.file.Files
 import java.nio.file.Path
+import java.time.Clock
 import java.time.Duration
 import java.util.Collections
 import java.util.UUID
@@ -361,6 +362,26 @@ class ChangeFeedTest {
             withTimeout(20_000) { vss.watchChanges(store, "not-a-cursor", reconnect = quick).collect() }
         }
         assertEquals(Code.INVALID_ARGUMENT, malformed.code)
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(Protocol::class)
+    fun `a stream the server refuses ends the flow at once, without reconnecting`(protocol: Protocol) = runBlocking<Unit> {
+        // A signature two days old: the server refuses the credentials before the stream
+        // starts. Over gRPC-Web that is a "trailers-only" response, its status in the
+        // response headers, which connect-kotlin 0.7.4 reports as a normal end of stream.
+        val stale = Credentials.signature(SignatureKey.generate(), Clock.offset(Clock.systemUTC(), Duration.ofHours(-48)))
+        val vss = VssClients.create(server.baseUrl, stale, protocol = protocol.protocol, json = protocol.json).also { clients += it }
+        val retries = Collections.synchronizedList(mutableListOf<Throwable>())
+        val refused = assertFailsWith<ConnectException> {
+            withTimeout(10_000) {
+                vss.watchChanges(newStore(), "", reconnect = quick, listener = { e, _, _ -> retries += e }).collect()
+            }
+        }
+        assertEquals(Code.UNAUTHENTICATED, refused.code, "refused: $refused")
+        assertTrue(!refused.message.isNullOrEmpty(), "the server's message is kept")
+        assertEquals(Vss.ErrorCode.AUTH_EXCEPTION, refused.vssError()?.errorCode, "the server's error details are kept")
+        assertEquals(emptyList(), retries, "reconnections")
     }
 
     @Test
