@@ -229,13 +229,19 @@ func (l *LDKStore) ListKeys(ctx context.Context, primary, secondary string) ([]s
 		if err != nil {
 			return nil, withKey(err, sk)
 		}
-		if primary == "" && secondary == "" && key == ldkSchemaKey && l.schema == LDKSchemaV1 {
+		if l.isSchemaRecord(primary, secondary, key) {
 			continue
 		}
 		keys = append(keys, key)
 	}
 	sort.Strings(keys)
 	return keys, nil
+}
+
+// isSchemaRecord reports whether primary/secondary/key is the schema record LDK Node
+// keeps in a V1 store (under the empty namespaces), which listings leave out.
+func (l *LDKStore) isSchemaRecord(primary, secondary, key string) bool {
+	return l.schema == LDKSchemaV1 && primary == "" && secondary == "" && key == ldkSchemaKey
 }
 
 // listPrefix is what the storage keys of primary/secondary start with: LDK Node's
@@ -265,7 +271,7 @@ func (l *LDKStore) ListNamespaces(ctx context.Context) ([]LDKNamespace, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p == "" && s == "" && k == ldkSchemaKey && l.schema == LDKSchemaV1 {
+		if l.isSchemaRecord(p, s, k) {
 			continue
 		}
 		byNS[ns{p, s}] = append(byNS[ns{p, s}], k)
