@@ -123,8 +123,10 @@ type Feed interface {
 	// and id; with user "" it means "any store may have changed" (after the store lost
 	// notifications, for example). On PostgreSQL it hears the writes of every server
 	// instance on the database. A notification only says to look: it carries no change,
-	// and a lost one delays a reader until its next look, never loses a change. It
-	// blocks until ctx ends. wake must not block.
+	// and a lost one delays a reader until its next look, never loses a change. Once it
+	// listens it calls wake("", ""), since a reader may have looked before it listened
+	// and a write committed in between woke nobody. It blocks until ctx ends. wake must
+	// not block.
 	WatchCommits(ctx context.Context, wake func(user, storeID string)) error
 }
 

@@ -120,10 +120,13 @@ func (s *Store) PruneChanges(ctx context.Context, retention time.Duration) (int6
 	return n, interpretError(err)
 }
 
-// WatchCommits calls wake after each write of this store commits, until ctx ends.
+// WatchCommits calls wake after each write of this store commits, until ctx ends. Once
+// it is registered it wakes every reader (user ""): a write that committed while it was
+// being registered woke nobody.
 func (s *Store) WatchCommits(ctx context.Context, wake func(user, storeID string)) error {
 	id := s.watchers.add(wake)
 	defer s.watchers.remove(id)
+	wake("", "")
 	<-ctx.Done()
 	return nil
 }
