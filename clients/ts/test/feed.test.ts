@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import {
   CursorExpiredError,
@@ -52,6 +52,15 @@ async function eventually(what: string, check: () => boolean | Promise<boolean>,
  * Collector iterates a watcher in the background and keeps what it delivers, its
  * statuses and how it ended.
  */
+/**
+ * The watches of the test running. Each is stopped when its test ends, passed or failed:
+ * a watch left reconnecting would keep the process, and the run, alive.
+ */
+const openWatches = new Set<Collector>();
+afterEach(async () => {
+  await Promise.all([...openWatches].map((w) => w.stop()));
+});
+
 class Collector {
   readonly changes: Change[] = [];
   readonly statuses: WatchStatus[] = [];
@@ -68,6 +77,7 @@ class Collector {
       onStatus: (s) => this.statuses.push(s),
     });
     this.watcher = watcher;
+    openWatches.add(this);
     this.done = (async () => {
       try {
         for await (const change of watcher) {
@@ -94,6 +104,7 @@ class Collector {
   }
 
   async stop(): Promise<unknown> {
+    openWatches.delete(this);
     this.controller.abort();
     return this.done;
   }
