@@ -237,6 +237,97 @@ func (q *Queries) ExpireUserLeases(ctx context.Context, arg ExpireUserLeasesPara
 	return err
 }
 
+const exportEntries = `-- name: ExportEntries :many
+SELECT key, version, value, sort_order
+FROM vss_db
+WHERE user_token = ?1 AND store_id = ?2
+  AND sort_order > ?3
+ORDER BY sort_order
+LIMIT ?4
+`
+
+type ExportEntriesParams struct {
+	UserToken string
+	StoreID   string
+	After     int64
+	PageSize  int64
+}
+
+type ExportEntriesRow struct {
+	Key       string
+	Version   int64
+	Value     []byte
+	SortOrder int64
+}
+
+// ExportEntries pages through a store's entries with their values in creation order,
+// oldest first (the dump's entry order), after the sort order of the previous page; the
+// global version row is included.
+func (q *Queries) ExportEntries(ctx context.Context, arg ExportEntriesParams) ([]ExportEntriesRow, error) {
+	rows, err := q.db.QueryContext(ctx, exportEntries,
+		arg.UserToken,
+		arg.StoreID,
+		arg.After,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ExportEntriesRow
+	for rows.Next() {
+		var i ExportEntriesRow
+		if err := rows.Scan(
+			&i.Key,
+			&i.Version,
+			&i.Value,
+			&i.SortOrder,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const exportStoreIDs = `-- name: ExportStoreIDs :many
+SELECT DISTINCT store_id
+FROM vss_db
+WHERE user_token = ?1
+ORDER BY store_id
+`
+
+// ExportStoreIDs lists the store ids of a user in byte order (the dump's store order;
+// SQLite compares TEXT with BINARY), each once.
+func (q *Queries) ExportStoreIDs(ctx context.Context, userToken string) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, exportStoreIDs, userToken)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var store_id string
+		if err := rows.Scan(&store_id); err != nil {
+			return nil, err
+		}
+		items = append(items, store_id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const feedState = `-- name: FeedState :one
 SELECT CAST(COALESCE((SELECT h.seq FROM vss_feed_heads h
                       WHERE h.user_token = ?1 AND h.store_id = ?2), -1) AS INTEGER) AS head,

@@ -258,3 +258,22 @@ WHERE user_token = sqlc.arg(user_token);
 UPDATE vss_leases
 SET expires_at = min(expires_at, sqlc.arg(now))
 WHERE user_token = sqlc.arg(user_token);
+
+-- name: ExportStoreIDs :many
+-- ExportStoreIDs lists the store ids of a user in byte order (the dump's store order;
+-- SQLite compares TEXT with BINARY), each once.
+SELECT DISTINCT store_id
+FROM vss_db
+WHERE user_token = sqlc.arg(user_token)
+ORDER BY store_id;
+
+-- name: ExportEntries :many
+-- ExportEntries pages through a store's entries with their values in creation order,
+-- oldest first (the dump's entry order), after the sort order of the previous page; the
+-- global version row is included.
+SELECT key, version, value, sort_order
+FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id)
+  AND sort_order > sqlc.arg(after)
+ORDER BY sort_order
+LIMIT sqlc.arg(page_size);
