@@ -27,7 +27,32 @@ type ExportVisitor interface {
 // is a room of its own beside Store: the service's core never calls it.
 type Exporter interface {
 	// ExportUser reads every store of user in one consistent snapshot and hands it to v,
-	// holding a bounded number of entries in memory at a time. An error of v stops the
-	// export and is returned.
+	// one page at a time (see ExportPageBytes), so that its memory does not grow with
+	// the user's data. An error of v stops the export and is returned.
 	ExportUser(ctx context.Context, user string, v ExportVisitor) error
+}
+
+// Export pages: an exporter reads a store's entries a page at a time, and a page ends at
+// whichever comes first of ExportPageRows entries and ExportPageBytes of values, so that
+// the values an export holds at a time stay near ExportPageBytes however large the
+// user's data is. A single value larger than the budget is still one page.
+const (
+	// ExportPageBytes is the byte budget of a page's values.
+	ExportPageBytes = 4 << 20
+	// ExportPageRows is the most entries of a page.
+	ExportPageRows = 256
+)
+
+// ExportPageLen returns how many of the entries whose value sizes are given, in order,
+// make the next page of an export under budget bytes: every entry whose predecessors in
+// the page total less than budget, and at least one.
+func ExportPageLen(sizes []int64, budget int64) int {
+	var total int64
+	for i, n := range sizes {
+		if i > 0 && total >= budget {
+			return i
+		}
+		total += n
+	}
+	return len(sizes)
 }

@@ -241,16 +241,15 @@ const exportEntries = `-- name: ExportEntries :many
 SELECT key, version, value, sort_order
 FROM vss_db
 WHERE user_token = ?1 AND store_id = ?2
-  AND sort_order > ?3
+  AND sort_order > ?3 AND sort_order <= ?4
 ORDER BY sort_order
-LIMIT ?4
 `
 
 type ExportEntriesParams struct {
 	UserToken string
 	StoreID   string
 	After     int64
-	PageSize  int64
+	Last      int64
 }
 
 type ExportEntriesRow struct {
@@ -260,15 +259,16 @@ type ExportEntriesRow struct {
 	SortOrder int64
 }
 
-// ExportEntries pages through a store's entries with their values in creation order,
-// oldest first (the dump's entry order), after the sort order of the previous page; the
-// global version row is included.
+// ExportEntries reads a page of a store's entries with their values in creation order,
+// oldest first (the dump's entry order): those after the sort order of the previous
+// page, up to and including the last sort order of the page. The global version row is
+// included.
 func (q *Queries) ExportEntries(ctx context.Context, arg ExportEntriesParams) ([]ExportEntriesRow, error) {
 	rows, err := q.db.QueryContext(ctx, exportEntries,
 		arg.UserToken,
 		arg.StoreID,
 		arg.After,
-		arg.PageSize,
+		arg.Last,
 	)
 	if err != nil {
 		return nil, err
@@ -283,6 +283,60 @@ func (q *Queries) ExportEntries(ctx context.Context, arg ExportEntriesParams) ([
 			&i.Value,
 			&i.SortOrder,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const exportSizes = `-- name: ExportSizes :many
+SELECT sort_order, CAST(COALESCE(length(value), 0) AS INTEGER) AS size
+FROM vss_db
+WHERE user_token = ?1 AND store_id = ?2
+  AND sort_order > ?3
+ORDER BY sort_order
+LIMIT ?4
+`
+
+type ExportSizesParams struct {
+	UserToken string
+	StoreID   string
+	After     int64
+	MaxRows   int64
+}
+
+type ExportSizesRow struct {
+	SortOrder int64
+	Size      int64
+}
+
+// ExportSizes reads the sort orders and value sizes of up to max_rows entries of a store
+// in creation order after the sort order of the previous page, without the values
+// (length of a BLOB does not load it), so that an export can end its next page at a
+// byte budget (sqlc cannot type the window query that would do it in one statement).
+// The global version row is included.
+func (q *Queries) ExportSizes(ctx context.Context, arg ExportSizesParams) ([]ExportSizesRow, error) {
+	rows, err := q.db.QueryContext(ctx, exportSizes,
+		arg.UserToken,
+		arg.StoreID,
+		arg.After,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ExportSizesRow
+	for rows.Next() {
+		var i ExportSizesRow
+		if err := rows.Scan(&i.SortOrder, &i.Size); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -267,13 +267,26 @@ FROM vss_db
 WHERE user_token = sqlc.arg(user_token)
 ORDER BY store_id;
 
--- name: ExportEntries :many
--- ExportEntries pages through a store's entries with their values in creation order,
--- oldest first (the dump's entry order), after the sort order of the previous page; the
--- global version row is included.
-SELECT key, version, value, sort_order
+-- name: ExportSizes :many
+-- ExportSizes reads the sort orders and value sizes of up to max_rows entries of a store
+-- in creation order after the sort order of the previous page, without the values
+-- (length of a BLOB does not load it), so that an export can end its next page at a
+-- byte budget (sqlc cannot type the window query that would do it in one statement).
+-- The global version row is included.
+SELECT sort_order, CAST(COALESCE(length(value), 0) AS INTEGER) AS size
 FROM vss_db
 WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id)
   AND sort_order > sqlc.arg(after)
 ORDER BY sort_order
-LIMIT sqlc.arg(page_size);
+LIMIT sqlc.arg(max_rows);
+
+-- name: ExportEntries :many
+-- ExportEntries reads a page of a store's entries with their values in creation order,
+-- oldest first (the dump's entry order): those after the sort order of the previous
+-- page, up to and including the last sort order of the page. The global version row is
+-- included.
+SELECT key, version, value, sort_order
+FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id)
+  AND sort_order > sqlc.arg(after) AND sort_order <= sqlc.arg(last)
+ORDER BY sort_order;

@@ -9,9 +9,6 @@ import (
 	"github.com/govss/vss/storage"
 )
 
-// exportPageSize is how many entries, values included, an export reads at a time.
-const exportPageSize = 32
-
 var _ storage.Exporter = (*Store)(nil)
 
 // ExportUser implements storage.Exporter in one read transaction, which in WAL mode is
@@ -28,7 +25,7 @@ func (s *Store) ExportUser(ctx context.Context, user string, v storage.ExportVis
 		return interpretError(err)
 	}
 	for _, id := range ids {
-		if err := exportStore(ctx, q, user, id, v); err != nil {
+		if err := s.exportStore(ctx, q, user, id, v); err != nil {
 			return err
 		}
 	}
@@ -36,8 +33,10 @@ func (s *Store) ExportUser(ctx context.Context, user string, v storage.ExportVis
 }
 
 // exportStore hands one store to v. The global version row is read first, since the
-// dump carries it before the entries.
-func exportStore(ctx context.Context, q *sqlitedb.Queries, user, id string, v storage.ExportVisitor) error {
+// dump carries it before the entries. Each page is two statements in the transaction's
+// snapshot: the sizes of the next entries, without values, then the entries of the
+// page that the byte budget allows (see storage.ExportPageLen).
+func (s *Store) exportStore(ctx context.Context, q *sqlitedb.Queries, user, id string, v storage.ExportVisitor) error {
 	st := storage.ExportStore{ID: id}
 	gv, err := q.GetVersion(ctx, sqlitedb.GetVersionParams{UserToken: user, StoreID: id, Key: storage.GlobalVersionKey})
 	switch err := interpretError(err); err {
@@ -50,14 +49,30 @@ func exportStore(ctx context.Context, q *sqlitedb.Queries, user, id string, v st
 	if err := v.BeginStore(st); err != nil {
 		return err
 	}
+	budget := s.exportPageBytes
+	if budget <= 0 {
+		budget = storage.ExportPageBytes
+	}
 	after := int64(0)
+	sizes := make([]int64, 0, storage.ExportPageRows)
 	for {
-		rows, err := q.ExportEntries(ctx, sqlitedb.ExportEntriesParams{UserToken: user, StoreID: id, After: after, PageSize: exportPageSize})
+		rows, err := q.ExportSizes(ctx, sqlitedb.ExportSizesParams{UserToken: user, StoreID: id, After: after, MaxRows: storage.ExportPageRows})
 		if err != nil {
 			return interpretError(err)
 		}
+		if len(rows) == 0 {
+			return v.EndStore()
+		}
+		sizes = sizes[:0]
 		for _, r := range rows {
-			after = r.SortOrder
+			sizes = append(sizes, r.Size)
+		}
+		last := rows[storage.ExportPageLen(sizes, budget)-1].SortOrder
+		entries, err := q.ExportEntries(ctx, sqlitedb.ExportEntriesParams{UserToken: user, StoreID: id, After: after, Last: last})
+		if err != nil {
+			return interpretError(err)
+		}
+		for _, r := range entries {
 			if r.Key == storage.GlobalVersionKey {
 				continue
 			}
@@ -65,9 +80,7 @@ func exportStore(ctx context.Context, q *sqlitedb.Queries, user, id string, v st
 				return err
 			}
 		}
-		if len(rows) < exportPageSize {
-			return v.EndStore()
-		}
+		after = last
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("sqlite: export: %w", err)
 		}

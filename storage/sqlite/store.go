@@ -54,6 +54,9 @@ type Store struct {
 	group *groupcommit.Queue[*write]
 	// watchers are the change streams waiting for commits (see feed.go).
 	watchers watchers
+	// exportPageBytes is the byte budget of an export's pages; 0 is
+	// storage.ExportPageBytes. Tests lower it.
+	exportPageBytes int64
 }
 
 var _ storage.Store = (*Store)(nil)
