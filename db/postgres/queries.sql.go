@@ -223,6 +223,115 @@ func (q *Queries) ExpireUserLeases(ctx context.Context, userToken string) error 
 	return err
 }
 
+const exportEntries = `-- name: ExportEntries :many
+WITH sizes AS MATERIALIZED (
+    SELECT v.sort_order, COALESCE(octet_length(v.value), 0)::bigint AS size
+    FROM vss_db v
+    WHERE v.user_token = $2 AND v.store_id = $3 AND v.sort_order > $4::bigint
+    ORDER BY v.sort_order
+    LIMIT $5::bigint
+),
+page AS MATERIALIZED (
+    SELECT z.sort_order,
+           (sum(z.size) OVER (ORDER BY z.sort_order ROWS UNBOUNDED PRECEDING) - z.size)::bigint AS bytes_before
+    FROM sizes z
+)
+SELECT d.key, d.version, d.value, d.sort_order
+FROM page p
+JOIN vss_db d ON d.sort_order = p.sort_order
+WHERE p.bytes_before < $1::bigint
+ORDER BY d.sort_order
+`
+
+type ExportEntriesParams struct {
+	MaxBytes  int64
+	UserToken string
+	StoreID   string
+	After     int64
+	MaxRows   int64
+}
+
+type ExportEntriesRow struct {
+	Key       string
+	Version   int64
+	Value     []byte
+	SortOrder int64
+}
+
+// ExportEntries reads the next page of a store's entries with their values in creation
+// order, oldest first (the dump's entry order), after the sort order of the previous
+// page; the global version row is included. A page holds at most max_rows entries and
+// ends before the first entry whose predecessors in the page total max_bytes of values,
+// so it holds at most max_bytes plus one value, and always its first entry however
+// large. sizes reads the value sizes without the values (octet_length of a TOASTed value
+// reads its header), and only the page's values are read.
+func (q *Queries) ExportEntries(ctx context.Context, arg ExportEntriesParams) ([]ExportEntriesRow, error) {
+	rows, err := q.db.Query(ctx, exportEntries,
+		arg.MaxBytes,
+		arg.UserToken,
+		arg.StoreID,
+		arg.After,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ExportEntriesRow
+	for rows.Next() {
+		var i ExportEntriesRow
+		if err := rows.Scan(
+			&i.Key,
+			&i.Version,
+			&i.Value,
+			&i.SortOrder,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const exportStores = `-- name: ExportStores :many
+SELECT s.store_id::text AS store_id, g.version AS global_version
+FROM (SELECT DISTINCT v.store_id FROM vss_db v WHERE v.user_token = $1) s
+LEFT JOIN vss_db g
+    ON g.user_token = $1 AND g.store_id = s.store_id AND g.key = 'global_version'
+ORDER BY s.store_id COLLATE "C"
+`
+
+type ExportStoresRow struct {
+	StoreID       string
+	GlobalVersion pgtype.Int8
+}
+
+// ExportStores lists the stores of a user in byte order of store id (the dump's store
+// order, whatever the database's collation), each once, with its global version, NULL
+// when the store never set one.
+func (q *Queries) ExportStores(ctx context.Context, userToken string) ([]ExportStoresRow, error) {
+	rows, err := q.db.Query(ctx, exportStores, userToken)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ExportStoresRow
+	for rows.Next() {
+		var i ExportStoresRow
+		if err := rows.Scan(&i.StoreID, &i.GlobalVersion); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const followStore = `-- name: FollowStore :one
 SELECT vss_follow_store($1::text, $2::text)::bigint AS head
 `

@@ -592,3 +592,39 @@ WHERE user_token = @user_token;
 UPDATE vss_leases
 SET expires_at = least(expires_at, clock_timestamp())
 WHERE user_token = @user_token;
+
+-- name: ExportStores :many
+-- ExportStores lists the stores of a user in byte order of store id (the dump's store
+-- order, whatever the database's collation), each once, with its global version, NULL
+-- when the store never set one.
+SELECT s.store_id::text AS store_id, g.version AS global_version
+FROM (SELECT DISTINCT v.store_id FROM vss_db v WHERE v.user_token = @user_token) s
+LEFT JOIN vss_db g
+    ON g.user_token = @user_token AND g.store_id = s.store_id AND g.key = 'global_version'
+ORDER BY s.store_id COLLATE "C";
+
+-- name: ExportEntries :many
+-- ExportEntries reads the next page of a store's entries with their values in creation
+-- order, oldest first (the dump's entry order), after the sort order of the previous
+-- page; the global version row is included. A page holds at most max_rows entries and
+-- ends before the first entry whose predecessors in the page total max_bytes of values,
+-- so it holds at most max_bytes plus one value, and always its first entry however
+-- large. sizes reads the value sizes without the values (octet_length of a TOASTed value
+-- reads its header), and only the page's values are read.
+WITH sizes AS MATERIALIZED (
+    SELECT v.sort_order, COALESCE(octet_length(v.value), 0)::bigint AS size
+    FROM vss_db v
+    WHERE v.user_token = @user_token AND v.store_id = @store_id AND v.sort_order > @after::bigint
+    ORDER BY v.sort_order
+    LIMIT @max_rows::bigint
+),
+page AS MATERIALIZED (
+    SELECT z.sort_order,
+           (sum(z.size) OVER (ORDER BY z.sort_order ROWS UNBOUNDED PRECEDING) - z.size)::bigint AS bytes_before
+    FROM sizes z
+)
+SELECT d.key, d.version, d.value, d.sort_order
+FROM page p
+JOIN vss_db d ON d.sort_order = p.sort_order
+WHERE p.bytes_before < @max_bytes::bigint
+ORDER BY d.sort_order;

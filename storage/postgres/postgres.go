@@ -50,6 +50,9 @@ type Store struct {
 	hints hints
 	// log receives the warnings of the change feed's background work.
 	log *slog.Logger
+	// exportPageBytes is the byte budget of an export's pages; 0 is
+	// storage.ExportPageBytes. Tests lower it.
+	exportPageBytes int64
 }
 
 var _ storage.Store = (*Store)(nil)

@@ -1,0 +1,22 @@
+package postgres
+
+import (
+	"testing"
+
+	"github.com/govss/vss/storage/internal/dumptest"
+)
+
+// newDumpStore opens a Store on a fresh database whose export pages end at
+// dumptest.PageBytes.
+func newDumpStore(t *testing.T, opts ...Option) *Store {
+	t.Helper()
+	s := newStore(t, opts...)
+	s.exportPageBytes = dumptest.PageBytes
+	return s
+}
+
+// TestExportUser runs the shared export checks (see dumptest.CheckExport).
+func TestExportUser(t *testing.T) {
+	t.Parallel()
+	dumptest.CheckExport(t, newDumpStore(t))
+}
