@@ -1,6 +1,10 @@
 package storage
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+)
 
 // ExportStore is one store of an export: its id and its global version, absent when
 // the store never set one.
@@ -55,4 +59,80 @@ func ExportPageLen(sizes []int64, budget int64) int {
 		total += n
 	}
 	return len(sizes)
+}
+
+// ErrNotEmpty means an import was refused because the store it would write already
+// holds data (or belongs to another import); nothing was written. Importers return it
+// wrapped in a *NotEmptyError.
+var ErrNotEmpty = errors.New("storage: store is not empty")
+
+// NotEmptyError is the error of an import into a store that is not empty. It matches
+// ErrNotEmpty under errors.Is.
+type NotEmptyError struct {
+	// StoreID is the store refused.
+	StoreID string
+}
+
+func (e *NotEmptyError) Error() string {
+	return fmt.Sprintf("storage: import refused: store %q is not empty", e.StoreID)
+}
+
+// Is makes errors.Is(err, ErrNotEmpty) true.
+func (e *NotEmptyError) Is(target error) bool { return target == ErrNotEmpty }
+
+// ImportState is where the import of one store stands.
+type ImportState struct {
+	// Entries is how many entries of the store the target holds from this import: the
+	// importer skips as many entries of the dump.
+	Entries int64
+	// Done is true when the store was imported completely.
+	Done bool
+}
+
+// Importer is implemented by stores that import a dump into empty stores
+// (docs/dump-format.md), keeping each entry's version, the global version and the
+// listing order. A room of its own beside Store, like Exporter.
+//
+// An import is named by an id that the importer derives from the dump (its header's
+// producer and creation time, for instance), so that the same dump, read again after an
+// interruption, is recognised: each store being imported has a record (import id,
+// entries committed, complete or not) written in the same transaction as its rows. A
+// store that holds data and has no record of that id is refused with a *NotEmptyError.
+// Entries are written in batches, each in one transaction, and count against the
+// store's Quota as writes do.
+type Importer interface {
+	// BeginImport starts the import of store st of user, or resumes it when the store
+	// holds a record of importID: then it writes nothing and returns how far the store
+	// got. A fresh start writes the global version (if st has one) and the record.
+	BeginImport(ctx context.Context, user, importID string, st ExportStore) (ImportState, error)
+	// ImportEntries writes the next entries of the store, in dump order, in one
+	// transaction. from is the number of entries the store holds from this import
+	// before them (ImportState.Entries, plus what was imported since); any other number
+	// is refused with ErrConflict and nothing is written.
+	ImportEntries(ctx context.Context, user, importID, storeID string, from int64, entries []KeyValue) error
+	// EndImport marks the store complete.
+	EndImport(ctx context.Context, user, importID, storeID string) error
+	// FinishImport forgets the records of importID once the whole dump has been
+	// imported and verified; the stores are then ordinary stores.
+	FinishImport(ctx context.Context, user, importID string) error
+}
+
+// ImportSize returns what entries add to a user's usage, as a Quota counts it.
+func ImportSize(entries []KeyValue) (bytes, keys int64) {
+	for _, kv := range entries {
+		bytes += int64(len(kv.Key) + len(kv.Value))
+	}
+	return bytes, int64(len(entries))
+}
+
+// CheckQuota returns the *QuotaError of a write that takes a user from usage (bytes,
+// keys) up by (dBytes, dKeys), or nil when q allows it.
+func CheckQuota(q Quota, bytes, keys, dBytes, dKeys int64) error {
+	if dBytes > 0 && q.MaxBytes > 0 && bytes+dBytes > q.MaxBytes {
+		return &QuotaError{Bytes: true, Limit: q.MaxBytes}
+	}
+	if dKeys > 0 && q.MaxKeys > 0 && keys+dKeys > q.MaxKeys {
+		return &QuotaError{Limit: q.MaxKeys}
+	}
+	return nil
 }

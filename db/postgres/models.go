@@ -47,6 +47,14 @@ type VssFeedHead struct {
 	Seq       int64
 }
 
+type VssImport struct {
+	UserToken string
+	StoreID   string
+	ImportID  string
+	Entries   int64
+	Done      bool
+}
+
 type VssLease struct {
 	UserToken string
 	StoreID   string

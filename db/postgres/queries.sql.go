@@ -56,6 +56,33 @@ func (q *Queries) AcquireLease(ctx context.Context, arg AcquireLeaseParams) (Acq
 	return i, err
 }
 
+const addUsage = `-- name: AddUsage :one
+UPDATE vss_user_usage
+SET bytes = bytes + $1, keys = keys + $2, updated_at = now()
+WHERE user_token = $3
+RETURNING bytes, keys
+`
+
+type AddUsageParams struct {
+	Bytes     int64
+	Keys      int64
+	UserToken string
+}
+
+type AddUsageRow struct {
+	Bytes int64
+	Keys  int64
+}
+
+// AddUsage adds an import's entries to the user's usage row, which LockUsage created
+// and locked in the same transaction, and returns the new usage.
+func (q *Queries) AddUsage(ctx context.Context, arg AddUsageParams) (AddUsageRow, error) {
+	row := q.db.QueryRow(ctx, addUsage, arg.Bytes, arg.Keys, arg.UserToken)
+	var i AddUsageRow
+	err := row.Scan(&i.Bytes, &i.Keys)
+	return i, err
+}
+
 const beginBatch = `-- name: BeginBatch :exec
 
 SELECT vss_begin_batch($1::text[], $2::text[], $3::boolean[])
@@ -110,6 +137,22 @@ DELETE FROM vss_user_usage
 // ClearUsage forgets every user's usage; each is recounted at the user's next write.
 func (q *Queries) ClearUsage(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, clearUsage)
+	return err
+}
+
+const deleteImport = `-- name: DeleteImport :exec
+DELETE FROM vss_imports
+WHERE user_token = $1 AND import_id = $2
+`
+
+type DeleteImportParams struct {
+	UserToken string
+	ImportID  string
+}
+
+// DeleteImport forgets the records of an import.
+func (q *Queries) DeleteImport(ctx context.Context, arg DeleteImportParams) error {
+	_, err := q.db.Exec(ctx, deleteImport, arg.UserToken, arg.ImportID)
 	return err
 }
 
@@ -350,6 +393,33 @@ func (q *Queries) FollowStore(ctx context.Context, arg FollowStoreParams) (int64
 	return head, err
 }
 
+const getImport = `-- name: GetImport :one
+SELECT import_id, entries, done
+FROM vss_imports
+WHERE user_token = $1 AND store_id = $2
+FOR UPDATE
+`
+
+type GetImportParams struct {
+	UserToken string
+	StoreID   string
+}
+
+type GetImportRow struct {
+	ImportID string
+	Entries  int64
+	Done     bool
+}
+
+// GetImport reads the import record of a store and locks it, so that two importers of
+// one store take turns.
+func (q *Queries) GetImport(ctx context.Context, arg GetImportParams) (GetImportRow, error) {
+	row := q.db.QueryRow(ctx, getImport, arg.UserToken, arg.StoreID)
+	var i GetImportRow
+	err := row.Scan(&i.ImportID, &i.Entries, &i.Done)
+	return i, err
+}
+
 const getLease = `-- name: GetLease :one
 SELECT holder, token, expires_at, clock_timestamp()::timestamptz AS now
 FROM vss_leases
@@ -406,6 +476,43 @@ func (q *Queries) GetObject(ctx context.Context, arg GetObjectParams) (GetObject
 	var i GetObjectRow
 	err := row.Scan(&i.Key, &i.Value, &i.Version)
 	return i, err
+}
+
+const insertImported = `-- name: InsertImported :execrows
+WITH items AS MATERIALIZED (
+    SELECT i.key, i.version, i.value,
+           nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
+    FROM (SELECT unnest($3::text[]) AS key, unnest($4::bigint[]) AS version,
+                 unnest($5::bytea[]) AS value) i
+)
+INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
+SELECT $1, $2, i.key, i.value, i.version, now(), now(), i.sort_order
+FROM items i
+`
+
+type InsertImportedParams struct {
+	UserToken string
+	StoreID   string
+	Keys      []string
+	Versions  []int64
+	Vals      [][]byte
+}
+
+// InsertImported creates a batch of imported entries with their versions as stored at
+// the source, in one statement. Each takes the next sort_order in the order of the
+// arrays (the dump's order), so the entries list as they did at the source.
+func (q *Queries) InsertImported(ctx context.Context, arg InsertImportedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, insertImported,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Keys,
+		arg.Versions,
+		arg.Vals,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const listChanges = `-- name: ListChanges :many
@@ -668,6 +775,33 @@ func (q *Queries) PruneChanges(ctx context.Context, retentionSeconds float64) (i
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const putImport = `-- name: PutImport :exec
+INSERT INTO vss_imports (user_token, store_id, import_id, entries, done)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (user_token, store_id) DO UPDATE
+SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done
+`
+
+type PutImportParams struct {
+	UserToken string
+	StoreID   string
+	ImportID  string
+	Entries   int64
+	Done      bool
+}
+
+// PutImport creates or updates the import record of a store.
+func (q *Queries) PutImport(ctx context.Context, arg PutImportParams) error {
+	_, err := q.db.Exec(ctx, putImport,
+		arg.UserToken,
+		arg.StoreID,
+		arg.ImportID,
+		arg.Entries,
+		arg.Done,
+	)
+	return err
 }
 
 const putObjects = `-- name: PutObjects :one
@@ -1125,6 +1259,25 @@ func (q *Queries) Secret(ctx context.Context, arg SecretParams) ([]byte, error) 
 	var secret []byte
 	err := row.Scan(&secret)
 	return secret, err
+}
+
+const storeHasRows = `-- name: StoreHasRows :one
+SELECT EXISTS (
+    SELECT 1 FROM vss_db WHERE user_token = $1 AND store_id = $2
+) AS has_rows
+`
+
+type StoreHasRowsParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// StoreHasRows tells whether a store holds any row, its global version included.
+func (q *Queries) StoreHasRows(ctx context.Context, arg StoreHasRowsParams) (bool, error) {
+	row := q.db.QueryRow(ctx, storeHasRows, arg.UserToken, arg.StoreID)
+	var has_rows bool
+	err := row.Scan(&has_rows)
+	return has_rows, err
 }
 
 const upsertObjects = `-- name: UpsertObjects :one

@@ -48,6 +48,14 @@ type VssFeedWriter struct {
 	DeviceID string
 }
 
+type VssImport struct {
+	UserToken string
+	StoreID   string
+	ImportID  string
+	Entries   int64
+	Done      int64
+}
+
 type VssLease struct {
 	UserToken string
 	StoreID   string

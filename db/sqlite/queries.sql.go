@@ -135,6 +135,22 @@ func (q *Queries) DeleteExpiredChallenges(ctx context.Context, arg DeleteExpired
 	return result.RowsAffected()
 }
 
+const deleteImport = `-- name: DeleteImport :exec
+DELETE FROM vss_imports
+WHERE user_token = ?1 AND import_id = ?2
+`
+
+type DeleteImportParams struct {
+	UserToken string
+	ImportID  string
+}
+
+// DeleteImport forgets the records of an import.
+func (q *Queries) DeleteImport(ctx context.Context, arg DeleteImportParams) error {
+	_, err := q.db.ExecContext(ctx, deleteImport, arg.UserToken, arg.ImportID)
+	return err
+}
+
 const deleteObject = `-- name: DeleteObject :execrows
 DELETE FROM vss_db
 WHERE user_token = ?1 AND store_id = ?2 AND key = ?3
@@ -452,6 +468,31 @@ func (q *Queries) GetEntrySize(ctx context.Context, arg GetEntrySizeParams) (int
 	return size, err
 }
 
+const getImport = `-- name: GetImport :one
+SELECT import_id, entries, done
+FROM vss_imports
+WHERE user_token = ?1 AND store_id = ?2
+`
+
+type GetImportParams struct {
+	UserToken string
+	StoreID   string
+}
+
+type GetImportRow struct {
+	ImportID string
+	Entries  int64
+	Done     int64
+}
+
+// GetImport reads the import record of a store.
+func (q *Queries) GetImport(ctx context.Context, arg GetImportParams) (GetImportRow, error) {
+	row := q.db.QueryRowContext(ctx, getImport, arg.UserToken, arg.StoreID)
+	var i GetImportRow
+	err := row.Scan(&i.ImportID, &i.Entries, &i.Done)
+	return i, err
+}
+
 const getLease = `-- name: GetLease :one
 SELECT holder, token, expires_at
 FROM vss_leases
@@ -566,6 +607,32 @@ func (q *Queries) InsertChallenge(ctx context.Context, arg InsertChallengeParams
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const insertImported = `-- name: InsertImported :exec
+INSERT INTO vss_db (user_token, store_id, key, value, version)
+VALUES (?1, ?2, ?3, ?4, ?5)
+`
+
+type InsertImportedParams struct {
+	UserToken string
+	StoreID   string
+	Key       string
+	Value     []byte
+	Version   int64
+}
+
+// InsertImported creates an imported entry with its version as stored at the source;
+// it takes the next sort_order, so entries inserted in dump order list as they did.
+func (q *Queries) InsertImported(ctx context.Context, arg InsertImportedParams) error {
+	_, err := q.db.ExecContext(ctx, insertImported,
+		arg.UserToken,
+		arg.StoreID,
+		arg.Key,
+		arg.Value,
+		arg.Version,
+	)
+	return err
 }
 
 const leaseGrant = `-- name: LeaseGrant :one
@@ -740,6 +807,33 @@ func (q *Queries) PruneChanges(ctx context.Context, cutoff int64) (int64, error)
 	return result.RowsAffected()
 }
 
+const putImport = `-- name: PutImport :exec
+INSERT INTO vss_imports (user_token, store_id, import_id, entries, done)
+VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (user_token, store_id) DO UPDATE
+SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done
+`
+
+type PutImportParams struct {
+	UserToken string
+	StoreID   string
+	ImportID  string
+	Entries   int64
+	Done      int64
+}
+
+// PutImport creates or updates the import record of a store.
+func (q *Queries) PutImport(ctx context.Context, arg PutImportParams) error {
+	_, err := q.db.ExecContext(ctx, putImport,
+		arg.UserToken,
+		arg.StoreID,
+		arg.ImportID,
+		arg.Entries,
+		arg.Done,
+	)
+	return err
+}
+
 const putLease = `-- name: PutLease :exec
 INSERT INTO vss_leases (user_token, store_id, name, holder, token, expires_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -889,6 +983,25 @@ UPDATE vss_feed_writer SET device_id = ?1 WHERE id = 1
 func (q *Queries) SetWriter(ctx context.Context, deviceID string) error {
 	_, err := q.db.ExecContext(ctx, setWriter, deviceID)
 	return err
+}
+
+const storeHasRows = `-- name: StoreHasRows :one
+SELECT EXISTS (
+    SELECT 1 FROM vss_db WHERE user_token = ?1 AND store_id = ?2
+) AS has_rows
+`
+
+type StoreHasRowsParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// StoreHasRows tells whether a store holds any row, its global version included.
+func (q *Queries) StoreHasRows(ctx context.Context, arg StoreHasRowsParams) (bool, error) {
+	row := q.db.QueryRowContext(ctx, storeHasRows, arg.UserToken, arg.StoreID)
+	var has_rows bool
+	err := row.Scan(&has_rows)
+	return has_rows, err
 }
 
 const updateObject = `-- name: UpdateObject :execrows

@@ -628,3 +628,51 @@ FROM page p
 JOIN vss_db d ON d.sort_order = p.sort_order
 WHERE p.bytes_before < @max_bytes::bigint
 ORDER BY d.sort_order;
+
+-- name: GetImport :one
+-- GetImport reads the import record of a store and locks it, so that two importers of
+-- one store take turns.
+SELECT import_id, entries, done
+FROM vss_imports
+WHERE user_token = @user_token AND store_id = @store_id
+FOR UPDATE;
+
+-- name: StoreHasRows :one
+-- StoreHasRows tells whether a store holds any row, its global version included.
+SELECT EXISTS (
+    SELECT 1 FROM vss_db WHERE user_token = @user_token AND store_id = @store_id
+) AS has_rows;
+
+-- name: PutImport :exec
+-- PutImport creates or updates the import record of a store.
+INSERT INTO vss_imports (user_token, store_id, import_id, entries, done)
+VALUES (@user_token, @store_id, @import_id, @entries, @done)
+ON CONFLICT (user_token, store_id) DO UPDATE
+SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done;
+
+-- name: DeleteImport :exec
+-- DeleteImport forgets the records of an import.
+DELETE FROM vss_imports
+WHERE user_token = @user_token AND import_id = @import_id;
+
+-- name: InsertImported :execrows
+-- InsertImported creates a batch of imported entries with their versions as stored at
+-- the source, in one statement. Each takes the next sort_order in the order of the
+-- arrays (the dump's order), so the entries list as they did at the source.
+WITH items AS MATERIALIZED (
+    SELECT i.key, i.version, i.value,
+           nextval((SELECT pg_get_serial_sequence('vss_db', 'sort_order'))::regclass) AS sort_order
+    FROM (SELECT unnest(@keys::text[]) AS key, unnest(@versions::bigint[]) AS version,
+                 unnest(@vals::bytea[]) AS value) i
+)
+INSERT INTO vss_db (user_token, store_id, key, value, version, created_at, last_updated_at, sort_order)
+SELECT @user_token, @store_id, i.key, i.value, i.version, now(), now(), i.sort_order
+FROM items i;
+
+-- name: AddUsage :one
+-- AddUsage adds an import's entries to the user's usage row, which LockUsage created
+-- and locked in the same transaction, and returns the new usage.
+UPDATE vss_user_usage
+SET bytes = bytes + @bytes, keys = keys + @keys, updated_at = now()
+WHERE user_token = @user_token
+RETURNING bytes, keys;

@@ -290,3 +290,33 @@ FROM vss_db
 WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id)
   AND sort_order > sqlc.arg(after) AND sort_order <= sqlc.arg(last)
 ORDER BY sort_order;
+
+-- name: GetImport :one
+-- GetImport reads the import record of a store.
+SELECT import_id, entries, done
+FROM vss_imports
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id);
+
+-- name: StoreHasRows :one
+-- StoreHasRows tells whether a store holds any row, its global version included.
+SELECT EXISTS (
+    SELECT 1 FROM vss_db WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id)
+) AS has_rows;
+
+-- name: PutImport :exec
+-- PutImport creates or updates the import record of a store.
+INSERT INTO vss_imports (user_token, store_id, import_id, entries, done)
+VALUES (sqlc.arg(user_token), sqlc.arg(store_id), sqlc.arg(import_id), sqlc.arg(entries), sqlc.arg(done))
+ON CONFLICT (user_token, store_id) DO UPDATE
+SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done;
+
+-- name: DeleteImport :exec
+-- DeleteImport forgets the records of an import.
+DELETE FROM vss_imports
+WHERE user_token = sqlc.arg(user_token) AND import_id = sqlc.arg(import_id);
+
+-- name: InsertImported :exec
+-- InsertImported creates an imported entry with its version as stored at the source;
+-- it takes the next sort_order, so entries inserted in dump order list as they did.
+INSERT INTO vss_db (user_token, store_id, key, value, version)
+VALUES (sqlc.arg(user_token), sqlc.arg(store_id), sqlc.arg(key), sqlc.arg(value), sqlc.arg(version));

@@ -20,3 +20,15 @@ func TestExportUser(t *testing.T) {
 	t.Parallel()
 	dumptest.CheckExport(t, newDumpStore(t))
 }
+
+// TestImport runs the shared import checks (see dumptest.CheckImport).
+func TestImport(t *testing.T) {
+	t.Parallel()
+	dumptest.CheckImport(t, newDumpStore(t))
+}
+
+// TestImportQuota runs the shared quota check of imports.
+func TestImportQuota(t *testing.T) {
+	t.Parallel()
+	dumptest.CheckImportQuota(t, newDumpStore(t))
+}

@@ -20,3 +20,15 @@ func TestExportUser(t *testing.T) {
 	t.Parallel()
 	forEachDumpMode(t, func(t *testing.T, s *Store) { dumptest.CheckExport(t, s) })
 }
+
+// TestImport runs the shared import checks (see dumptest.CheckImport).
+func TestImport(t *testing.T) {
+	t.Parallel()
+	forEachDumpMode(t, func(t *testing.T, s *Store) { dumptest.CheckImport(t, s) })
+}
+
+// TestImportQuota runs the shared quota check of imports.
+func TestImportQuota(t *testing.T) {
+	t.Parallel()
+	forEachDumpMode(t, func(t *testing.T, s *Store) { dumptest.CheckImportQuota(t, s) })
+}
