@@ -2023,6 +2023,535 @@ func (x *FeedError) GetLease() *Lease {
 	return nil
 }
 
+// ExportDataRequest asks for a dump of every store of the caller.
+type ExportDataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportDataRequest) Reset() {
+	*x = ExportDataRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportDataRequest) ProtoMessage() {}
+
+func (x *ExportDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportDataRequest.ProtoReflect.Descriptor instead.
+func (*ExportDataRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{30}
+}
+
+// ExportDataResponse is the next part of the dump. Chunks end anywhere, not on record
+// boundaries; a client writes them one after the other.
+type ExportDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// chunk is the next bytes of the dump.
+	Chunk         []byte `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportDataResponse) Reset() {
+	*x = ExportDataResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportDataResponse) ProtoMessage() {}
+
+func (x *ExportDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportDataResponse.ProtoReflect.Descriptor instead.
+func (*ExportDataResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ExportDataResponse) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+// ImportDataRequest sends the next chunk of a dump.
+type ImportDataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// import_id names the import, chosen by the client: 1 to 64 printable ASCII
+	// characters. Sending the same dump (or a new export of the same data) again under the
+	// same id resumes the import: the stores it completed are checked and kept, and the
+	// store it was writing continues after the entries it committed.
+	ImportId string `protobuf:"bytes,1,opt,name=import_id,json=importId,proto3" json:"import_id,omitempty"`
+	// offset is the position of chunk in the dump, in bytes: 0 for the first chunk, then
+	// the committed_offset of the previous answer. A chunk at 0 starts reading the dump
+	// again from its beginning (writing nothing that is already committed); a chunk at
+	// another offset than the one the server expects writes nothing and is answered with
+	// the offset it expects.
+	Offset int64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	// chunk is the next bytes of the dump; it may end anywhere.
+	Chunk []byte `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// last tells that chunk ends the dump: a dump that ends before its trailer is then
+	// refused as truncated.
+	Last bool `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	// abort gives the import up: everything it wrote is deleted and it is forgotten.
+	// chunk must be empty.
+	Abort         bool `protobuf:"varint,5,opt,name=abort,proto3" json:"abort,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportDataRequest) Reset() {
+	*x = ImportDataRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportDataRequest) ProtoMessage() {}
+
+func (x *ImportDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportDataRequest.ProtoReflect.Descriptor instead.
+func (*ImportDataRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ImportDataRequest) GetImportId() string {
+	if x != nil {
+		return x.ImportId
+	}
+	return ""
+}
+
+func (x *ImportDataRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ImportDataRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *ImportDataRequest) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *ImportDataRequest) GetAbort() bool {
+	if x != nil {
+		return x.Abort
+	}
+	return false
+}
+
+// ImportDataResponse tells how far the import got.
+type ImportDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// committed_offset is the offset of the first byte of the dump not yet imported: the
+	// next chunk starts there. It ends on a record boundary, so it may be less than the
+	// end of the chunk sent.
+	CommittedOffset int64 `protobuf:"varint,1,opt,name=committed_offset,json=committedOffset,proto3" json:"committed_offset,omitempty"`
+	// next_record_bytes, when not 0, is the size of the record at committed_offset, which
+	// the chunk did not hold entirely: the next chunk must hold at least that many bytes.
+	NextRecordBytes int64 `protobuf:"varint,2,opt,name=next_record_bytes,json=nextRecordBytes,proto3" json:"next_record_bytes,omitempty"`
+	// done is true when the whole dump was imported and verified: its trailer matched, and
+	// each store's checksum was computed again from what the target stores hold.
+	Done bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	// stores is the number of stores of the dump read so far.
+	Stores uint64 `protobuf:"varint,4,opt,name=stores,proto3" json:"stores,omitempty"`
+	// entries is the number of entries of the dump read so far.
+	Entries uint64 `protobuf:"varint,5,opt,name=entries,proto3" json:"entries,omitempty"`
+	// sha256 is, when done, the dump's checksum (the trailer's), 32 bytes.
+	Sha256        []byte `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportDataResponse) Reset() {
+	*x = ImportDataResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportDataResponse) ProtoMessage() {}
+
+func (x *ImportDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportDataResponse.ProtoReflect.Descriptor instead.
+func (*ImportDataResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ImportDataResponse) GetCommittedOffset() int64 {
+	if x != nil {
+		return x.CommittedOffset
+	}
+	return 0
+}
+
+func (x *ImportDataResponse) GetNextRecordBytes() int64 {
+	if x != nil {
+		return x.NextRecordBytes
+	}
+	return 0
+}
+
+func (x *ImportDataResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *ImportDataResponse) GetStores() uint64 {
+	if x != nil {
+		return x.Stores
+	}
+	return 0
+}
+
+func (x *ImportDataResponse) GetEntries() uint64 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *ImportDataResponse) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+// DeleteStoreRequest names the store to delete.
+type DeleteStoreRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// store_id selects one of the user's stores.
+	StoreId string `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// confirm must be "delete store " followed by store_id, exactly; anything else is
+	// refused with INVALID_ARGUMENT and deletes nothing. It keeps a request built by
+	// mistake (an empty message, another store's request) from deleting anything.
+	Confirm string `protobuf:"bytes,2,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	// dry_run reports what would be deleted and deletes nothing; confirm is not needed.
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteStoreRequest) Reset() {
+	*x = DeleteStoreRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteStoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteStoreRequest) ProtoMessage() {}
+
+func (x *DeleteStoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteStoreRequest.ProtoReflect.Descriptor instead.
+func (*DeleteStoreRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DeleteStoreRequest) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *DeleteStoreRequest) GetConfirm() string {
+	if x != nil {
+		return x.Confirm
+	}
+	return ""
+}
+
+func (x *DeleteStoreRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// DeleteStoreResponse reports what was deleted (or, for a dry run, would be).
+type DeleteStoreResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// keys is the number of keys, the global version counted as one when it was set.
+	Keys int64 `protobuf:"varint,1,opt,name=keys,proto3" json:"keys,omitempty"`
+	// bytes is the size of the keys and values.
+	Bytes int64 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// deleted is true when the store was deleted (false for a dry run).
+	Deleted       bool `protobuf:"varint,3,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteStoreResponse) Reset() {
+	*x = DeleteStoreResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteStoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteStoreResponse) ProtoMessage() {}
+
+func (x *DeleteStoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteStoreResponse.ProtoReflect.Descriptor instead.
+func (*DeleteStoreResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DeleteStoreResponse) GetKeys() int64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *DeleteStoreResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *DeleteStoreResponse) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+// DeleteAllDataRequest asks to delete every store of the caller.
+type DeleteAllDataRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// confirm must be "delete all data", exactly; anything else is refused with
+	// INVALID_ARGUMENT and deletes nothing.
+	Confirm string `protobuf:"bytes,1,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	// dry_run reports what would be deleted and deletes nothing; confirm is not needed.
+	DryRun        bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAllDataRequest) Reset() {
+	*x = DeleteAllDataRequest{}
+	mi := &file_vss_v1_vss_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAllDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAllDataRequest) ProtoMessage() {}
+
+func (x *DeleteAllDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAllDataRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAllDataRequest) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *DeleteAllDataRequest) GetConfirm() string {
+	if x != nil {
+		return x.Confirm
+	}
+	return ""
+}
+
+func (x *DeleteAllDataRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// DeleteAllDataResponse reports what was deleted (or, for a dry run, would be).
+type DeleteAllDataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// stores is the number of stores.
+	Stores int64 `protobuf:"varint,1,opt,name=stores,proto3" json:"stores,omitempty"`
+	// keys is the number of keys, global versions included.
+	Keys int64 `protobuf:"varint,2,opt,name=keys,proto3" json:"keys,omitempty"`
+	// bytes is the size of the keys and values.
+	Bytes int64 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// deleted is true when the data was deleted (false for a dry run).
+	Deleted       bool `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAllDataResponse) Reset() {
+	*x = DeleteAllDataResponse{}
+	mi := &file_vss_v1_vss_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAllDataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAllDataResponse) ProtoMessage() {}
+
+func (x *DeleteAllDataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vss_v1_vss_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAllDataResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAllDataResponse) Descriptor() ([]byte, []int) {
+	return file_vss_v1_vss_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *DeleteAllDataResponse) GetStores() int64 {
+	if x != nil {
+		return x.Stores
+	}
+	return 0
+}
+
+func (x *DeleteAllDataResponse) GetKeys() int64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *DeleteAllDataResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *DeleteAllDataResponse) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
 var File_vss_v1_vss_proto protoreflect.FileDescriptor
 
 const file_vss_v1_vss_proto_rawDesc = "" +
@@ -2147,7 +2676,39 @@ const file_vss_v1_vss_proto_rawDesc = "" +
 	"\tFeedError\x12/\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x17.vss.v1.FeedErrorReasonR\x06reason\x12#\n" +
 	"\rresume_cursor\x18\x02 \x01(\tR\fresumeCursor\x12#\n" +
-	"\x05lease\x18\x03 \x01(\v2\r.vss.v1.LeaseR\x05lease*\x9d\x01\n" +
+	"\x05lease\x18\x03 \x01(\v2\r.vss.v1.LeaseR\x05lease\"\x13\n" +
+	"\x11ExportDataRequest\"*\n" +
+	"\x12ExportDataResponse\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"\x88\x01\n" +
+	"\x11ImportDataRequest\x12\x1b\n" +
+	"\timport_id\x18\x01 \x01(\tR\bimportId\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x14\n" +
+	"\x05chunk\x18\x03 \x01(\fR\x05chunk\x12\x12\n" +
+	"\x04last\x18\x04 \x01(\bR\x04last\x12\x14\n" +
+	"\x05abort\x18\x05 \x01(\bR\x05abort\"\xc9\x01\n" +
+	"\x12ImportDataResponse\x12)\n" +
+	"\x10committed_offset\x18\x01 \x01(\x03R\x0fcommittedOffset\x12*\n" +
+	"\x11next_record_bytes\x18\x02 \x01(\x03R\x0fnextRecordBytes\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\x12\x16\n" +
+	"\x06stores\x18\x04 \x01(\x04R\x06stores\x12\x18\n" +
+	"\aentries\x18\x05 \x01(\x04R\aentries\x12\x16\n" +
+	"\x06sha256\x18\x06 \x01(\fR\x06sha256\"b\n" +
+	"\x12DeleteStoreRequest\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x18\n" +
+	"\aconfirm\x18\x02 \x01(\tR\aconfirm\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"Y\n" +
+	"\x13DeleteStoreResponse\x12\x12\n" +
+	"\x04keys\x18\x01 \x01(\x03R\x04keys\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\x18\n" +
+	"\adeleted\x18\x03 \x01(\bR\adeleted\"I\n" +
+	"\x14DeleteAllDataRequest\x12\x18\n" +
+	"\aconfirm\x18\x01 \x01(\tR\aconfirm\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"s\n" +
+	"\x15DeleteAllDataResponse\x12\x16\n" +
+	"\x06stores\x18\x01 \x01(\x03R\x06stores\x12\x12\n" +
+	"\x04keys\x18\x02 \x01(\x03R\x04keys\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x18\n" +
+	"\adeleted\x18\x04 \x01(\bR\adeleted*\x9d\x01\n" +
 	"\tErrorCode\x12\v\n" +
 	"\aUNKNOWN\x10\x00\x12\x16\n" +
 	"\x12CONFLICT_EXCEPTION\x10\x01\x12\x1d\n" +
@@ -2163,7 +2724,7 @@ const file_vss_v1_vss_proto_rawDesc = "" +
 	"\x1fFEED_ERROR_REASON_SLOW_CONSUMER\x10\x04\x12#\n" +
 	"\x1fFEED_ERROR_REASON_SHUTTING_DOWN\x10\x05\x12 \n" +
 	"\x1cFEED_ERROR_REASON_LEASE_HELD\x10\x06\x12$\n" +
-	" FEED_ERROR_REASON_LEASE_NOT_HELD\x10\a2\xdb\x06\n" +
+	" FEED_ERROR_REASON_LEASE_NOT_HELD\x10\a2\x82\t\n" +
 	"\n" +
 	"VssService\x12E\n" +
 	"\tGetObject\x12\x18.vss.v1.GetObjectRequest\x1a\x19.vss.v1.GetObjectResponse\"\x03\x90\x02\x01\x12A\n" +
@@ -2178,7 +2739,13 @@ const file_vss_v1_vss_proto_rawDesc = "" +
 	"\n" +
 	"RenewLease\x12\x19.vss.v1.RenewLeaseRequest\x1a\x1a.vss.v1.RenewLeaseResponse\x12N\n" +
 	"\fReleaseLease\x12\x1b.vss.v1.ReleaseLeaseRequest\x1a\x1c.vss.v1.ReleaseLeaseResponse\"\x03\x90\x02\x02\x12B\n" +
-	"\bGetLease\x12\x17.vss.v1.GetLeaseRequest\x1a\x18.vss.v1.GetLeaseResponse\"\x03\x90\x02\x01Bv\n" +
+	"\bGetLease\x12\x17.vss.v1.GetLeaseRequest\x1a\x18.vss.v1.GetLeaseResponse\"\x03\x90\x02\x01\x12J\n" +
+	"\n" +
+	"ExportData\x12\x19.vss.v1.ExportDataRequest\x1a\x1a.vss.v1.ExportDataResponse\"\x03\x90\x02\x010\x01\x12C\n" +
+	"\n" +
+	"ImportData\x12\x19.vss.v1.ImportDataRequest\x1a\x1a.vss.v1.ImportDataResponse\x12F\n" +
+	"\vDeleteStore\x12\x1a.vss.v1.DeleteStoreRequest\x1a\x1b.vss.v1.DeleteStoreResponse\x12L\n" +
+	"\rDeleteAllData\x12\x1c.vss.v1.DeleteAllDataRequest\x1a\x1d.vss.v1.DeleteAllDataResponseBv\n" +
 	"\n" +
 	"com.vss.v1B\bVssProtoP\x01Z%github.com/govss/vss/gen/vss/v1;vssv1\xa2\x02\x03VXX\xaa\x02\x06Vss.V1\xca\x02\x06Vss\\V1\xe2\x02\x12Vss\\V1\\GPBMetadata\xea\x02\aVss::V1b\x06proto3"
 
@@ -2195,7 +2762,7 @@ func file_vss_v1_vss_proto_rawDescGZIP() []byte {
 }
 
 var file_vss_v1_vss_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vss_v1_vss_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_vss_v1_vss_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_vss_v1_vss_proto_goTypes = []any{
 	(ErrorCode)(0),                  // 0: vss.v1.ErrorCode
 	(FeedErrorReason)(0),            // 1: vss.v1.FeedErrorReason
@@ -2229,8 +2796,16 @@ var file_vss_v1_vss_proto_goTypes = []any{
 	(*GetLeaseRequest)(nil),         // 29: vss.v1.GetLeaseRequest
 	(*GetLeaseResponse)(nil),        // 30: vss.v1.GetLeaseResponse
 	(*FeedError)(nil),               // 31: vss.v1.FeedError
-	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
+	(*ExportDataRequest)(nil),       // 32: vss.v1.ExportDataRequest
+	(*ExportDataResponse)(nil),      // 33: vss.v1.ExportDataResponse
+	(*ImportDataRequest)(nil),       // 34: vss.v1.ImportDataRequest
+	(*ImportDataResponse)(nil),      // 35: vss.v1.ImportDataResponse
+	(*DeleteStoreRequest)(nil),      // 36: vss.v1.DeleteStoreRequest
+	(*DeleteStoreResponse)(nil),     // 37: vss.v1.DeleteStoreResponse
+	(*DeleteAllDataRequest)(nil),    // 38: vss.v1.DeleteAllDataRequest
+	(*DeleteAllDataResponse)(nil),   // 39: vss.v1.DeleteAllDataResponse
+	(*timestamppb.Timestamp)(nil),   // 40: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 41: google.protobuf.Duration
 }
 var file_vss_v1_vss_proto_depIdxs = []int32{
 	10, // 0: vss.v1.GetObjectResponse.value:type_name -> vss.v1.KeyValue
@@ -2241,13 +2816,13 @@ var file_vss_v1_vss_proto_depIdxs = []int32{
 	0,  // 5: vss.v1.ErrorResponse.error_code:type_name -> vss.v1.ErrorCode
 	13, // 6: vss.v1.Storable.encryption_metadata:type_name -> vss.v1.EncryptionMetadata
 	17, // 7: vss.v1.ListChangesResponse.changes:type_name -> vss.v1.Change
-	32, // 8: vss.v1.Change.changed_at:type_name -> google.protobuf.Timestamp
+	40, // 8: vss.v1.Change.changed_at:type_name -> google.protobuf.Timestamp
 	17, // 9: vss.v1.WatchChangesResponse.changes:type_name -> vss.v1.Change
-	32, // 10: vss.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	33, // 11: vss.v1.Lease.ttl_remaining:type_name -> google.protobuf.Duration
-	33, // 12: vss.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	40, // 10: vss.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	41, // 11: vss.v1.Lease.ttl_remaining:type_name -> google.protobuf.Duration
+	41, // 12: vss.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
 	22, // 13: vss.v1.AcquireLeaseResponse.lease:type_name -> vss.v1.Lease
-	33, // 14: vss.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	41, // 14: vss.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
 	22, // 15: vss.v1.RenewLeaseResponse.lease:type_name -> vss.v1.Lease
 	22, // 16: vss.v1.GetLeaseResponse.lease:type_name -> vss.v1.Lease
 	1,  // 17: vss.v1.FeedError.reason:type_name -> vss.v1.FeedErrorReason
@@ -2263,19 +2838,27 @@ var file_vss_v1_vss_proto_depIdxs = []int32{
 	25, // 27: vss.v1.VssService.RenewLease:input_type -> vss.v1.RenewLeaseRequest
 	27, // 28: vss.v1.VssService.ReleaseLease:input_type -> vss.v1.ReleaseLeaseRequest
 	29, // 29: vss.v1.VssService.GetLease:input_type -> vss.v1.GetLeaseRequest
-	3,  // 30: vss.v1.VssService.GetObject:output_type -> vss.v1.GetObjectResponse
-	5,  // 31: vss.v1.VssService.PutObjects:output_type -> vss.v1.PutObjectResponse
-	7,  // 32: vss.v1.VssService.DeleteObject:output_type -> vss.v1.DeleteObjectResponse
-	9,  // 33: vss.v1.VssService.ListKeyVersions:output_type -> vss.v1.ListKeyVersionsResponse
-	16, // 34: vss.v1.VssService.ListChanges:output_type -> vss.v1.ListChangesResponse
-	19, // 35: vss.v1.VssService.WatchChanges:output_type -> vss.v1.WatchChangesResponse
-	21, // 36: vss.v1.VssService.GetChangeCursor:output_type -> vss.v1.GetChangeCursorResponse
-	24, // 37: vss.v1.VssService.AcquireLease:output_type -> vss.v1.AcquireLeaseResponse
-	26, // 38: vss.v1.VssService.RenewLease:output_type -> vss.v1.RenewLeaseResponse
-	28, // 39: vss.v1.VssService.ReleaseLease:output_type -> vss.v1.ReleaseLeaseResponse
-	30, // 40: vss.v1.VssService.GetLease:output_type -> vss.v1.GetLeaseResponse
-	30, // [30:41] is the sub-list for method output_type
-	19, // [19:30] is the sub-list for method input_type
+	32, // 30: vss.v1.VssService.ExportData:input_type -> vss.v1.ExportDataRequest
+	34, // 31: vss.v1.VssService.ImportData:input_type -> vss.v1.ImportDataRequest
+	36, // 32: vss.v1.VssService.DeleteStore:input_type -> vss.v1.DeleteStoreRequest
+	38, // 33: vss.v1.VssService.DeleteAllData:input_type -> vss.v1.DeleteAllDataRequest
+	3,  // 34: vss.v1.VssService.GetObject:output_type -> vss.v1.GetObjectResponse
+	5,  // 35: vss.v1.VssService.PutObjects:output_type -> vss.v1.PutObjectResponse
+	7,  // 36: vss.v1.VssService.DeleteObject:output_type -> vss.v1.DeleteObjectResponse
+	9,  // 37: vss.v1.VssService.ListKeyVersions:output_type -> vss.v1.ListKeyVersionsResponse
+	16, // 38: vss.v1.VssService.ListChanges:output_type -> vss.v1.ListChangesResponse
+	19, // 39: vss.v1.VssService.WatchChanges:output_type -> vss.v1.WatchChangesResponse
+	21, // 40: vss.v1.VssService.GetChangeCursor:output_type -> vss.v1.GetChangeCursorResponse
+	24, // 41: vss.v1.VssService.AcquireLease:output_type -> vss.v1.AcquireLeaseResponse
+	26, // 42: vss.v1.VssService.RenewLease:output_type -> vss.v1.RenewLeaseResponse
+	28, // 43: vss.v1.VssService.ReleaseLease:output_type -> vss.v1.ReleaseLeaseResponse
+	30, // 44: vss.v1.VssService.GetLease:output_type -> vss.v1.GetLeaseResponse
+	33, // 45: vss.v1.VssService.ExportData:output_type -> vss.v1.ExportDataResponse
+	35, // 46: vss.v1.VssService.ImportData:output_type -> vss.v1.ImportDataResponse
+	37, // 47: vss.v1.VssService.DeleteStore:output_type -> vss.v1.DeleteStoreResponse
+	39, // 48: vss.v1.VssService.DeleteAllData:output_type -> vss.v1.DeleteAllDataResponse
+	34, // [34:49] is the sub-list for method output_type
+	19, // [19:34] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -2296,7 +2879,7 @@ func file_vss_v1_vss_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vss_v1_vss_proto_rawDesc), len(file_vss_v1_vss_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -67,6 +67,15 @@ const (
 	VssServiceReleaseLeaseProcedure = "/vss.v1.VssService/ReleaseLease"
 	// VssServiceGetLeaseProcedure is the fully-qualified name of the VssService's GetLease RPC.
 	VssServiceGetLeaseProcedure = "/vss.v1.VssService/GetLease"
+	// VssServiceExportDataProcedure is the fully-qualified name of the VssService's ExportData RPC.
+	VssServiceExportDataProcedure = "/vss.v1.VssService/ExportData"
+	// VssServiceImportDataProcedure is the fully-qualified name of the VssService's ImportData RPC.
+	VssServiceImportDataProcedure = "/vss.v1.VssService/ImportData"
+	// VssServiceDeleteStoreProcedure is the fully-qualified name of the VssService's DeleteStore RPC.
+	VssServiceDeleteStoreProcedure = "/vss.v1.VssService/DeleteStore"
+	// VssServiceDeleteAllDataProcedure is the fully-qualified name of the VssService's DeleteAllData
+	// RPC.
+	VssServiceDeleteAllDataProcedure = "/vss.v1.VssService/DeleteAllData"
 )
 
 // VssServiceClient is a client for the vss.v1.VssService service.
@@ -115,6 +124,28 @@ type VssServiceClient interface {
 	ReleaseLease(context.Context, *connect.Request[v1.ReleaseLeaseRequest]) (*connect.Response[v1.ReleaseLeaseResponse], error)
 	// GetLease tells who holds a lease, with which token and until when.
 	GetLease(context.Context, *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error)
+	// ExportData streams every store of the caller as a VSS dump (docs/dump-format.md):
+	// the concatenated chunks are the dump, read in one consistent snapshot, with each
+	// key's version and value as stored, each store's global version and the listing
+	// order. Values are carried as stored, never opened.
+	ExportData(context.Context, *connect.Request[v1.ExportDataRequest]) (*connect.ServerStreamForClient[v1.ExportDataResponse], error)
+	// ImportData imports a dump into the caller's stores, sent in chunks of one unary
+	// call each (so that browsers can send it). Each store of the dump must be empty at
+	// the target when its import begins; versions, global versions and listing order are
+	// kept. The server commits as it reads and answers with the offset to send from next,
+	// so an interrupted import resumes where it stopped, in a new process or on another
+	// server instance. A bad dump (truncated, wrong checksum, unknown version, a record over
+	// the limits) fails with INVALID_ARGUMENT and everything the import wrote is removed.
+	// The import is complete, and verified by checksum against what the stores hold,
+	// when the answer says done.
+	ImportData(context.Context, *connect.Request[v1.ImportDataRequest]) (*connect.Response[v1.ImportDataResponse], error)
+	// DeleteStore deletes one of the caller's stores: every key, its global version, its
+	// change feed and its leases, and what they counted against the caller's quota. To
+	// make an accidental call hard, the request must repeat what it deletes in confirm;
+	// dry_run reports what would be deleted without deleting.
+	DeleteStore(context.Context, *connect.Request[v1.DeleteStoreRequest]) (*connect.Response[v1.DeleteStoreResponse], error)
+	// DeleteAllData deletes every store of the caller, with the same guard as DeleteStore.
+	DeleteAllData(context.Context, *connect.Request[v1.DeleteAllDataRequest]) (*connect.Response[v1.DeleteAllDataResponse], error)
 }
 
 // NewVssServiceClient constructs a client for the vss.v1.VssService service. By default, it uses
@@ -202,6 +233,31 @@ func NewVssServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		exportData: connect.NewClient[v1.ExportDataRequest, v1.ExportDataResponse](
+			httpClient,
+			baseURL+VssServiceExportDataProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("ExportData")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		importData: connect.NewClient[v1.ImportDataRequest, v1.ImportDataResponse](
+			httpClient,
+			baseURL+VssServiceImportDataProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("ImportData")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteStore: connect.NewClient[v1.DeleteStoreRequest, v1.DeleteStoreResponse](
+			httpClient,
+			baseURL+VssServiceDeleteStoreProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("DeleteStore")),
+			connect.WithClientOptions(opts...),
+		),
+		deleteAllData: connect.NewClient[v1.DeleteAllDataRequest, v1.DeleteAllDataResponse](
+			httpClient,
+			baseURL+VssServiceDeleteAllDataProcedure,
+			connect.WithSchema(vssServiceMethods.ByName("DeleteAllData")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -218,6 +274,10 @@ type vssServiceClient struct {
 	renewLease      *connect.Client[v1.RenewLeaseRequest, v1.RenewLeaseResponse]
 	releaseLease    *connect.Client[v1.ReleaseLeaseRequest, v1.ReleaseLeaseResponse]
 	getLease        *connect.Client[v1.GetLeaseRequest, v1.GetLeaseResponse]
+	exportData      *connect.Client[v1.ExportDataRequest, v1.ExportDataResponse]
+	importData      *connect.Client[v1.ImportDataRequest, v1.ImportDataResponse]
+	deleteStore     *connect.Client[v1.DeleteStoreRequest, v1.DeleteStoreResponse]
+	deleteAllData   *connect.Client[v1.DeleteAllDataRequest, v1.DeleteAllDataResponse]
 }
 
 // GetObject calls vss.v1.VssService.GetObject.
@@ -275,6 +335,26 @@ func (c *vssServiceClient) GetLease(ctx context.Context, req *connect.Request[v1
 	return c.getLease.CallUnary(ctx, req)
 }
 
+// ExportData calls vss.v1.VssService.ExportData.
+func (c *vssServiceClient) ExportData(ctx context.Context, req *connect.Request[v1.ExportDataRequest]) (*connect.ServerStreamForClient[v1.ExportDataResponse], error) {
+	return c.exportData.CallServerStream(ctx, req)
+}
+
+// ImportData calls vss.v1.VssService.ImportData.
+func (c *vssServiceClient) ImportData(ctx context.Context, req *connect.Request[v1.ImportDataRequest]) (*connect.Response[v1.ImportDataResponse], error) {
+	return c.importData.CallUnary(ctx, req)
+}
+
+// DeleteStore calls vss.v1.VssService.DeleteStore.
+func (c *vssServiceClient) DeleteStore(ctx context.Context, req *connect.Request[v1.DeleteStoreRequest]) (*connect.Response[v1.DeleteStoreResponse], error) {
+	return c.deleteStore.CallUnary(ctx, req)
+}
+
+// DeleteAllData calls vss.v1.VssService.DeleteAllData.
+func (c *vssServiceClient) DeleteAllData(ctx context.Context, req *connect.Request[v1.DeleteAllDataRequest]) (*connect.Response[v1.DeleteAllDataResponse], error) {
+	return c.deleteAllData.CallUnary(ctx, req)
+}
+
 // VssServiceHandler is an implementation of the vss.v1.VssService service.
 type VssServiceHandler interface {
 	// GetObject returns the value and version stored under a key. A key that does not
@@ -321,6 +401,28 @@ type VssServiceHandler interface {
 	ReleaseLease(context.Context, *connect.Request[v1.ReleaseLeaseRequest]) (*connect.Response[v1.ReleaseLeaseResponse], error)
 	// GetLease tells who holds a lease, with which token and until when.
 	GetLease(context.Context, *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error)
+	// ExportData streams every store of the caller as a VSS dump (docs/dump-format.md):
+	// the concatenated chunks are the dump, read in one consistent snapshot, with each
+	// key's version and value as stored, each store's global version and the listing
+	// order. Values are carried as stored, never opened.
+	ExportData(context.Context, *connect.Request[v1.ExportDataRequest], *connect.ServerStream[v1.ExportDataResponse]) error
+	// ImportData imports a dump into the caller's stores, sent in chunks of one unary
+	// call each (so that browsers can send it). Each store of the dump must be empty at
+	// the target when its import begins; versions, global versions and listing order are
+	// kept. The server commits as it reads and answers with the offset to send from next,
+	// so an interrupted import resumes where it stopped, in a new process or on another
+	// server instance. A bad dump (truncated, wrong checksum, unknown version, a record over
+	// the limits) fails with INVALID_ARGUMENT and everything the import wrote is removed.
+	// The import is complete, and verified by checksum against what the stores hold,
+	// when the answer says done.
+	ImportData(context.Context, *connect.Request[v1.ImportDataRequest]) (*connect.Response[v1.ImportDataResponse], error)
+	// DeleteStore deletes one of the caller's stores: every key, its global version, its
+	// change feed and its leases, and what they counted against the caller's quota. To
+	// make an accidental call hard, the request must repeat what it deletes in confirm;
+	// dry_run reports what would be deleted without deleting.
+	DeleteStore(context.Context, *connect.Request[v1.DeleteStoreRequest]) (*connect.Response[v1.DeleteStoreResponse], error)
+	// DeleteAllData deletes every store of the caller, with the same guard as DeleteStore.
+	DeleteAllData(context.Context, *connect.Request[v1.DeleteAllDataRequest]) (*connect.Response[v1.DeleteAllDataResponse], error)
 }
 
 // NewVssServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -404,6 +506,31 @@ func NewVssServiceHandler(svc VssServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	vssServiceExportDataHandler := connect.NewServerStreamHandler(
+		VssServiceExportDataProcedure,
+		svc.ExportData,
+		connect.WithSchema(vssServiceMethods.ByName("ExportData")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	vssServiceImportDataHandler := connect.NewUnaryHandler(
+		VssServiceImportDataProcedure,
+		svc.ImportData,
+		connect.WithSchema(vssServiceMethods.ByName("ImportData")),
+		connect.WithHandlerOptions(opts...),
+	)
+	vssServiceDeleteStoreHandler := connect.NewUnaryHandler(
+		VssServiceDeleteStoreProcedure,
+		svc.DeleteStore,
+		connect.WithSchema(vssServiceMethods.ByName("DeleteStore")),
+		connect.WithHandlerOptions(opts...),
+	)
+	vssServiceDeleteAllDataHandler := connect.NewUnaryHandler(
+		VssServiceDeleteAllDataProcedure,
+		svc.DeleteAllData,
+		connect.WithSchema(vssServiceMethods.ByName("DeleteAllData")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/vss.v1.VssService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case VssServiceGetObjectProcedure:
@@ -428,6 +555,14 @@ func NewVssServiceHandler(svc VssServiceHandler, opts ...connect.HandlerOption) 
 			vssServiceReleaseLeaseHandler.ServeHTTP(w, r)
 		case VssServiceGetLeaseProcedure:
 			vssServiceGetLeaseHandler.ServeHTTP(w, r)
+		case VssServiceExportDataProcedure:
+			vssServiceExportDataHandler.ServeHTTP(w, r)
+		case VssServiceImportDataProcedure:
+			vssServiceImportDataHandler.ServeHTTP(w, r)
+		case VssServiceDeleteStoreProcedure:
+			vssServiceDeleteStoreHandler.ServeHTTP(w, r)
+		case VssServiceDeleteAllDataProcedure:
+			vssServiceDeleteAllDataHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -479,4 +614,20 @@ func (UnimplementedVssServiceHandler) ReleaseLease(context.Context, *connect.Req
 
 func (UnimplementedVssServiceHandler) GetLease(context.Context, *connect.Request[v1.GetLeaseRequest]) (*connect.Response[v1.GetLeaseResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.GetLease is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) ExportData(context.Context, *connect.Request[v1.ExportDataRequest], *connect.ServerStream[v1.ExportDataResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.ExportData is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) ImportData(context.Context, *connect.Request[v1.ImportDataRequest]) (*connect.Response[v1.ImportDataResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.ImportData is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) DeleteStore(context.Context, *connect.Request[v1.DeleteStoreRequest]) (*connect.Response[v1.DeleteStoreResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.DeleteStore is not implemented"))
+}
+
+func (UnimplementedVssServiceHandler) DeleteAllData(context.Context, *connect.Request[v1.DeleteAllDataRequest]) (*connect.Response[v1.DeleteAllDataResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vss.v1.VssService.DeleteAllData is not implemented"))
 }

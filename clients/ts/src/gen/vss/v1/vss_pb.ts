@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vss/v1/vss.proto.
  */
 export const file_vss_v1_vss: GenFile = /*@__PURE__*/
-  fileDesc("ChB2c3MvdjEvdnNzLnByb3RvEgZ2c3MudjEiMQoQR2V0T2JqZWN0UmVxdWVzdBIQCghzdG9yZV9pZBgBIAEoCRILCgNrZXkYAiABKAkiOgoRR2V0T2JqZWN0UmVzcG9uc2USHwoFdmFsdWUYAiABKAsyEC52c3MudjEuS2V5VmFsdWVKBAgBEAIiqQEKEFB1dE9iamVjdFJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSGwoOZ2xvYmFsX3ZlcnNpb24YAiABKANIAIgBARIrChF0cmFuc2FjdGlvbl9pdGVtcxgDIAMoCzIQLnZzcy52MS5LZXlWYWx1ZRImCgxkZWxldGVfaXRlbXMYBCADKAsyEC52c3MudjEuS2V5VmFsdWVCEQoPX2dsb2JhbF92ZXJzaW9uIhMKEVB1dE9iamVjdFJlc3BvbnNlIkwKE0RlbGV0ZU9iamVjdFJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSIwoJa2V5X3ZhbHVlGAIgASgLMhAudnNzLnYxLktleVZhbHVlIhYKFERlbGV0ZU9iamVjdFJlc3BvbnNlIqABChZMaXN0S2V5VmVyc2lvbnNSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEhcKCmtleV9wcmVmaXgYAiABKAlIAIgBARIWCglwYWdlX3NpemUYAyABKAVIAYgBARIXCgpwYWdlX3Rva2VuGAQgASgJSAKIAQFCDQoLX2tleV9wcmVmaXhCDAoKX3BhZ2Vfc2l6ZUINCgtfcGFnZV90b2tlbiKjAQoXTGlzdEtleVZlcnNpb25zUmVzcG9uc2USJgoMa2V5X3ZlcnNpb25zGAEgAygLMhAudnNzLnYxLktleVZhbHVlEhwKD25leHRfcGFnZV90b2tlbhgCIAEoCUgAiAEBEhsKDmdsb2JhbF92ZXJzaW9uGAMgASgDSAGIAQFCEgoQX25leHRfcGFnZV90b2tlbkIRCg9fZ2xvYmFsX3ZlcnNpb24iNwoIS2V5VmFsdWUSCwoDa2V5GAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDQoFdmFsdWUYAyABKAwiRwoNRXJyb3JSZXNwb25zZRIlCgplcnJvcl9jb2RlGAEgASgOMhEudnNzLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJIlEKCFN0b3JhYmxlEgwKBGRhdGEYASABKAwSNwoTZW5jcnlwdGlvbl9tZXRhZGF0YRgCIAEoCzIaLnZzcy52MS5FbmNyeXB0aW9uTWV0YWRhdGEiRwoSRW5jcnlwdGlvbk1ldGFkYXRhEhUKDWNpcGhlcl9mb3JtYXQYASABKAkSDQoFbm9uY2UYAiABKAwSCwoDdGFnGAMgASgMIi8KDVBsYWludGV4dEJsb2ISDQoFdmFsdWUYASABKAwSDwoHdmVyc2lvbhgCIAEoAyJhChJMaXN0Q2hhbmdlc1JlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSDgoGY3Vyc29yGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRIWCg5pbmNsdWRlX3ZhbHVlcxgEIAEoCCJdChNMaXN0Q2hhbmdlc1Jlc3BvbnNlEh8KB2NoYW5nZXMYASADKAsyDi52c3MudjEuQ2hhbmdlEhMKC25leHRfY3Vyc29yGAIgASgJEhAKCGhhc19tb3JlGAMgASgIIqgBCgZDaGFuZ2USDgoGY3Vyc29yGAEgASgJEgsKA2tleRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgDEg8KB2RlbGV0ZWQYBCABKAgSEQoJZGV2aWNlX2lkGAUgASgJEhIKBXZhbHVlGAYgASgMSACIAQESLgoKY2hhbmdlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCAoGX3ZhbHVlIk8KE1dhdGNoQ2hhbmdlc1JlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSDgoGY3Vyc29yGAIgASgJEhYKDmluY2x1ZGVfdmFsdWVzGAMgASgIIkcKFFdhdGNoQ2hhbmdlc1Jlc3BvbnNlEh8KB2NoYW5nZXMYASADKAsyDi52c3MudjEuQ2hhbmdlEg4KBmN1cnNvchgCIAEoCSIqChZHZXRDaGFuZ2VDdXJzb3JSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJIikKF0dldENoYW5nZUN1cnNvclJlc3BvbnNlEg4KBmN1cnNvchgBIAEoCSK2AQoFTGVhc2USEAoIc3RvcmVfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZob2xkZXIYAyABKAkSDQoFdG9rZW4YBCABKAMSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEaGVsZBgGIAEoCBIwCg10dGxfcmVtYWluaW5nGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIm0KE0FjcXVpcmVMZWFzZVJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZob2xkZXIYAyABKAkSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjQKFEFjcXVpcmVMZWFzZVJlc3BvbnNlEhwKBWxlYXNlGAEgASgLMg0udnNzLnYxLkxlYXNlImoKEVJlbmV3TGVhc2VSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdG9rZW4YAyABKAMSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjIKElJlbmV3TGVhc2VSZXNwb25zZRIcCgVsZWFzZRgBIAEoCzINLnZzcy52MS5MZWFzZSJEChNSZWxlYXNlTGVhc2VSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdG9rZW4YAyABKAMiKAoUUmVsZWFzZUxlYXNlUmVzcG9uc2USEAoIcmVsZWFzZWQYASABKAgiMQoPR2V0TGVhc2VSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkiMAoQR2V0TGVhc2VSZXNwb25zZRIcCgVsZWFzZRgBIAEoCzINLnZzcy52MS5MZWFzZSJpCglGZWVkRXJyb3ISJwoGcmVhc29uGAEgASgOMhcudnNzLnYxLkZlZWRFcnJvclJlYXNvbhIVCg1yZXN1bWVfY3Vyc29yGAIgASgJEhwKBWxlYXNlGAMgASgLMg0udnNzLnYxLkxlYXNlKp0BCglFcnJvckNvZGUSCwoHVU5LTk9XThAAEhYKEkNPTkZMSUNUX0VYQ0VQVElPThABEh0KGUlOVkFMSURfUkVRVUVTVF9FWENFUFRJT04QAhIdChlJTlRFUk5BTF9TRVJWRVJfRVhDRVBUSU9OEAMSGQoVTk9fU1VDSF9LRVlfRVhDRVBUSU9OEAQSEgoOQVVUSF9FWENFUFRJT04QBSq2AgoPRmVlZEVycm9yUmVhc29uEiEKHUZFRURfRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASJAogRkVFRF9FUlJPUl9SRUFTT05fQ1VSU09SX0VYUElSRUQQARIkCiBGRUVEX0VSUk9SX1JFQVNPTl9DVVJTT1JfVU5LTk9XThACEiIKHkZFRURfRVJST1JfUkVBU09OX1NUUkVBTV9MSU1JVBADEiMKH0ZFRURfRVJST1JfUkVBU09OX1NMT1dfQ09OU1VNRVIQBBIjCh9GRUVEX0VSUk9SX1JFQVNPTl9TSFVUVElOR19ET1dOEAUSIAocRkVFRF9FUlJPUl9SRUFTT05fTEVBU0VfSEVMRBAGEiQKIEZFRURfRVJST1JfUkVBU09OX0xFQVNFX05PVF9IRUxEEAcy2wYKClZzc1NlcnZpY2USRQoJR2V0T2JqZWN0EhgudnNzLnYxLkdldE9iamVjdFJlcXVlc3QaGS52c3MudjEuR2V0T2JqZWN0UmVzcG9uc2UiA5ACARJBCgpQdXRPYmplY3RzEhgudnNzLnYxLlB1dE9iamVjdFJlcXVlc3QaGS52c3MudjEuUHV0T2JqZWN0UmVzcG9uc2USTgoMRGVsZXRlT2JqZWN0EhsudnNzLnYxLkRlbGV0ZU9iamVjdFJlcXVlc3QaHC52c3MudjEuRGVsZXRlT2JqZWN0UmVzcG9uc2UiA5ACAhJXCg9MaXN0S2V5VmVyc2lvbnMSHi52c3MudjEuTGlzdEtleVZlcnNpb25zUmVxdWVzdBofLnZzcy52MS5MaXN0S2V5VmVyc2lvbnNSZXNwb25zZSIDkAIBEksKC0xpc3RDaGFuZ2VzEhoudnNzLnYxLkxpc3RDaGFuZ2VzUmVxdWVzdBobLnZzcy52MS5MaXN0Q2hhbmdlc1Jlc3BvbnNlIgOQAgESUAoMV2F0Y2hDaGFuZ2VzEhsudnNzLnYxLldhdGNoQ2hhbmdlc1JlcXVlc3QaHC52c3MudjEuV2F0Y2hDaGFuZ2VzUmVzcG9uc2UiA5ACATABElcKD0dldENoYW5nZUN1cnNvchIeLnZzcy52MS5HZXRDaGFuZ2VDdXJzb3JSZXF1ZXN0Gh8udnNzLnYxLkdldENoYW5nZUN1cnNvclJlc3BvbnNlIgOQAgESSQoMQWNxdWlyZUxlYXNlEhsudnNzLnYxLkFjcXVpcmVMZWFzZVJlcXVlc3QaHC52c3MudjEuQWNxdWlyZUxlYXNlUmVzcG9uc2USQwoKUmVuZXdMZWFzZRIZLnZzcy52MS5SZW5ld0xlYXNlUmVxdWVzdBoaLnZzcy52MS5SZW5ld0xlYXNlUmVzcG9uc2USTgoMUmVsZWFzZUxlYXNlEhsudnNzLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaHC52c3MudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2UiA5ACAhJCCghHZXRMZWFzZRIXLnZzcy52MS5HZXRMZWFzZVJlcXVlc3QaGC52c3MudjEuR2V0TGVhc2VSZXNwb25zZSIDkAIBQnYKCmNvbS52c3MudjFCCFZzc1Byb3RvUAFaJWdpdGh1Yi5jb20vZ292c3MvdnNzL2dlbi92c3MvdjE7dnNzdjGiAgNWWFiqAgZWc3MuVjHKAgZWc3NcVjHiAhJWc3NcVjFcR1BCTWV0YWRhdGHqAgdWc3M6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChB2c3MvdjEvdnNzLnByb3RvEgZ2c3MudjEiMQoQR2V0T2JqZWN0UmVxdWVzdBIQCghzdG9yZV9pZBgBIAEoCRILCgNrZXkYAiABKAkiOgoRR2V0T2JqZWN0UmVzcG9uc2USHwoFdmFsdWUYAiABKAsyEC52c3MudjEuS2V5VmFsdWVKBAgBEAIiqQEKEFB1dE9iamVjdFJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSGwoOZ2xvYmFsX3ZlcnNpb24YAiABKANIAIgBARIrChF0cmFuc2FjdGlvbl9pdGVtcxgDIAMoCzIQLnZzcy52MS5LZXlWYWx1ZRImCgxkZWxldGVfaXRlbXMYBCADKAsyEC52c3MudjEuS2V5VmFsdWVCEQoPX2dsb2JhbF92ZXJzaW9uIhMKEVB1dE9iamVjdFJlc3BvbnNlIkwKE0RlbGV0ZU9iamVjdFJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSIwoJa2V5X3ZhbHVlGAIgASgLMhAudnNzLnYxLktleVZhbHVlIhYKFERlbGV0ZU9iamVjdFJlc3BvbnNlIqABChZMaXN0S2V5VmVyc2lvbnNSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEhcKCmtleV9wcmVmaXgYAiABKAlIAIgBARIWCglwYWdlX3NpemUYAyABKAVIAYgBARIXCgpwYWdlX3Rva2VuGAQgASgJSAKIAQFCDQoLX2tleV9wcmVmaXhCDAoKX3BhZ2Vfc2l6ZUINCgtfcGFnZV90b2tlbiKjAQoXTGlzdEtleVZlcnNpb25zUmVzcG9uc2USJgoMa2V5X3ZlcnNpb25zGAEgAygLMhAudnNzLnYxLktleVZhbHVlEhwKD25leHRfcGFnZV90b2tlbhgCIAEoCUgAiAEBEhsKDmdsb2JhbF92ZXJzaW9uGAMgASgDSAGIAQFCEgoQX25leHRfcGFnZV90b2tlbkIRCg9fZ2xvYmFsX3ZlcnNpb24iNwoIS2V5VmFsdWUSCwoDa2V5GAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDQoFdmFsdWUYAyABKAwiRwoNRXJyb3JSZXNwb25zZRIlCgplcnJvcl9jb2RlGAEgASgOMhEudnNzLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJIlEKCFN0b3JhYmxlEgwKBGRhdGEYASABKAwSNwoTZW5jcnlwdGlvbl9tZXRhZGF0YRgCIAEoCzIaLnZzcy52MS5FbmNyeXB0aW9uTWV0YWRhdGEiRwoSRW5jcnlwdGlvbk1ldGFkYXRhEhUKDWNpcGhlcl9mb3JtYXQYASABKAkSDQoFbm9uY2UYAiABKAwSCwoDdGFnGAMgASgMIi8KDVBsYWludGV4dEJsb2ISDQoFdmFsdWUYASABKAwSDwoHdmVyc2lvbhgCIAEoAyJhChJMaXN0Q2hhbmdlc1JlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSDgoGY3Vyc29yGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoBRIWCg5pbmNsdWRlX3ZhbHVlcxgEIAEoCCJdChNMaXN0Q2hhbmdlc1Jlc3BvbnNlEh8KB2NoYW5nZXMYASADKAsyDi52c3MudjEuQ2hhbmdlEhMKC25leHRfY3Vyc29yGAIgASgJEhAKCGhhc19tb3JlGAMgASgIIqgBCgZDaGFuZ2USDgoGY3Vyc29yGAEgASgJEgsKA2tleRgCIAEoCRIPCgd2ZXJzaW9uGAMgASgDEg8KB2RlbGV0ZWQYBCABKAgSEQoJZGV2aWNlX2lkGAUgASgJEhIKBXZhbHVlGAYgASgMSACIAQESLgoKY2hhbmdlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCAoGX3ZhbHVlIk8KE1dhdGNoQ2hhbmdlc1JlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSDgoGY3Vyc29yGAIgASgJEhYKDmluY2x1ZGVfdmFsdWVzGAMgASgIIkcKFFdhdGNoQ2hhbmdlc1Jlc3BvbnNlEh8KB2NoYW5nZXMYASADKAsyDi52c3MudjEuQ2hhbmdlEg4KBmN1cnNvchgCIAEoCSIqChZHZXRDaGFuZ2VDdXJzb3JSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJIikKF0dldENoYW5nZUN1cnNvclJlc3BvbnNlEg4KBmN1cnNvchgBIAEoCSK2AQoFTGVhc2USEAoIc3RvcmVfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZob2xkZXIYAyABKAkSDQoFdG9rZW4YBCABKAMSLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEaGVsZBgGIAEoCBIwCg10dGxfcmVtYWluaW5nGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIm0KE0FjcXVpcmVMZWFzZVJlcXVlc3QSEAoIc3RvcmVfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZob2xkZXIYAyABKAkSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjQKFEFjcXVpcmVMZWFzZVJlc3BvbnNlEhwKBWxlYXNlGAEgASgLMg0udnNzLnYxLkxlYXNlImoKEVJlbmV3TGVhc2VSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdG9rZW4YAyABKAMSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjIKElJlbmV3TGVhc2VSZXNwb25zZRIcCgVsZWFzZRgBIAEoCzINLnZzcy52MS5MZWFzZSJEChNSZWxlYXNlTGVhc2VSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdG9rZW4YAyABKAMiKAoUUmVsZWFzZUxlYXNlUmVzcG9uc2USEAoIcmVsZWFzZWQYASABKAgiMQoPR2V0TGVhc2VSZXF1ZXN0EhAKCHN0b3JlX2lkGAEgASgJEgwKBG5hbWUYAiABKAkiMAoQR2V0TGVhc2VSZXNwb25zZRIcCgVsZWFzZRgBIAEoCzINLnZzcy52MS5MZWFzZSJpCglGZWVkRXJyb3ISJwoGcmVhc29uGAEgASgOMhcudnNzLnYxLkZlZWRFcnJvclJlYXNvbhIVCg1yZXN1bWVfY3Vyc29yGAIgASgJEhwKBWxlYXNlGAMgASgLMg0udnNzLnYxLkxlYXNlIhMKEUV4cG9ydERhdGFSZXF1ZXN0IiMKEkV4cG9ydERhdGFSZXNwb25zZRINCgVjaHVuaxgBIAEoDCJiChFJbXBvcnREYXRhUmVxdWVzdBIRCglpbXBvcnRfaWQYASABKAkSDgoGb2Zmc2V0GAIgASgDEg0KBWNodW5rGAMgASgMEgwKBGxhc3QYBCABKAgSDQoFYWJvcnQYBSABKAgiiAEKEkltcG9ydERhdGFSZXNwb25zZRIYChBjb21taXR0ZWRfb2Zmc2V0GAEgASgDEhkKEW5leHRfcmVjb3JkX2J5dGVzGAIgASgDEgwKBGRvbmUYAyABKAgSDgoGc3RvcmVzGAQgASgEEg8KB2VudHJpZXMYBSABKAQSDgoGc2hhMjU2GAYgASgMIkgKEkRlbGV0ZVN0b3JlUmVxdWVzdBIQCghzdG9yZV9pZBgBIAEoCRIPCgdjb25maXJtGAIgASgJEg8KB2RyeV9ydW4YAyABKAgiQwoTRGVsZXRlU3RvcmVSZXNwb25zZRIMCgRrZXlzGAEgASgDEg0KBWJ5dGVzGAIgASgDEg8KB2RlbGV0ZWQYAyABKAgiOAoURGVsZXRlQWxsRGF0YVJlcXVlc3QSDwoHY29uZmlybRgBIAEoCRIPCgdkcnlfcnVuGAIgASgIIlUKFURlbGV0ZUFsbERhdGFSZXNwb25zZRIOCgZzdG9yZXMYASABKAMSDAoEa2V5cxgCIAEoAxINCgVieXRlcxgDIAEoAxIPCgdkZWxldGVkGAQgASgIKp0BCglFcnJvckNvZGUSCwoHVU5LTk9XThAAEhYKEkNPTkZMSUNUX0VYQ0VQVElPThABEh0KGUlOVkFMSURfUkVRVUVTVF9FWENFUFRJT04QAhIdChlJTlRFUk5BTF9TRVJWRVJfRVhDRVBUSU9OEAMSGQoVTk9fU1VDSF9LRVlfRVhDRVBUSU9OEAQSEgoOQVVUSF9FWENFUFRJT04QBSq2AgoPRmVlZEVycm9yUmVhc29uEiEKHUZFRURfRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASJAogRkVFRF9FUlJPUl9SRUFTT05fQ1VSU09SX0VYUElSRUQQARIkCiBGRUVEX0VSUk9SX1JFQVNPTl9DVVJTT1JfVU5LTk9XThACEiIKHkZFRURfRVJST1JfUkVBU09OX1NUUkVBTV9MSU1JVBADEiMKH0ZFRURfRVJST1JfUkVBU09OX1NMT1dfQ09OU1VNRVIQBBIjCh9GRUVEX0VSUk9SX1JFQVNPTl9TSFVUVElOR19ET1dOEAUSIAocRkVFRF9FUlJPUl9SRUFTT05fTEVBU0VfSEVMRBAGEiQKIEZFRURfRVJST1JfUkVBU09OX0xFQVNFX05PVF9IRUxEEAcyggkKClZzc1NlcnZpY2USRQoJR2V0T2JqZWN0EhgudnNzLnYxLkdldE9iamVjdFJlcXVlc3QaGS52c3MudjEuR2V0T2JqZWN0UmVzcG9uc2UiA5ACARJBCgpQdXRPYmplY3RzEhgudnNzLnYxLlB1dE9iamVjdFJlcXVlc3QaGS52c3MudjEuUHV0T2JqZWN0UmVzcG9uc2USTgoMRGVsZXRlT2JqZWN0EhsudnNzLnYxLkRlbGV0ZU9iamVjdFJlcXVlc3QaHC52c3MudjEuRGVsZXRlT2JqZWN0UmVzcG9uc2UiA5ACAhJXCg9MaXN0S2V5VmVyc2lvbnMSHi52c3MudjEuTGlzdEtleVZlcnNpb25zUmVxdWVzdBofLnZzcy52MS5MaXN0S2V5VmVyc2lvbnNSZXNwb25zZSIDkAIBEksKC0xpc3RDaGFuZ2VzEhoudnNzLnYxLkxpc3RDaGFuZ2VzUmVxdWVzdBobLnZzcy52MS5MaXN0Q2hhbmdlc1Jlc3BvbnNlIgOQAgESUAoMV2F0Y2hDaGFuZ2VzEhsudnNzLnYxLldhdGNoQ2hhbmdlc1JlcXVlc3QaHC52c3MudjEuV2F0Y2hDaGFuZ2VzUmVzcG9uc2UiA5ACATABElcKD0dldENoYW5nZUN1cnNvchIeLnZzcy52MS5HZXRDaGFuZ2VDdXJzb3JSZXF1ZXN0Gh8udnNzLnYxLkdldENoYW5nZUN1cnNvclJlc3BvbnNlIgOQAgESSQoMQWNxdWlyZUxlYXNlEhsudnNzLnYxLkFjcXVpcmVMZWFzZVJlcXVlc3QaHC52c3MudjEuQWNxdWlyZUxlYXNlUmVzcG9uc2USQwoKUmVuZXdMZWFzZRIZLnZzcy52MS5SZW5ld0xlYXNlUmVxdWVzdBoaLnZzcy52MS5SZW5ld0xlYXNlUmVzcG9uc2USTgoMUmVsZWFzZUxlYXNlEhsudnNzLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaHC52c3MudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2UiA5ACAhJCCghHZXRMZWFzZRIXLnZzcy52MS5HZXRMZWFzZVJlcXVlc3QaGC52c3MudjEuR2V0TGVhc2VSZXNwb25zZSIDkAIBEkoKCkV4cG9ydERhdGESGS52c3MudjEuRXhwb3J0RGF0YVJlcXVlc3QaGi52c3MudjEuRXhwb3J0RGF0YVJlc3BvbnNlIgOQAgEwARJDCgpJbXBvcnREYXRhEhkudnNzLnYxLkltcG9ydERhdGFSZXF1ZXN0GhoudnNzLnYxLkltcG9ydERhdGFSZXNwb25zZRJGCgtEZWxldGVTdG9yZRIaLnZzcy52MS5EZWxldGVTdG9yZVJlcXVlc3QaGy52c3MudjEuRGVsZXRlU3RvcmVSZXNwb25zZRJMCg1EZWxldGVBbGxEYXRhEhwudnNzLnYxLkRlbGV0ZUFsbERhdGFSZXF1ZXN0Gh0udnNzLnYxLkRlbGV0ZUFsbERhdGFSZXNwb25zZUJ2Cgpjb20udnNzLnYxQghWc3NQcm90b1ABWiVnaXRodWIuY29tL2dvdnNzL3Zzcy9nZW4vdnNzL3YxO3Zzc3YxogIDVlhYqgIGVnNzLlYxygIGVnNzXFYx4gISVnNzXFYxXEdQQk1ldGFkYXRh6gIHVnNzOjpWMWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * GetObjectRequest names the key to read.
@@ -1027,6 +1027,304 @@ export const FeedErrorSchema: GenMessage<FeedError> = /*@__PURE__*/
   messageDesc(file_vss_v1_vss, 29);
 
 /**
+ * ExportDataRequest asks for a dump of every store of the caller.
+ *
+ * @generated from message vss.v1.ExportDataRequest
+ */
+export type ExportDataRequest = Message<"vss.v1.ExportDataRequest"> & {
+};
+
+/**
+ * Describes the message vss.v1.ExportDataRequest.
+ * Use `create(ExportDataRequestSchema)` to create a new message.
+ */
+export const ExportDataRequestSchema: GenMessage<ExportDataRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 30);
+
+/**
+ * ExportDataResponse is the next part of the dump. Chunks end anywhere, not on record
+ * boundaries; a client writes them one after the other.
+ *
+ * @generated from message vss.v1.ExportDataResponse
+ */
+export type ExportDataResponse = Message<"vss.v1.ExportDataResponse"> & {
+  /**
+   * chunk is the next bytes of the dump.
+   *
+   * @generated from field: bytes chunk = 1;
+   */
+  chunk: Uint8Array;
+};
+
+/**
+ * Describes the message vss.v1.ExportDataResponse.
+ * Use `create(ExportDataResponseSchema)` to create a new message.
+ */
+export const ExportDataResponseSchema: GenMessage<ExportDataResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 31);
+
+/**
+ * ImportDataRequest sends the next chunk of a dump.
+ *
+ * @generated from message vss.v1.ImportDataRequest
+ */
+export type ImportDataRequest = Message<"vss.v1.ImportDataRequest"> & {
+  /**
+   * import_id names the import, chosen by the client: 1 to 64 printable ASCII
+   * characters. Sending the same dump (or a new export of the same data) again under the
+   * same id resumes the import: the stores it completed are checked and kept, and the
+   * store it was writing continues after the entries it committed.
+   *
+   * @generated from field: string import_id = 1;
+   */
+  importId: string;
+
+  /**
+   * offset is the position of chunk in the dump, in bytes: 0 for the first chunk, then
+   * the committed_offset of the previous answer. A chunk at 0 starts reading the dump
+   * again from its beginning (writing nothing that is already committed); a chunk at
+   * another offset than the one the server expects writes nothing and is answered with
+   * the offset it expects.
+   *
+   * @generated from field: int64 offset = 2;
+   */
+  offset: bigint;
+
+  /**
+   * chunk is the next bytes of the dump; it may end anywhere.
+   *
+   * @generated from field: bytes chunk = 3;
+   */
+  chunk: Uint8Array;
+
+  /**
+   * last tells that chunk ends the dump: a dump that ends before its trailer is then
+   * refused as truncated.
+   *
+   * @generated from field: bool last = 4;
+   */
+  last: boolean;
+
+  /**
+   * abort gives the import up: everything it wrote is deleted and it is forgotten.
+   * chunk must be empty.
+   *
+   * @generated from field: bool abort = 5;
+   */
+  abort: boolean;
+};
+
+/**
+ * Describes the message vss.v1.ImportDataRequest.
+ * Use `create(ImportDataRequestSchema)` to create a new message.
+ */
+export const ImportDataRequestSchema: GenMessage<ImportDataRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 32);
+
+/**
+ * ImportDataResponse tells how far the import got.
+ *
+ * @generated from message vss.v1.ImportDataResponse
+ */
+export type ImportDataResponse = Message<"vss.v1.ImportDataResponse"> & {
+  /**
+   * committed_offset is the offset of the first byte of the dump not yet imported: the
+   * next chunk starts there. It ends on a record boundary, so it may be less than the
+   * end of the chunk sent.
+   *
+   * @generated from field: int64 committed_offset = 1;
+   */
+  committedOffset: bigint;
+
+  /**
+   * next_record_bytes, when not 0, is the size of the record at committed_offset, which
+   * the chunk did not hold entirely: the next chunk must hold at least that many bytes.
+   *
+   * @generated from field: int64 next_record_bytes = 2;
+   */
+  nextRecordBytes: bigint;
+
+  /**
+   * done is true when the whole dump was imported and verified: its trailer matched, and
+   * each store's checksum was computed again from what the target stores hold.
+   *
+   * @generated from field: bool done = 3;
+   */
+  done: boolean;
+
+  /**
+   * stores is the number of stores of the dump read so far.
+   *
+   * @generated from field: uint64 stores = 4;
+   */
+  stores: bigint;
+
+  /**
+   * entries is the number of entries of the dump read so far.
+   *
+   * @generated from field: uint64 entries = 5;
+   */
+  entries: bigint;
+
+  /**
+   * sha256 is, when done, the dump's checksum (the trailer's), 32 bytes.
+   *
+   * @generated from field: bytes sha256 = 6;
+   */
+  sha256: Uint8Array;
+};
+
+/**
+ * Describes the message vss.v1.ImportDataResponse.
+ * Use `create(ImportDataResponseSchema)` to create a new message.
+ */
+export const ImportDataResponseSchema: GenMessage<ImportDataResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 33);
+
+/**
+ * DeleteStoreRequest names the store to delete.
+ *
+ * @generated from message vss.v1.DeleteStoreRequest
+ */
+export type DeleteStoreRequest = Message<"vss.v1.DeleteStoreRequest"> & {
+  /**
+   * store_id selects one of the user's stores.
+   *
+   * @generated from field: string store_id = 1;
+   */
+  storeId: string;
+
+  /**
+   * confirm must be "delete store " followed by store_id, exactly; anything else is
+   * refused with INVALID_ARGUMENT and deletes nothing. It keeps a request built by
+   * mistake (an empty message, another store's request) from deleting anything.
+   *
+   * @generated from field: string confirm = 2;
+   */
+  confirm: string;
+
+  /**
+   * dry_run reports what would be deleted and deletes nothing; confirm is not needed.
+   *
+   * @generated from field: bool dry_run = 3;
+   */
+  dryRun: boolean;
+};
+
+/**
+ * Describes the message vss.v1.DeleteStoreRequest.
+ * Use `create(DeleteStoreRequestSchema)` to create a new message.
+ */
+export const DeleteStoreRequestSchema: GenMessage<DeleteStoreRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 34);
+
+/**
+ * DeleteStoreResponse reports what was deleted (or, for a dry run, would be).
+ *
+ * @generated from message vss.v1.DeleteStoreResponse
+ */
+export type DeleteStoreResponse = Message<"vss.v1.DeleteStoreResponse"> & {
+  /**
+   * keys is the number of keys, the global version counted as one when it was set.
+   *
+   * @generated from field: int64 keys = 1;
+   */
+  keys: bigint;
+
+  /**
+   * bytes is the size of the keys and values.
+   *
+   * @generated from field: int64 bytes = 2;
+   */
+  bytes: bigint;
+
+  /**
+   * deleted is true when the store was deleted (false for a dry run).
+   *
+   * @generated from field: bool deleted = 3;
+   */
+  deleted: boolean;
+};
+
+/**
+ * Describes the message vss.v1.DeleteStoreResponse.
+ * Use `create(DeleteStoreResponseSchema)` to create a new message.
+ */
+export const DeleteStoreResponseSchema: GenMessage<DeleteStoreResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 35);
+
+/**
+ * DeleteAllDataRequest asks to delete every store of the caller.
+ *
+ * @generated from message vss.v1.DeleteAllDataRequest
+ */
+export type DeleteAllDataRequest = Message<"vss.v1.DeleteAllDataRequest"> & {
+  /**
+   * confirm must be "delete all data", exactly; anything else is refused with
+   * INVALID_ARGUMENT and deletes nothing.
+   *
+   * @generated from field: string confirm = 1;
+   */
+  confirm: string;
+
+  /**
+   * dry_run reports what would be deleted and deletes nothing; confirm is not needed.
+   *
+   * @generated from field: bool dry_run = 2;
+   */
+  dryRun: boolean;
+};
+
+/**
+ * Describes the message vss.v1.DeleteAllDataRequest.
+ * Use `create(DeleteAllDataRequestSchema)` to create a new message.
+ */
+export const DeleteAllDataRequestSchema: GenMessage<DeleteAllDataRequest> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 36);
+
+/**
+ * DeleteAllDataResponse reports what was deleted (or, for a dry run, would be).
+ *
+ * @generated from message vss.v1.DeleteAllDataResponse
+ */
+export type DeleteAllDataResponse = Message<"vss.v1.DeleteAllDataResponse"> & {
+  /**
+   * stores is the number of stores.
+   *
+   * @generated from field: int64 stores = 1;
+   */
+  stores: bigint;
+
+  /**
+   * keys is the number of keys, global versions included.
+   *
+   * @generated from field: int64 keys = 2;
+   */
+  keys: bigint;
+
+  /**
+   * bytes is the size of the keys and values.
+   *
+   * @generated from field: int64 bytes = 3;
+   */
+  bytes: bigint;
+
+  /**
+   * deleted is true when the data was deleted (false for a dry run).
+   *
+   * @generated from field: bool deleted = 4;
+   */
+  deleted: boolean;
+};
+
+/**
+ * Describes the message vss.v1.DeleteAllDataResponse.
+ * Use `create(DeleteAllDataResponseSchema)` to create a new message.
+ */
+export const DeleteAllDataResponseSchema: GenMessage<DeleteAllDataResponse> = /*@__PURE__*/
+  messageDesc(file_vss_v1_vss, 37);
+
+/**
  * ErrorCode classifies a failed request.
  *
  * @generated from enum vss.v1.ErrorCode
@@ -1310,6 +1608,60 @@ export const VssService: GenService<{
     methodKind: "unary";
     input: typeof GetLeaseRequestSchema;
     output: typeof GetLeaseResponseSchema;
+  },
+  /**
+   * ExportData streams every store of the caller as a VSS dump (docs/dump-format.md):
+   * the concatenated chunks are the dump, read in one consistent snapshot, with each
+   * key's version and value as stored, each store's global version and the listing
+   * order. Values are carried as stored, never opened.
+   *
+   * @generated from rpc vss.v1.VssService.ExportData
+   */
+  exportData: {
+    methodKind: "server_streaming";
+    input: typeof ExportDataRequestSchema;
+    output: typeof ExportDataResponseSchema;
+  },
+  /**
+   * ImportData imports a dump into the caller's stores, sent in chunks of one unary
+   * call each (so that browsers can send it). Each store of the dump must be empty at
+   * the target when its import begins; versions, global versions and listing order are
+   * kept. The server commits as it reads and answers with the offset to send from next,
+   * so an interrupted import resumes where it stopped, in a new process or on another
+   * server instance. A bad dump (truncated, wrong checksum, unknown version, a record over
+   * the limits) fails with INVALID_ARGUMENT and everything the import wrote is removed.
+   * The import is complete, and verified by checksum against what the stores hold,
+   * when the answer says done.
+   *
+   * @generated from rpc vss.v1.VssService.ImportData
+   */
+  importData: {
+    methodKind: "unary";
+    input: typeof ImportDataRequestSchema;
+    output: typeof ImportDataResponseSchema;
+  },
+  /**
+   * DeleteStore deletes one of the caller's stores: every key, its global version, its
+   * change feed and its leases, and what they counted against the caller's quota. To
+   * make an accidental call hard, the request must repeat what it deletes in confirm;
+   * dry_run reports what would be deleted without deleting.
+   *
+   * @generated from rpc vss.v1.VssService.DeleteStore
+   */
+  deleteStore: {
+    methodKind: "unary";
+    input: typeof DeleteStoreRequestSchema;
+    output: typeof DeleteStoreResponseSchema;
+  },
+  /**
+   * DeleteAllData deletes every store of the caller, with the same guard as DeleteStore.
+   *
+   * @generated from rpc vss.v1.VssService.DeleteAllData
+   */
+  deleteAllData: {
+    methodKind: "unary";
+    input: typeof DeleteAllDataRequestSchema;
+    output: typeof DeleteAllDataResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vss_v1_vss, 0);
