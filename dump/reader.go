@@ -144,6 +144,10 @@ func (r *Reader) StoreEntries() int64 {
 	return int64(r.sh.n)
 }
 
+// Counts returns how many stores (closed by a matching StoreEnd) and entries have been
+// read so far.
+func (r *Reader) Counts() (stores, entries uint64) { return r.stores, r.entries }
+
 // InStore reports whether a store is open: its StoreBegin has been read and its
 // StoreEnd has not.
 func (r *Reader) InStore() bool { return r.open }

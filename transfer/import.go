@@ -119,7 +119,8 @@ func (im *importer) abortUser() string {
 }
 
 func (im *importer) result() Result {
-	return Result{Offset: im.r.Offset(), Written: im.written}
+	stores, entries := im.r.Counts()
+	return Result{Offset: im.r.Offset(), Written: im.written, Stores: stores, Entries: entries}
 }
 
 func (im *importer) run(ctx context.Context) (Result, error) {
@@ -135,7 +136,7 @@ func (im *importer) run(ctx context.Context) (Result, error) {
 		if err := im.begin(ctx, im.r.Store()); err != nil {
 			return im.result(), err
 		}
-		if n := im.r.StoreEntries(); im.state.Done || im.committed < n {
+		if n := im.r.StoreEntries(); !im.state.Done && im.committed < n {
 			return im.result(), fmt.Errorf("transfer: store %q holds %d entries of import %q where the dump was read up to %d: start again from the beginning: %w",
 				im.store.ID, im.committed, im.opts.ImportID, n, storage.ErrConflict)
 		}
