@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 	"github.com/govss/vss/gen/vss/v1/vssv1connect"
 	"github.com/govss/vss/server"
+	"github.com/govss/vss/storage"
 )
 
 // dumpServer serves a fresh store of kind name (see stores) and returns a client of it.
@@ -358,6 +360,38 @@ func TestDeleteStoreAndAllData(t *testing.T) {
 			}
 			if s := dumpSum(t, exportDump(t, c, "carol")); s.Stores != 2 || s.Entries != 6 {
 				t.Errorf("another user's data changed: %+v", s)
+			}
+		})
+	}
+}
+
+// TestImportCountsAgainstQuotaAndRateLimit imports under a key quota the dump does not
+// fit in, and sends chunks faster than the user's rate limit: the quota refuses the
+// import (RESOURCE_EXHAUSTED) and nothing of it stays; the rate limit refuses chunks as
+// it refuses any request of the user, with a Retry-After.
+func TestImportCountsAgainstQuotaAndRateLimit(t *testing.T) {
+	for _, qs := range quotaStores[:2] {
+		t.Run(qs.name, func(t *testing.T) {
+			t.Parallel()
+			src := dumpServer(t, "memory", 0)
+			writeWallet(t, src, "alice")
+			data := exportDump(t, src, "alice")
+
+			c := vssv1connect.NewVssServiceClient(http.DefaultClient, serveOptions(t, server.Options{Store: qs.open(t, storage.Quota{MaxKeys: 5})}))
+			_, err := importDump(c, "bob", "q", data, 0, 1<<20, 0)
+			if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "quota") {
+				t.Fatalf("an import over the quota: %v, want RESOURCE_EXHAUSTED", err)
+			}
+			if s := dumpSum(t, exportDump(t, c, "bob")); s.Stores != 0 {
+				t.Errorf("the import over the quota left %d stores", s.Stores)
+			}
+
+			limited := vssv1connect.NewVssServiceClient(http.DefaultClient, serveOptions(t, server.Options{
+				Store: qs.open(t, storage.Quota{}), RateLimit: server.RateLimit{Rate: 1, Burst: 2}}))
+			_, err = importDump(limited, "bob", "r", data, 0, 200, 0)
+			var ce *connect.Error
+			if connect.CodeOf(err) != connect.CodeResourceExhausted || !errors.As(err, &ce) || ce.Meta().Get("Retry-After") == "" {
+				t.Fatalf("chunks over the rate limit: %v, want RESOURCE_EXHAUSTED with Retry-After", err)
 			}
 		})
 	}
