@@ -147,6 +147,13 @@ func (s *Store) AbortImport(ctx context.Context, user, importID string) (n int64
 		if err != nil {
 			return err
 		}
+		// Every feed head first, then each store's usage and rows: the one lock order
+		// of writes, across the stores (sorted by user and store id).
+		for _, st := range stores {
+			if err := q.LockStoreFeed(ctx, pgdb.LockStoreFeedParams{UserToken: st.UserToken, StoreID: st.StoreID}); err != nil {
+				return err
+			}
+		}
 		for _, st := range stores {
 			if _, err := deleteStore(ctx, q, st.UserToken, st.StoreID); err != nil {
 				return err
