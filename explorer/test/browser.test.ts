@@ -665,7 +665,7 @@ describe("store explorer in Chromium", () => {
 
       // An import stopped half-way resumes with the same file; another one is given up.
       const slow = async (route: Route) => {
-        await delay(400);
+        await delay(800); // time to press Stop while a chunk is on its way
         await route.continue();
       };
       await dataPage.route("**/vss.v1.VssService/ImportData", slow);
