@@ -47,3 +47,28 @@ export function formatValue(bytes: Uint8Array, format: "utf8" | "hex"): { text: 
   }
   return { text: text ?? "", format: used };
 }
+
+/** hex writes bytes as lowercase hexadecimal, without spaces. */
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** formatBytes writes a size for people: bytes, KiB, MiB or GiB, with one decimal. */
+export function formatBytes(n: number): string {
+  if (n < 1024) {
+    return `${n} byte${n === 1 ? "" : "s"}`;
+  }
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** plural writes a count with its noun, e.g. "1 store", "2 stores", "3 entries". */
+export function plural(n: number, one: string, many = one + "s"): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

@@ -1,5 +1,6 @@
-// The store explorer: lists a store's keys and versions page by page, shows values and
-// follows the store's changes live, calling vss.v1.VssService through Connect-Web. Requests are signed in the page with
+// The store explorer: lists a store's keys and versions page by page, shows values,
+// follows the store's changes live, and exports, imports and deletes the user's data
+// (data.ts), calling vss.v1.VssService through Connect-Web. Requests are signed in the page with
 // the pasted private key, or carry the pasted bearer token, and go only to the server
 // that serves the page or to one it allows (servers.ts). Given a wallet seed or the keys
 // derived from it, it reads stores written with client-side encryption (encryption.ts):
@@ -32,6 +33,7 @@ import {
 import { errorText, explainError, isNetworkFailure, probeServer } from "./explain.js";
 import { formatValue, hexDump, utf8 } from "./format.js";
 import { chooseServer, loadAllowedServers } from "./servers.js";
+import { initDataPanel, type Session } from "./data.js";
 
 function byId<T extends HTMLElement>(id: string): T {
   const el = document.getElementById(id);
@@ -169,11 +171,11 @@ function setStatus(text: string, isError = false): void {
 }
 
 /**
- * failed shows what a failed call of q was doing and what probably happened; for a
+ * failed shows what a failed call of q (a query or a session) was doing and what probably happened; for a
  * failure of the network it first asks whether the server answers at all, to tell a
  * server that is down from one that does not allow this page (CORS).
  */
-async function failed(q: Query, action: string, err: unknown): Promise<string> {
+async function failed(q: { server: string; user: string }, action: string, err: unknown): Promise<string> {
   const reachable = isNetworkFailure(err) ? await probeServer(q.server) : undefined;
   return explainError(err, { action, server: q.server, user: q.user }, location.origin, reachable);
 }
@@ -653,6 +655,31 @@ form.addEventListener("submit", (event) => {
   }
   changesSection.hidden = false;
   void loadPage();
+});
+
+/**
+ * session reads the server and credentials of the form, for the data panel: all of the
+ * user's data, whatever the store.
+ */
+function session(): Session {
+  const baseUrl = chooseServer(serverSelect.value, servers);
+  if (baseUrl === undefined) {
+    throw new Error("choose a server from the list");
+  }
+  const auth = credentials();
+  return { client: createWebVssClient(baseUrl, { auth }), server: baseUrl, user: userOut.textContent ?? "" };
+}
+
+initDataPanel({
+  session,
+  storeId: () => storeInput.value,
+  explain: failed,
+  changed: (storeId) => {
+    // What the listing shows of a store that was deleted or imported is stale.
+    if (query && !listing.hidden && (storeId === undefined || storeId === query.storeId)) {
+      void loadPage();
+    }
+  },
 });
 
 /** closeValue closes the value dialog and forgets its value. */

@@ -15,14 +15,17 @@ import { fileURLToPath } from "node:url";
 import {
   EncryptedStore,
   LdkStore,
+  exportData,
   keysFromWalletSeed,
+  listAllKeyVersions,
   publicKeyHex,
   signingKeyFromWalletSeed,
+  verifyDump,
   vssSeedFromWalletSeed,
   type VssClient,
 } from "@govss/vss-client";
 import { createNodeVssClient } from "@govss/vss-client/node";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Page, type Route } from "playwright-core";
 import { startServer, type TestServer } from "../../clients/ts/test/server.js";
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -569,6 +572,139 @@ describe("store explorer in Chromium", () => {
       await page.close();
       await live.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("exports a user's data, imports it as another user through the file input, and deletes a store and all data", async () => {
+    const keyA = randomBytes(32).toString("hex");
+    const keyB = randomBytes(32).toString("hex");
+    const a = createNodeVssClient(vss.baseUrl, { auth: { privateKey: keyA } });
+    const b = createNodeVssClient(vss.baseUrl, { auth: { privateKey: keyB } });
+    await a.putObjects({ storeId: "", transactionItems: [{ key: "only", version: 0n, value: encoder.encode("x") }] });
+    await a.putObjects({
+      storeId: "wallet",
+      globalVersion: 0n,
+      transactionItems: [
+        { key: "manager", version: 0n, value: encoder.encode("m") },
+        { key: "big", version: 0n, value: randomBytes(3 << 20) }, // larger than a chunk, both ways
+      ],
+    });
+    await a.putObjects({ storeId: "wallet", transactionItems: [{ key: "monitors/1", version: 0n, value: encoder.encode("m1") }] });
+    /** dumpOf exports a user's data from Node and returns its checksum and store count. */
+    const dumpOf = async (vss: VssClient) => {
+      const exp = exportData(vss);
+      await exp.toBlob();
+      return { sha256: Buffer.from(exp.summary!.sha256).toString("hex"), stores: exp.summary!.stores };
+    };
+    const { sha256 } = await dumpOf(a);
+
+    const dataPage = await page.context().newPage();
+    dataPage.setDefaultTimeout(30_000);
+    const downloads = mkdtempSync(join(tmpdir(), "vss-explorer-dump-"));
+    try {
+      // Export all data, as user A: a .vssdump file, with what it holds and its checksum.
+      await dataPage.goto(vss.baseUrl + "/explorer/");
+      await dataPage.fill("#private-key", keyA);
+      const [download] = await Promise.all([dataPage.waitForEvent("download"), dataPage.click("#export-start")]);
+      assert.match(download.suggestedFilename(), new RegExp(`^vss-${publicKeyHex(keyA).slice(0, 16)}-\\d{4}-\\d{2}-\\d{2}\\.vssdump$`));
+      const file = join(downloads, download.suggestedFilename());
+      await download.saveAs(file);
+      await waitForText(dataPage, "#export-status", "Exported and verified");
+      assert.equal(await dataPage.textContent("#export-sha256"), sha256, "the checksum shown is the export's");
+      assert.equal(await dataPage.textContent("#export-stores"), "2");
+      assert.equal(await dataPage.textContent("#export-entries"), "4");
+      const saved = await readFile(file);
+      assert.equal(Buffer.from((await verifyDump(new Uint8Array(saved))).sha256).toString("hex"), sha256, "the file saved is the dump");
+
+      // Import it as user B, through the file input.
+      await dataPage.fill("#private-key", keyB);
+      await dataPage.setInputFiles("#import-file", file);
+      assert.match(await dataPage.inputValue("#import-id"), new RegExp(`^explorer ${saved.length} \\d+ `));
+      await dataPage.click("#import-start");
+      await waitForText(dataPage, "#import-status", "Imported");
+      assert.equal(await dataPage.textContent("#import-sha256"), sha256, "the checksum shown is the dump's");
+      assert.equal(await dataPage.textContent("#import-stores"), "2");
+      assert.equal(await dataPage.textContent("#import-entries"), "4");
+      assert.ok(await dataPage.isHidden("#import-abort"));
+      assert.equal((await dumpOf(b)).sha256, sha256, "user B holds what user A holds");
+      for (const store of ["", "wallet"]) {
+        assert.deepEqual(await listAllKeyVersions(b, store), await listAllKeyVersions(a, store), `store ${JSON.stringify(store)}`);
+      }
+
+      // Delete B's store "wallet": the dry run's counts first, the button works only once the id is typed.
+      await dataPage.fill("#private-key", keyB);
+      await dataPage.fill("#store-id", "wallet");
+      await dataPage.click("#delete-store-check");
+      await waitForText(dataPage, "#delete-store-counts", 'The store "wallet" of user');
+      await waitForText(dataPage, "#delete-store-counts", "holds 4 keys");
+      assert.ok(await dataPage.isDisabled("#delete-store-go"));
+      await dataPage.fill("#delete-store-typed", "walle");
+      assert.ok(await dataPage.isDisabled("#delete-store-go"), "a wrong store id lets the button work");
+      await dataPage.fill("#delete-store-typed", "wallet");
+      assert.ok(await dataPage.isEnabled("#delete-store-go"));
+      await dataPage.locator("#data").screenshot({ path: join(screenshots, "explorer-data.png") });
+      assert.equal((await listAllKeyVersions(b, "wallet")).keyVersions.length, 3, "the dry run deleted something");
+      await dataPage.click("#delete-store-go");
+      await waitForText(dataPage, "#delete-store-status", 'Deleted the store "wallet": 4 keys');
+      assert.ok(await dataPage.isHidden("#delete-store-confirm"));
+      assert.deepEqual(await listAllKeyVersions(b, "wallet"), { keyVersions: [], globalVersion: 0n });
+      assert.equal((await listAllKeyVersions(b, "")).keyVersions.length, 1, "the other store is kept");
+
+      // Delete all of B's data, after typing the phrase.
+      await dataPage.click("#delete-all-check");
+      await waitForText(dataPage, "#delete-all-counts", "has 1 store with 1 key");
+      await dataPage.fill("#delete-all-typed", "delete all");
+      assert.ok(await dataPage.isDisabled("#delete-all-go"));
+      await dataPage.fill("#delete-all-typed", "delete all data");
+      await dataPage.click("#delete-all-go");
+      await waitForText(dataPage, "#delete-all-status", "Deleted all data: 1 store, 1 key");
+      assert.equal((await dumpOf(b)).stores, 0);
+      await dataPage.click("#delete-all-check");
+      await waitForText(dataPage, "#delete-all-status", "no data on this server");
+      assert.equal((await dumpOf(a)).sha256, sha256, "user A's data is untouched");
+
+      // An import stopped half-way resumes with the same file; another one is given up.
+      const slow = async (route: Route) => {
+        await delay(800); // time to press Stop while a chunk is on its way
+        await route.continue();
+      };
+      await dataPage.route("**/vss.v1.VssService/ImportData", slow);
+      const stopAndResume = async (key: string) => {
+        await dataPage.fill("#private-key", key);
+        await dataPage.setInputFiles("#import-file", file);
+        await dataPage.click("#import-start");
+        await waitForText(dataPage, "#import-status", "committed");
+        await dataPage.click("#import-stop");
+        await waitForText(dataPage, "#import-status", "Stopped at");
+        assert.ok(await dataPage.isVisible("#import-abort"));
+      };
+      const keyD = randomBytes(32).toString("hex");
+      const d = createNodeVssClient(vss.baseUrl, { auth: { privateKey: keyD } });
+      await stopAndResume(keyD);
+      assert.equal((await listAllKeyVersions(d, "")).keyVersions.length, 1, "the first chunk was committed");
+      await dataPage.click("#import-start");
+      await waitForText(dataPage, "#import-status", "Imported");
+      assert.equal(await dataPage.textContent("#import-sha256"), sha256);
+      assert.equal((await dumpOf(d)).sha256, sha256);
+      const keyE = randomBytes(32).toString("hex");
+      await stopAndResume(keyE);
+      await dataPage.click("#import-abort");
+      await waitForText(dataPage, "#import-status", "what it wrote was deleted");
+      assert.equal((await dumpOf(createNodeVssClient(vss.baseUrl, { auth: { privateKey: keyE } }))).stores, 0);
+      await dataPage.unroute("**/vss.v1.VssService/ImportData", slow);
+
+      // A file that is not a dump is refused, and leaves nothing.
+      const keyC = randomBytes(32).toString("hex");
+      await dataPage.fill("#private-key", keyC);
+      await dataPage.setInputFiles("#import-file", { name: "photo.vssdump", mimeType: "application/octet-stream", buffer: Buffer.from("PK\x03\x04 a zip file") });
+      await dataPage.click("#import-start");
+      await waitForText(dataPage, "#import-status", "bad dump, refused (nothing of it was kept)");
+      assert.ok(await dataPage.locator("#import-status.error").isVisible());
+      assert.ok(await dataPage.isHidden("#import-result"));
+      assert.equal((await dumpOf(createNodeVssClient(vss.baseUrl, { auth: { privateKey: keyC } }))).stores, 0);
+    } finally {
+      await dataPage.close();
+      rmSync(downloads, { recursive: true, force: true });
     }
   });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { displayLimit, formatValue, hexDump, utf8 } from "../src/format.js";
+import { displayLimit, formatBytes, formatValue, hex, hexDump, plural, utf8 } from "../src/format.js";
 
 describe("value formatting", () => {
   it("dumps hex with offsets, 16 bytes a line", () => {
@@ -26,5 +26,15 @@ describe("value formatting", () => {
     assert.equal(format, "utf8");
     assert.ok(shown.startsWith("€€€"));
     assert.ok(shown.endsWith(`(showing the first ${displayLimit} of ${3 * displayLimit} bytes)`), shown.slice(-80));
+  });
+
+  it("writes checksums, sizes and counts for people", () => {
+    assert.equal(hex(Uint8Array.of(0x00, 0x0f, 0xa0, 0xff)), "000fa0ff");
+    assert.equal(formatBytes(1), "1 byte");
+    assert.equal(formatBytes(1023), "1023 bytes");
+    assert.equal(formatBytes(1536), "1.5 KiB");
+    assert.equal(formatBytes(3 << 20), "3.0 MiB");
+    assert.equal(formatBytes(5 * 2 ** 40), "5.0 TiB");
+    assert.deepEqual([plural(1, "store"), plural(2, "store"), plural(0, "entry", "entries")], ["1 store", "2 stores", "0 entries"]);
   });
 });

@@ -29,8 +29,10 @@ got="$(tar -tzf "$tarball" | LC_ALL=C sort | tr '\n' ' ')"
 want=""
 for f in LICENSE LICENSE-APACHE LICENSE-MIT README.md \
 	dist/auth.d.ts dist/auth.js dist/backoff.d.ts dist/backoff.js dist/client.d.ts dist/client.js \
+	dist/dump.d.ts dist/dump.js \
 	dist/encrypted-store.d.ts dist/encrypted-store.js dist/encryption.d.ts dist/encryption.js \
 	dist/errors.d.ts dist/errors.js dist/feed.d.ts dist/feed.js \
+	dist/gen/vss/dump/v1/dump_pb.d.ts dist/gen/vss/dump/v1/dump_pb.js \
 	dist/gen/vss/v1/vss_pb.d.ts dist/gen/vss/v1/vss_pb.js \
 	dist/index.d.ts dist/index.js dist/keys.d.ts dist/keys.js dist/ldk.d.ts dist/ldk.js \
 	dist/lease.d.ts dist/lease.js dist/lnurl.d.ts dist/lnurl.js dist/node.d.ts dist/node.js \

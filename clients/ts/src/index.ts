@@ -3,7 +3,9 @@
  * service descriptor of vss.v1, authentication (the secp256k1 signature scheme, bearer
  * tokens and LNURL-auth), client constructors, and the multi-device helpers: the change feed
  * (listChangePages, listAllChanges, watchChanges) and leases with fencing
- * (acquireLease), with their typed errors; client-side encryption as vss-client-ng and
+ * (acquireLease), with their typed errors; moving a user's data between servers
+ * (exportData, importData, abortImport, verifyDump) and deleting it (deleteStore,
+ * deleteAllData); client-side encryption as vss-client-ng and
  * LDK Node do it (Keys, KeyObfuscator, StorableBuilder, EncryptedStore, LdkStore,
  * VerificationError). The transports live in "@govss/vss-client/web"
  * (browsers, Connect-Web) and "@govss/vss-client/node" (Node.js, Connect-Node).
@@ -70,6 +72,36 @@ export {
   type DeleteObjectRequestInit,
   type PutObjectsRequest,
 } from "./lease.js";
+export {
+  DEFAULT_IMPORT_CHUNK_BYTES,
+  DEFAULT_MAX_RECORD_BYTES,
+  DELETE_ALL_DATA_CONFIRM,
+  DELETE_STORE_CONFIRM,
+  DUMP_MAGIC,
+  DumpExport,
+  DumpFormatError,
+  abortImport,
+  checkImportId,
+  deleteAllData,
+  deleteStore,
+  exportData,
+  importData,
+  verifyDump,
+  type CallRetryOptions,
+  type DeleteAllDataResult,
+  type DeleteOptions,
+  type DeleteStoreResult,
+  type DumpErrorReason,
+  type DumpSource,
+  type DumpSummary,
+  type ExportOptions,
+  type ExportProgress,
+  type ImportOptions,
+  type ImportProgress,
+  type ImportResult,
+} from "./dump.js";
+/** dumpv1 holds the records of the dump format (docs/dump-format.md), vss.dump.v1. */
+export * as dumpv1 from "./gen/vss/dump/v1/dump_pb.js";
 export {
   CIPHER_FORMAT,
   KeyObfuscator,

@@ -12,7 +12,11 @@ import {
   LnurlAuth,
   vssErrorCode,
   watchChanges,
+  exportData,
+  importData,
+  deleteStore,
   type Change,
+  type ImportResult,
   type LnurlAuthOptions,
   type VssClient,
   type WatchState,
@@ -94,4 +98,15 @@ export async function readPrivately(vss: VssClient, walletSeed: Uint8Array, stor
 export async function ldkNamespaces(vss: VssClient, walletSeed: string, storeId: string): Promise<string[]> {
   const ldk = await LdkStore.open(vss, keysFromWalletSeed(walletSeed), storeId, { readOnly: true });
   return (await ldk.listNamespaces()).map((ns) => `${ldk.schema} ${ns.primaryNamespace}/${ns.secondaryNamespace}: ${ns.keys.length}`);
+}
+
+/**
+ * moveWallet downloads the user's dump from one server as a Blob and imports the file a
+ * user picked into another, resumable under an id derived from the file.
+ */
+export async function moveWallet(from: VssClient, to: VssClient, picked: File, signal: AbortSignal): Promise<[Blob, ImportResult]> {
+  const dump = await exportData(from, { signal }).toBlob();
+  const result = await importData(to, picked, { importId: `file-${picked.size}-${picked.lastModified}`, signal, onProgress: (p) => console.log(p.bytes, p.totalBytes) });
+  await deleteStore(from, "wallet", { dryRun: true });
+  return [dump, result];
 }

@@ -4,7 +4,8 @@
 // program makes itself, "@govss/vss-client/node" with each protocol, and
 // "@govss/vss-client/web" over Node's fetch; client-side encryption (EncryptedStore,
 // LdkStore, VerificationError); and LNURL-auth at the issuer $VSS_LNURL_URL
-// of the vss-server at $VSS_LNURL_SERVER_URL. It exits non-zero on any mismatch.
+// of the vss-server at $VSS_LNURL_SERVER_URL; a user's data exported, imported as another
+// user from a Blob and deleted. It exits non-zero on any mismatch.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -71,6 +72,18 @@ import {
   type VssAuth,
   type VssClient,
   type VssClientOptions,
+  DELETE_STORE_CONFIRM,
+  DumpFormatError,
+  abortImport,
+  deleteAllData,
+  deleteStore,
+  dumpv1,
+  exportData,
+  importData,
+  verifyDump,
+  type DumpSummary,
+  type ImportProgress,
+  type ImportResult,
 } from "@govss/vss-client";
 import { createNodeVssClient, type NodeVssClientOptions } from "@govss/vss-client/node";
 import { createWebVssClient, type WebVssClientOptions } from "@govss/vss-client/web";
@@ -330,6 +343,38 @@ try {
   assert.deepEqual(namespaces.map((ns) => [ns.primaryNamespace, ns.keys.map((k) => k.key)]), [["monitors", ["m1"]]]);
   assert.equal(LDK_SCHEMA_VERSION_KEY, "vss_schema_version");
   console.log("ok client-side encryption and the LDK layout");
+}
+
+// Moving a user's data: exported through Node, imported as another user through fetch
+// from a Blob, checked by checksum, then deleted after a dry run.
+{
+  const from = createNodeVssClient(baseUrl, { auth: { privateKey: randomBytes(32).toString("hex") } });
+  const to = createWebVssClient(baseUrl, { auth: { privateKey: randomBytes(32).toString("hex") } });
+  await from.putObjects({ storeId: "wallet", globalVersion: 0n, transactionItems: [{ key: "k", version: 0n, value: randomBytes(100_000) }] });
+  const exp = exportData(from);
+  const file = await exp.toBlob();
+  const summary: DumpSummary = exp.summary!;
+  assert.equal(summary.header.scope, dumpv1.Scope.USER);
+  assert.deepEqual([summary.stores, summary.entries, summary.bytes], [1, 1, file.size]);
+  const progress: ImportProgress[] = [];
+  const result: ImportResult = await importData(to, file, { importId: "package-test", chunkBytes: 10_000, onProgress: (p) => progress.push(p) });
+  assert.deepEqual(result.sha256, summary.sha256);
+  assert.deepEqual(result.sha256, (await verifyDump(file)).sha256);
+  assert.ok(progress.length > 1 && progress.at(-1)!.bytes === file.size);
+  await abortImport(to, "package-test"); // a finished import is not undone
+  assert.equal((await to.getObject({ storeId: "wallet", key: "k" })).value?.value.length, 100_000);
+  try {
+    await verifyDump(new Uint8Array(12));
+    assert.fail("twelve zero bytes passed for a dump");
+  } catch (err) {
+    assert.ok(err instanceof DumpFormatError && err.reason === "not-dump", String(err));
+  }
+  const dry = await deleteStore(to, "wallet", { dryRun: true });
+  assert.deepEqual([dry.keys, dry.deleted], [2, false], "the key and the global version, not deleted");
+  assert.equal((await deleteStore(to, "wallet")).deleted, true);
+  assert.equal(DELETE_STORE_CONFIRM, "delete store ");
+  assert.equal((await deleteAllData(from)).stores, 1);
+  console.log("ok export, import and delete");
 }
 
 // The helpers on their own.
