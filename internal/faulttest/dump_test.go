@@ -151,4 +151,3 @@ func readSum(t *testing.T, data []byte) dump.Sum {
 		}
 	}
 }
-
