@@ -290,7 +290,7 @@ func TestProgress(t *testing.T) {
 	env := func(k string) string { return map[string]string{"VSSCTL_SERVER": srv.URL}[k] }
 	runTerm := func(terminal bool, args ...string) result {
 		var out, errOut bytes.Buffer
-		code := runWith(context.Background(), args, env, strings.NewReader(""), &out, &errOut, terminal)
+		code := runWith(context.Background(), args, env, strings.NewReader(""), &out, &errOut, terminals{stderr: terminal})
 		return result{out.String(), errOut.String(), code}
 	}
 	for _, tc := range []struct {

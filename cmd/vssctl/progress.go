@@ -26,9 +26,10 @@ const progressInterval = 100 * time.Millisecond
 
 func newProgress(w io.Writer, terminal bool) *progress { return &progress{w: w, on: terminal} }
 
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether stream, standard input or output, is a terminal (a
+// character device).
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
 	if !ok {
 		return false
 	}
