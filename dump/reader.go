@@ -50,6 +50,13 @@ type Reader struct {
 	err    error
 	done   bool
 
+	// readFailed tells that r.err came from reading a record (the input ended or
+	// failed inside it), so that the state is still that of the record boundary before
+	// it and a Checkpoint can be taken; pending is the length of that record, when its
+	// length prefix was read.
+	readFailed bool
+	pending    int64
+
 	open    bool
 	seen    bool // a store was read (store is the last one)
 	store   Store
@@ -123,9 +130,27 @@ func (r *Reader) Entry() Entry { return r.entry }
 // of the whole dump (after KindEnd).
 func (r *Reader) Sum() Sum { return r.sum }
 
-// Offset returns the number of bytes of the input consumed so far: after a record, the
-// offset of the next one.
+// Offset returns the number of bytes of the dump consumed so far: after a record, the
+// offset of the next one. It counts from the dump's first byte, also for a Reader made by
+// Resume.
 func (r *Reader) Offset() int64 { return r.off }
+
+// StoreEntries returns how many entries of the open store have been read, the last one
+// Next returned included.
+func (r *Reader) StoreEntries() int64 {
+	if !r.open {
+		return 0
+	}
+	return int64(r.sh.n)
+}
+
+// Counts returns how many stores (closed by a matching StoreEnd) and entries have been
+// read so far.
+func (r *Reader) Counts() (stores, entries uint64) { return r.stores, r.entries }
+
+// InStore reports whether a store is open: its StoreBegin has been read and its
+// StoreEnd has not.
+func (r *Reader) InStore() bool { return r.open }
 
 func (r *Reader) errorf(kind error, format string, args ...any) error {
 	r.err = &FormatError{Err: kind, Offset: r.off, Record: r.n, Reason: fmt.Sprintf(format, args...)}
@@ -138,6 +163,8 @@ func (r *Reader) read() (*dumpv1.Record, error) {
 	size, err := r.readUvarint()
 	switch {
 	case err != nil:
+		var fe *FormatError
+		r.readFailed = !errors.As(err, &fe) || errors.Is(err, ErrTruncated)
 		return nil, err
 	case size > uint64(r.max):
 		return nil, r.errorf(ErrTooLarge, "a record of %d bytes, more than the limit of %d", size, r.max)
@@ -147,6 +174,7 @@ func (r *Reader) read() (*dumpv1.Record, error) {
 	}
 	buf := r.buf[:size]
 	if _, err := io.ReadFull(r.r, buf); err != nil {
+		r.readFailed, r.pending = true, int64(uvarintLen(size))+int64(size)
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, r.errorf(ErrTruncated, "the input ends inside a record of %d bytes", size)
 		}

@@ -10,8 +10,10 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/govss/vss/dump"
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 	"github.com/govss/vss/storage"
+	"github.com/govss/vss/transfer"
 )
 
 // Error is a failure the service reports to a client: a VSS error code and a message
@@ -49,6 +51,11 @@ const (
 	// (INTERNAL_SERVER_EXCEPTION, which clients retry with backoff, HTTP 429; Connect
 	// resource_exhausted), with RetryAfter set.
 	KindRateLimited
+	// KindPrecondition is a request refused because of the state of what it names
+	// rather than its content: an import into a store that is not empty, the chunk of
+	// an import the server does not know, a resumed import whose data differs
+	// (CONFLICT_EXCEPTION; Connect failed_precondition).
+	KindPrecondition
 	// KindOverloaded is a request refused for want of a request slot, the server's or
 	// its user's share (INTERNAL_SERVER_EXCEPTION, HTTP 503; Connect unavailable), with
 	// RetryAfter set.
@@ -83,6 +90,8 @@ func (s *Service) classify(ctx context.Context, err error) *Error {
 func (s *Service) toError(ctx context.Context, err error) *Error {
 	var e *Error
 	var qe *storage.QuotaError
+	var fe *dump.FormatError
+	var ne *storage.NotEmptyError
 	switch {
 	case errors.As(err, &e):
 		return e
@@ -90,6 +99,14 @@ func (s *Service) toError(ctx context.Context, err error) *Error {
 		return &Error{Code: vssv1.ErrorCode_NO_SUCH_KEY_EXCEPTION, Message: "no such key"}
 	case errors.As(err, &qe):
 		return &Error{Code: vssv1.ErrorCode_INVALID_REQUEST_EXCEPTION, Message: qe.Error(), Kind: KindQuota}
+	case errors.As(err, &fe):
+		return invalidf("bad dump, refused (nothing of it was kept): %v", fe)
+	case errors.As(err, &ne):
+		return &Error{Code: vssv1.ErrorCode_CONFLICT_EXCEPTION, Kind: KindPrecondition,
+			Message: "import refused (nothing of it was kept): store " + QuoteInput(ne.StoreID) + " is not empty or belongs to another import; delete it first (DeleteStore) or resume that import"}
+	case errors.Is(err, transfer.ErrMismatch):
+		return &Error{Code: vssv1.ErrorCode_CONFLICT_EXCEPTION, Kind: KindPrecondition,
+			Message: "import given up (nothing of it was kept): " + err.Error()}
 	case errors.Is(err, storage.ErrConflict):
 		return &Error{Code: vssv1.ErrorCode_CONFLICT_EXCEPTION, Message: "version conflict: the request was not applied"}
 	case errors.Is(err, storage.ErrCursorExpired):
@@ -140,8 +157,11 @@ func connectError(e *Error) *connect.Error {
 			code = connect.CodeUnavailable
 		}
 	}
-	if e.Kind == KindQuota || e.Kind == KindRateLimited {
+	switch e.Kind {
+	case KindQuota, KindRateLimited:
 		code = connect.CodeResourceExhausted
+	case KindPrecondition:
+		code = connect.CodeFailedPrecondition
 	}
 	switch e.Reason {
 	case vssv1.FeedErrorReason_FEED_ERROR_REASON_UNSPECIFIED:

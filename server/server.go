@@ -106,6 +106,8 @@ type handler struct {
 	// feed and leases serve the change feed and leases; nil when the store keeps none.
 	feed   *Feed
 	leases *Leases
+	// dumps serves exports, imports and deletes; nil when the store offers none.
+	dumps *Dumps
 }
 
 // New returns the server's HTTP handler: the existing VSS HTTP API under /vss/, the
@@ -144,6 +146,9 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
+	}
+	if ds, ok := opts.Store.(DumpStore); ok {
+		h.dumps = &Dumps{svc: h.svc, store: ds, maxRecord: int(h.maxBody) + 64<<10}
 	}
 
 	mux := http.NewServeMux()

@@ -34,6 +34,10 @@ type Exporter interface {
 	// one page at a time (see ExportPageBytes), so that its memory does not grow with
 	// the user's data. An error of v stops the export and is returned.
 	ExportUser(ctx context.Context, user string, v ExportVisitor) error
+	// ExportStore reads one store of user in one consistent snapshot and hands it to v,
+	// as ExportUser does each store. A store without rows is handed over empty, without
+	// a global version.
+	ExportStore(ctx context.Context, user, storeID string, v ExportVisitor) error
 }
 
 // Export pages: an exporter reads a store's entries a page at a time, and a page ends at
@@ -87,7 +91,21 @@ type ImportState struct {
 	Entries int64
 	// Done is true when the store was imported completely.
 	Done bool
+	// SHA256 is, when Done, the store's checksum as EndImport recorded it.
+	SHA256 []byte
 }
+
+// ImportSession is where an import sent to the server in chunks stands: the offset in
+// the dump where the next chunk starts, and the dump reader's checkpoint there
+// (dump.Reader.Checkpoint; nil before the header has been read).
+type ImportSession struct {
+	Offset     int64
+	Checkpoint []byte
+}
+
+// AllUsers, as the user of FinishImport and AbortImport, names every user: the import
+// of a whole database.
+const AllUsers = ""
 
 // Importer is implemented by stores that import a dump into empty stores
 // (docs/dump-format.md), keeping each entry's version, the global version and the
@@ -110,11 +128,44 @@ type Importer interface {
 	// before them (ImportState.Entries, plus what was imported since); any other number
 	// is refused with ErrConflict and nothing is written.
 	ImportEntries(ctx context.Context, user, importID, storeID string, from int64, entries []KeyValue) error
-	// EndImport marks the store complete.
-	EndImport(ctx context.Context, user, importID, storeID string) error
-	// FinishImport forgets the records of importID once the whole dump has been
-	// imported and verified; the stores are then ordinary stores.
+	// EndImport marks the store complete, with its checksum.
+	EndImport(ctx context.Context, user, importID, storeID string, sha256 []byte) error
+	// FinishImport forgets the records and the session of importID, of user or of
+	// AllUsers, once the whole dump has been imported and verified; the stores are then
+	// ordinary stores.
 	FinishImport(ctx context.Context, user, importID string) error
+	// AbortImport deletes every store that importID has a record of, of user or of
+	// AllUsers, whole (the import began each of them empty), with its records and
+	// session, and returns how many stores it deleted. The usage of each user
+	// concerned is counted again at its next write.
+	AbortImport(ctx context.Context, user, importID string) (int64, error)
+	// ImportSession returns the session of importID for user, and false when there is
+	// none.
+	ImportSession(ctx context.Context, user, importID string) (ImportSession, bool, error)
+	// SaveImportSession records the session of importID for user. It must be called
+	// only after the rows of everything before sess.Offset are committed.
+	SaveImportSession(ctx context.Context, user, importID string, sess ImportSession) error
+}
+
+// StoreStats is what one store holds, counted as a Quota counts it: its rows (the
+// global version included) and their bytes of keys and values.
+type StoreStats struct {
+	Keys  int64
+	Bytes int64
+}
+
+// Deleter is implemented by stores that delete a store or all of a user's data on the
+// user's request (the DeleteStore and DeleteAllData RPCs).
+type Deleter interface {
+	// StoreStats counts what a store holds.
+	StoreStats(ctx context.Context, user, storeID string) (StoreStats, error)
+	// DeleteStore deletes every row of a store in one transaction, with its recorded
+	// changes (devices list the store again), its lease grants (which expire) and its
+	// import record, and returns what it held. The user's usage is counted again at
+	// the next write.
+	DeleteStore(ctx context.Context, user, storeID string) (StoreStats, error)
+	// Usage and DeleteUser are those of Admin: what a user holds, and deleting it all.
+	Admin
 }
 
 // ImportSize returns what entries add to a user's usage, as a Quota counts it.
@@ -123,16 +174,4 @@ func ImportSize(entries []KeyValue) (bytes, keys int64) {
 		bytes += int64(len(kv.Key) + len(kv.Value))
 	}
 	return bytes, int64(len(entries))
-}
-
-// CheckQuota returns the *QuotaError of a write that takes a user from usage (bytes,
-// keys) up by (dBytes, dKeys), or nil when q allows it.
-func CheckQuota(q Quota, bytes, keys, dBytes, dKeys int64) error {
-	if dBytes > 0 && q.MaxBytes > 0 && bytes+dBytes > q.MaxBytes {
-		return &QuotaError{Bytes: true, Limit: q.MaxBytes}
-	}
-	if dKeys > 0 && q.MaxKeys > 0 && keys+dKeys > q.MaxKeys {
-		return &QuotaError{Limit: q.MaxKeys}
-	}
-	return nil
 }

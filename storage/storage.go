@@ -194,3 +194,15 @@ type AuthStore interface {
 	// stored value.
 	Secret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error)
 }
+
+// CheckQuota returns the *QuotaError of a write that takes a user from usage (bytes,
+// keys) up by (dBytes, dKeys), or nil when q allows it.
+func CheckQuota(q Quota, bytes, keys, dBytes, dKeys int64) error {
+	if dBytes > 0 && q.MaxBytes > 0 && bytes+dBytes > q.MaxBytes {
+		return &QuotaError{Bytes: true, Limit: q.MaxBytes}
+	}
+	if dKeys > 0 && q.MaxKeys > 0 && keys+dKeys > q.MaxKeys {
+		return &QuotaError{Limit: q.MaxKeys}
+	}
+	return nil
+}

@@ -87,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.FeedWallets, "feed-wallets", 16, "after the scenarios, measure the change feed's notification latency with this many wallets, "+
 		"each writing every 50 ms through one server instance while a second device watches through another on the same PostgreSQL (0: skip)")
 	fs.DurationVar(&cfg.FeedDuration, "feed-duration", 10*time.Second, "how long the feed latency probe writes")
+	fs.IntVar(&cfg.TransferMB, "transfer-mb", 0, "after the scenarios, measure moving one user holding this many `MiB` of values: ExportData to a file, "+
+		"then ImportData of it for another user, on a fresh server (MB/s, and the raise of the server's peak RSS; 0: skip)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time per cell")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured time before each cell")
 	fs.Usage = func() {
@@ -137,6 +139,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Warmup, cfg.Duration = 100*time.Millisecond, 400*time.Millisecond
 		cfg.IdleConns = min(cfg.IdleConns, 100)
 		cfg.FeedWallets, cfg.FeedDuration = min(cfg.FeedWallets, 4), time.Second
+		cfg.TransferMB = 8
 	}
 	if *large > 0 {
 		cfg.Sizes.Large = *large
@@ -151,7 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("--cpu-only sets up the throwaway cluster; a --postgres-url server keeps its own settings")
 	}
 	if cfg.Target != "" && !cfg.SideBySide {
-		cfg.Direct, cfg.Memory, cfg.FeedWallets = false, false, 0
+		cfg.Direct, cfg.Memory, cfg.FeedWallets, cfg.TransferMB = false, false, 0, 0
 	}
 	if cfg.CPUProfile != "" {
 		cfg.Memory = false // the server shares this process: its memory is not its own

@@ -76,6 +76,14 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("feed latency on %s: %d changes, %d missed, p50 %.2f ms: every write's change should arrive", f.Store, f.Changes, f.Missed, f.P50MS)
 		}
 	}
+	if len(rep.Transfer) != 2 {
+		t.Errorf("transfer: %+v, want one per store", rep.Transfer)
+	}
+	for _, x := range rep.Transfer {
+		if x.Entries == 0 || x.Bytes < x.ValueBytes || x.ExportMBps <= 0 || x.ImportMBps <= 0 {
+			t.Errorf("transfer on %s: %+v", x.Store, x)
+		}
+	}
 	for _, name := range []string{"throughput-get.png", "latency-put-small.png"} {
 		if _, err := os.Stat(filepath.Join(dir, "plots", name)); err != nil {
 			t.Errorf("plot %s: %v", name, err)

@@ -53,6 +53,15 @@ type VssImport struct {
 	ImportID  string
 	Entries   int64
 	Done      bool
+	Sha256    []byte
+}
+
+type VssImportSession struct {
+	UserToken  string
+	ImportID   string
+	NextOffset int64
+	Checkpoint []byte
+	UpdatedAt  pgtype.Timestamptz
 }
 
 type VssLease struct {

@@ -142,17 +142,35 @@ func (q *Queries) ClearUsage(ctx context.Context) error {
 
 const deleteImport = `-- name: DeleteImport :exec
 DELETE FROM vss_imports
-WHERE user_token = $1 AND import_id = $2
+WHERE import_id = $1 AND ($2::text = '' OR user_token = $2::text)
 `
 
 type DeleteImportParams struct {
-	UserToken string
 	ImportID  string
+	UserToken string
 }
 
-// DeleteImport forgets the records of an import.
+// DeleteImport forgets the records of an import, of one user or, with user_token empty,
+// of every user (a database import).
 func (q *Queries) DeleteImport(ctx context.Context, arg DeleteImportParams) error {
-	_, err := q.db.Exec(ctx, deleteImport, arg.UserToken, arg.ImportID)
+	_, err := q.db.Exec(ctx, deleteImport, arg.ImportID, arg.UserToken)
+	return err
+}
+
+const deleteImportSessions = `-- name: DeleteImportSessions :exec
+DELETE FROM vss_import_sessions
+WHERE import_id = $1 AND ($2::text = '' OR user_token = $2::text)
+`
+
+type DeleteImportSessionsParams struct {
+	ImportID  string
+	UserToken string
+}
+
+// DeleteImportSessions forgets the session of an import, of one user or, with user_token
+// empty, of every user.
+func (q *Queries) DeleteImportSessions(ctx context.Context, arg DeleteImportSessionsParams) error {
+	_, err := q.db.Exec(ctx, deleteImportSessions, arg.ImportID, arg.UserToken)
 	return err
 }
 
@@ -215,6 +233,58 @@ func (q *Queries) DeleteObjectQuota(ctx context.Context, arg DeleteObjectQuotaPa
 	return err
 }
 
+const deleteStoreChanges = `-- name: DeleteStoreChanges :exec
+DELETE FROM vss_changes
+WHERE user_token = $1 AND store_id = $2
+`
+
+type DeleteStoreChangesParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// DeleteStoreChanges forgets the recorded changes of a store; its head stays, so every
+// cursor of it is now older than the feed and its devices list it again.
+func (q *Queries) DeleteStoreChanges(ctx context.Context, arg DeleteStoreChangesParams) error {
+	_, err := q.db.Exec(ctx, deleteStoreChanges, arg.UserToken, arg.StoreID)
+	return err
+}
+
+const deleteStoreImport = `-- name: DeleteStoreImport :exec
+DELETE FROM vss_imports
+WHERE user_token = $1 AND store_id = $2
+`
+
+type DeleteStoreImportParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// DeleteStoreImport forgets the import record of a deleted store.
+func (q *Queries) DeleteStoreImport(ctx context.Context, arg DeleteStoreImportParams) error {
+	_, err := q.db.Exec(ctx, deleteStoreImport, arg.UserToken, arg.StoreID)
+	return err
+}
+
+const deleteStoreObjects = `-- name: DeleteStoreObjects :execrows
+DELETE FROM vss_db
+WHERE user_token = $1 AND store_id = $2
+`
+
+type DeleteStoreObjectsParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// DeleteStoreObjects deletes every row of a store, its global version included.
+func (q *Queries) DeleteStoreObjects(ctx context.Context, arg DeleteStoreObjectsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteStoreObjects, arg.UserToken, arg.StoreID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteUserChanges = `-- name: DeleteUserChanges :exec
 DELETE FROM vss_changes
 WHERE user_token = $1
@@ -225,6 +295,28 @@ WHERE user_token = $1
 // it lists its store again.
 func (q *Queries) DeleteUserChanges(ctx context.Context, userToken string) error {
 	_, err := q.db.Exec(ctx, deleteUserChanges, userToken)
+	return err
+}
+
+const deleteUserImportSessions = `-- name: DeleteUserImportSessions :exec
+DELETE FROM vss_import_sessions
+WHERE user_token = $1
+`
+
+// DeleteUserImportSessions forgets the import sessions of a user whose data is deleted.
+func (q *Queries) DeleteUserImportSessions(ctx context.Context, userToken string) error {
+	_, err := q.db.Exec(ctx, deleteUserImportSessions, userToken)
+	return err
+}
+
+const deleteUserImports = `-- name: DeleteUserImports :exec
+DELETE FROM vss_imports
+WHERE user_token = $1
+`
+
+// DeleteUserImports forgets the import records of a user whose data is deleted.
+func (q *Queries) DeleteUserImports(ctx context.Context, userToken string) error {
+	_, err := q.db.Exec(ctx, deleteUserImports, userToken)
 	return err
 }
 
@@ -250,6 +342,24 @@ WHERE user_token = $1
 // DeleteUserUsage forgets the usage row of one user.
 func (q *Queries) DeleteUserUsage(ctx context.Context, userToken string) error {
 	_, err := q.db.Exec(ctx, deleteUserUsage, userToken)
+	return err
+}
+
+const expireStoreLeases = `-- name: ExpireStoreLeases :exec
+UPDATE vss_leases
+SET expires_at = least(expires_at, clock_timestamp())
+WHERE user_token = $1 AND store_id = $2
+`
+
+type ExpireStoreLeasesParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// ExpireStoreLeases ends every lease grant of a store; the rows stay, so that fencing
+// tokens keep growing.
+func (q *Queries) ExpireStoreLeases(ctx context.Context, arg ExpireStoreLeasesParams) error {
+	_, err := q.db.Exec(ctx, expireStoreLeases, arg.UserToken, arg.StoreID)
 	return err
 }
 
@@ -394,7 +504,7 @@ func (q *Queries) FollowStore(ctx context.Context, arg FollowStoreParams) (int64
 }
 
 const getImport = `-- name: GetImport :one
-SELECT import_id, entries, done
+SELECT import_id, entries, done, sha256
 FROM vss_imports
 WHERE user_token = $1 AND store_id = $2
 FOR UPDATE
@@ -409,6 +519,7 @@ type GetImportRow struct {
 	ImportID string
 	Entries  int64
 	Done     bool
+	Sha256   []byte
 }
 
 // GetImport reads the import record of a store and locks it, so that two importers of
@@ -416,7 +527,38 @@ type GetImportRow struct {
 func (q *Queries) GetImport(ctx context.Context, arg GetImportParams) (GetImportRow, error) {
 	row := q.db.QueryRow(ctx, getImport, arg.UserToken, arg.StoreID)
 	var i GetImportRow
-	err := row.Scan(&i.ImportID, &i.Entries, &i.Done)
+	err := row.Scan(
+		&i.ImportID,
+		&i.Entries,
+		&i.Done,
+		&i.Sha256,
+	)
+	return i, err
+}
+
+const getImportSession = `-- name: GetImportSession :one
+SELECT next_offset, checkpoint
+FROM vss_import_sessions
+WHERE user_token = $1 AND import_id = $2
+FOR UPDATE
+`
+
+type GetImportSessionParams struct {
+	UserToken string
+	ImportID  string
+}
+
+type GetImportSessionRow struct {
+	NextOffset int64
+	Checkpoint []byte
+}
+
+// GetImportSession reads where an import sent in chunks stands, and locks it, so that
+// two chunks of one import take turns.
+func (q *Queries) GetImportSession(ctx context.Context, arg GetImportSessionParams) (GetImportSessionRow, error) {
+	row := q.db.QueryRow(ctx, getImportSession, arg.UserToken, arg.ImportID)
+	var i GetImportSessionRow
+	err := row.Scan(&i.NextOffset, &i.Checkpoint)
 	return i, err
 }
 
@@ -476,6 +618,46 @@ func (q *Queries) GetObject(ctx context.Context, arg GetObjectParams) (GetObject
 	var i GetObjectRow
 	err := row.Scan(&i.Key, &i.Value, &i.Version)
 	return i, err
+}
+
+const importedStores = `-- name: ImportedStores :many
+SELECT user_token::text AS user_token, store_id::text AS store_id
+FROM vss_imports
+WHERE import_id = $1 AND ($2::text = '' OR user_token = $2::text)
+ORDER BY user_token COLLATE "C", store_id COLLATE "C"
+FOR UPDATE
+`
+
+type ImportedStoresParams struct {
+	ImportID  string
+	UserToken string
+}
+
+type ImportedStoresRow struct {
+	UserToken string
+	StoreID   string
+}
+
+// ImportedStores lists and locks the stores an import has records of, of one user or,
+// with user_token empty, of every user.
+func (q *Queries) ImportedStores(ctx context.Context, arg ImportedStoresParams) ([]ImportedStoresRow, error) {
+	rows, err := q.db.Query(ctx, importedStores, arg.ImportID, arg.UserToken)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ImportedStoresRow
+	for rows.Next() {
+		var i ImportedStoresRow
+		if err := rows.Scan(&i.UserToken, &i.StoreID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const insertImported = `-- name: InsertImported :execrows
@@ -686,6 +868,43 @@ func (q *Queries) ListKeyVersions(ctx context.Context, arg ListKeyVersionsParams
 	return items, nil
 }
 
+const lockStoreFeed = `-- name: LockStoreFeed :exec
+SELECT 1
+FROM vss_feed_heads
+WHERE user_token = $1 AND store_id = $2
+FOR UPDATE
+`
+
+type LockStoreFeedParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// LockStoreFeed locks a store's feed head, if it is followed, before DeleteStore deletes
+// its keys, as LockUserFeeds does for DeleteUser.
+func (q *Queries) LockStoreFeed(ctx context.Context, arg LockStoreFeedParams) error {
+	_, err := q.db.Exec(ctx, lockStoreFeed, arg.UserToken, arg.StoreID)
+	return err
+}
+
+const lockStoreWrite = `-- name: LockStoreWrite :exec
+SELECT pg_advisory_xact_lock_shared(1448301361, hashtext($1::text || '/' || $2::text))
+`
+
+type LockStoreWriteParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// LockStoreWrite takes a store's write lock shared, as vss_begin_batch does for every
+// write (migration 0005), for writes that do not go through it (imports), so that the
+// first follow of the store sees either none or all of their rows. The trigger then
+// records their changes if the store is followed.
+func (q *Queries) LockStoreWrite(ctx context.Context, arg LockStoreWriteParams) error {
+	_, err := q.db.Exec(ctx, lockStoreWrite, arg.UserToken, arg.StoreID)
+	return err
+}
+
 const lockUsage = `-- name: LockUsage :exec
 
 WITH existing AS MATERIALIZED (
@@ -778,10 +997,11 @@ func (q *Queries) PruneChanges(ctx context.Context, retentionSeconds float64) (i
 }
 
 const putImport = `-- name: PutImport :exec
-INSERT INTO vss_imports (user_token, store_id, import_id, entries, done)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO vss_imports (user_token, store_id, import_id, entries, done, sha256)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (user_token, store_id) DO UPDATE
-SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done
+SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done,
+    sha256 = excluded.sha256
 `
 
 type PutImportParams struct {
@@ -790,6 +1010,7 @@ type PutImportParams struct {
 	ImportID  string
 	Entries   int64
 	Done      bool
+	Sha256    []byte
 }
 
 // PutImport creates or updates the import record of a store.
@@ -800,6 +1021,32 @@ func (q *Queries) PutImport(ctx context.Context, arg PutImportParams) error {
 		arg.ImportID,
 		arg.Entries,
 		arg.Done,
+		arg.Sha256,
+	)
+	return err
+}
+
+const putImportSession = `-- name: PutImportSession :exec
+INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, updated_at)
+VALUES ($1, $2, $3, $4, now())
+ON CONFLICT (user_token, import_id) DO UPDATE
+SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, updated_at = now()
+`
+
+type PutImportSessionParams struct {
+	UserToken  string
+	ImportID   string
+	NextOffset int64
+	Checkpoint []byte
+}
+
+// PutImportSession records where an import sent in chunks stands.
+func (q *Queries) PutImportSession(ctx context.Context, arg PutImportSessionParams) error {
+	_, err := q.db.Exec(ctx, putImportSession,
+		arg.UserToken,
+		arg.ImportID,
+		arg.NextOffset,
+		arg.Checkpoint,
 	)
 	return err
 }
@@ -1278,6 +1525,32 @@ func (q *Queries) StoreHasRows(ctx context.Context, arg StoreHasRowsParams) (boo
 	var has_rows bool
 	err := row.Scan(&has_rows)
 	return has_rows, err
+}
+
+const storeStats = `-- name: StoreStats :one
+SELECT count(*)::bigint AS keys,
+       COALESCE(sum(octet_length(key) + COALESCE(octet_length(value), 0)), 0)::bigint AS bytes
+FROM vss_db
+WHERE user_token = $1 AND store_id = $2
+`
+
+type StoreStatsParams struct {
+	UserToken string
+	StoreID   string
+}
+
+type StoreStatsRow struct {
+	Keys  int64
+	Bytes int64
+}
+
+// StoreStats counts a store's rows (its global version included) and their bytes of
+// keys and values, as UserUsage does for a user.
+func (q *Queries) StoreStats(ctx context.Context, arg StoreStatsParams) (StoreStatsRow, error) {
+	row := q.db.QueryRow(ctx, storeStats, arg.UserToken, arg.StoreID)
+	var i StoreStatsRow
+	err := row.Scan(&i.Keys, &i.Bytes)
+	return i, err
 }
 
 const upsertObjects = `-- name: UpsertObjects :one

@@ -54,6 +54,15 @@ type VssImport struct {
 	ImportID  string
 	Entries   int64
 	Done      int64
+	Sha256    []byte
+}
+
+type VssImportSession struct {
+	UserToken  string
+	ImportID   string
+	NextOffset int64
+	Checkpoint []byte
+	UpdatedAt  int64
 }
 
 type VssLease struct {

@@ -137,17 +137,37 @@ func (q *Queries) DeleteExpiredChallenges(ctx context.Context, arg DeleteExpired
 
 const deleteImport = `-- name: DeleteImport :exec
 DELETE FROM vss_imports
-WHERE user_token = ?1 AND import_id = ?2
+WHERE import_id = ?1
+  AND (CAST(?2 AS TEXT) = '' OR user_token = CAST(?2 AS TEXT))
 `
 
 type DeleteImportParams struct {
-	UserToken string
 	ImportID  string
+	UserToken string
 }
 
-// DeleteImport forgets the records of an import.
+// DeleteImport forgets the records of an import, of one user or, with user_token empty,
+// of every user (a database import).
 func (q *Queries) DeleteImport(ctx context.Context, arg DeleteImportParams) error {
-	_, err := q.db.ExecContext(ctx, deleteImport, arg.UserToken, arg.ImportID)
+	_, err := q.db.ExecContext(ctx, deleteImport, arg.ImportID, arg.UserToken)
+	return err
+}
+
+const deleteImportSessions = `-- name: DeleteImportSessions :exec
+DELETE FROM vss_import_sessions
+WHERE import_id = ?1
+  AND (CAST(?2 AS TEXT) = '' OR user_token = CAST(?2 AS TEXT))
+`
+
+type DeleteImportSessionsParams struct {
+	ImportID  string
+	UserToken string
+}
+
+// DeleteImportSessions forgets the session of an import, of one user or, with
+// user_token empty, of every user.
+func (q *Queries) DeleteImportSessions(ctx context.Context, arg DeleteImportSessionsParams) error {
+	_, err := q.db.ExecContext(ctx, deleteImportSessions, arg.ImportID, arg.UserToken)
 	return err
 }
 
@@ -198,6 +218,58 @@ func (q *Queries) DeleteObjectVersion(ctx context.Context, arg DeleteObjectVersi
 	return result.RowsAffected()
 }
 
+const deleteStoreChanges = `-- name: DeleteStoreChanges :exec
+DELETE FROM vss_changes
+WHERE user_token = ?1 AND store_id = ?2
+`
+
+type DeleteStoreChangesParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// DeleteStoreChanges forgets the recorded changes of a store; its head stays (see the
+// PostgreSQL query of the same name).
+func (q *Queries) DeleteStoreChanges(ctx context.Context, arg DeleteStoreChangesParams) error {
+	_, err := q.db.ExecContext(ctx, deleteStoreChanges, arg.UserToken, arg.StoreID)
+	return err
+}
+
+const deleteStoreImport = `-- name: DeleteStoreImport :exec
+DELETE FROM vss_imports
+WHERE user_token = ?1 AND store_id = ?2
+`
+
+type DeleteStoreImportParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// DeleteStoreImport forgets the import record of a deleted store.
+func (q *Queries) DeleteStoreImport(ctx context.Context, arg DeleteStoreImportParams) error {
+	_, err := q.db.ExecContext(ctx, deleteStoreImport, arg.UserToken, arg.StoreID)
+	return err
+}
+
+const deleteStoreObjects = `-- name: DeleteStoreObjects :execrows
+DELETE FROM vss_db
+WHERE user_token = ?1 AND store_id = ?2
+`
+
+type DeleteStoreObjectsParams struct {
+	UserToken string
+	StoreID   string
+}
+
+// DeleteStoreObjects deletes every row of a store, its global version included.
+func (q *Queries) DeleteStoreObjects(ctx context.Context, arg DeleteStoreObjectsParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteStoreObjects, arg.UserToken, arg.StoreID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const deleteUserChanges = `-- name: DeleteUserChanges :exec
 DELETE FROM vss_changes
 WHERE user_token = ?1
@@ -207,6 +279,28 @@ WHERE user_token = ?1
 // PostgreSQL query of the same name).
 func (q *Queries) DeleteUserChanges(ctx context.Context, userToken string) error {
 	_, err := q.db.ExecContext(ctx, deleteUserChanges, userToken)
+	return err
+}
+
+const deleteUserImportSessions = `-- name: DeleteUserImportSessions :exec
+DELETE FROM vss_import_sessions
+WHERE user_token = ?1
+`
+
+// DeleteUserImportSessions forgets the import sessions of a user whose data is deleted.
+func (q *Queries) DeleteUserImportSessions(ctx context.Context, userToken string) error {
+	_, err := q.db.ExecContext(ctx, deleteUserImportSessions, userToken)
+	return err
+}
+
+const deleteUserImports = `-- name: DeleteUserImports :exec
+DELETE FROM vss_imports
+WHERE user_token = ?1
+`
+
+// DeleteUserImports forgets the import records of a user whose data is deleted.
+func (q *Queries) DeleteUserImports(ctx context.Context, userToken string) error {
+	_, err := q.db.ExecContext(ctx, deleteUserImports, userToken)
 	return err
 }
 
@@ -232,6 +326,25 @@ WHERE user_token = ?1
 // DeleteUserUsage forgets the usage row of one user.
 func (q *Queries) DeleteUserUsage(ctx context.Context, userToken string) error {
 	_, err := q.db.ExecContext(ctx, deleteUserUsage, userToken)
+	return err
+}
+
+const expireStoreLeases = `-- name: ExpireStoreLeases :exec
+UPDATE vss_leases
+SET expires_at = min(expires_at, ?1)
+WHERE user_token = ?2 AND store_id = ?3
+`
+
+type ExpireStoreLeasesParams struct {
+	Now       interface{}
+	UserToken string
+	StoreID   string
+}
+
+// ExpireStoreLeases ends every lease grant of a store at now (Unix milliseconds); the
+// rows stay, so that fencing tokens keep growing.
+func (q *Queries) ExpireStoreLeases(ctx context.Context, arg ExpireStoreLeasesParams) error {
+	_, err := q.db.ExecContext(ctx, expireStoreLeases, arg.Now, arg.UserToken, arg.StoreID)
 	return err
 }
 
@@ -469,7 +582,7 @@ func (q *Queries) GetEntrySize(ctx context.Context, arg GetEntrySizeParams) (int
 }
 
 const getImport = `-- name: GetImport :one
-SELECT import_id, entries, done
+SELECT import_id, entries, done, sha256
 FROM vss_imports
 WHERE user_token = ?1 AND store_id = ?2
 `
@@ -483,13 +596,43 @@ type GetImportRow struct {
 	ImportID string
 	Entries  int64
 	Done     int64
+	Sha256   []byte
 }
 
 // GetImport reads the import record of a store.
 func (q *Queries) GetImport(ctx context.Context, arg GetImportParams) (GetImportRow, error) {
 	row := q.db.QueryRowContext(ctx, getImport, arg.UserToken, arg.StoreID)
 	var i GetImportRow
-	err := row.Scan(&i.ImportID, &i.Entries, &i.Done)
+	err := row.Scan(
+		&i.ImportID,
+		&i.Entries,
+		&i.Done,
+		&i.Sha256,
+	)
+	return i, err
+}
+
+const getImportSession = `-- name: GetImportSession :one
+SELECT next_offset, checkpoint
+FROM vss_import_sessions
+WHERE user_token = ?1 AND import_id = ?2
+`
+
+type GetImportSessionParams struct {
+	UserToken string
+	ImportID  string
+}
+
+type GetImportSessionRow struct {
+	NextOffset int64
+	Checkpoint []byte
+}
+
+// GetImportSession reads where an import sent in chunks stands.
+func (q *Queries) GetImportSession(ctx context.Context, arg GetImportSessionParams) (GetImportSessionRow, error) {
+	row := q.db.QueryRowContext(ctx, getImportSession, arg.UserToken, arg.ImportID)
+	var i GetImportSessionRow
+	err := row.Scan(&i.NextOffset, &i.Checkpoint)
 	return i, err
 }
 
@@ -586,6 +729,49 @@ func (q *Queries) GetVersion(ctx context.Context, arg GetVersionParams) (int64, 
 	var version int64
 	err := row.Scan(&version)
 	return version, err
+}
+
+const importedStores = `-- name: ImportedStores :many
+SELECT user_token, store_id
+FROM vss_imports
+WHERE import_id = ?1
+  AND (CAST(?2 AS TEXT) = '' OR user_token = CAST(?2 AS TEXT))
+ORDER BY user_token, store_id
+`
+
+type ImportedStoresParams struct {
+	ImportID  string
+	UserToken string
+}
+
+type ImportedStoresRow struct {
+	UserToken string
+	StoreID   string
+}
+
+// ImportedStores lists the stores an import has records of, of one user or, with
+// user_token empty, of every user.
+func (q *Queries) ImportedStores(ctx context.Context, arg ImportedStoresParams) ([]ImportedStoresRow, error) {
+	rows, err := q.db.QueryContext(ctx, importedStores, arg.ImportID, arg.UserToken)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ImportedStoresRow
+	for rows.Next() {
+		var i ImportedStoresRow
+		if err := rows.Scan(&i.UserToken, &i.StoreID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const insertChallenge = `-- name: InsertChallenge :execrows
@@ -808,10 +994,11 @@ func (q *Queries) PruneChanges(ctx context.Context, cutoff int64) (int64, error)
 }
 
 const putImport = `-- name: PutImport :exec
-INSERT INTO vss_imports (user_token, store_id, import_id, entries, done)
-VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT INTO vss_imports (user_token, store_id, import_id, entries, done, sha256)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 ON CONFLICT (user_token, store_id) DO UPDATE
-SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done
+SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done,
+    sha256 = excluded.sha256
 `
 
 type PutImportParams struct {
@@ -820,6 +1007,7 @@ type PutImportParams struct {
 	ImportID  string
 	Entries   int64
 	Done      int64
+	Sha256    []byte
 }
 
 // PutImport creates or updates the import record of a store.
@@ -830,6 +1018,35 @@ func (q *Queries) PutImport(ctx context.Context, arg PutImportParams) error {
 		arg.ImportID,
 		arg.Entries,
 		arg.Done,
+		arg.Sha256,
+	)
+	return err
+}
+
+const putImportSession = `-- name: PutImportSession :exec
+INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (user_token, import_id) DO UPDATE
+SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, updated_at = excluded.updated_at
+`
+
+type PutImportSessionParams struct {
+	UserToken  string
+	ImportID   string
+	NextOffset int64
+	Checkpoint []byte
+	Now        int64
+}
+
+// PutImportSession records where an import sent in chunks stands (updated_at in Unix
+// milliseconds).
+func (q *Queries) PutImportSession(ctx context.Context, arg PutImportSessionParams) error {
+	_, err := q.db.ExecContext(ctx, putImportSession,
+		arg.UserToken,
+		arg.ImportID,
+		arg.NextOffset,
+		arg.Checkpoint,
+		arg.Now,
 	)
 	return err
 }
@@ -1002,6 +1219,32 @@ func (q *Queries) StoreHasRows(ctx context.Context, arg StoreHasRowsParams) (boo
 	var has_rows bool
 	err := row.Scan(&has_rows)
 	return has_rows, err
+}
+
+const storeStats = `-- name: StoreStats :one
+SELECT CAST(count(*) AS INTEGER) AS keys,
+       CAST(COALESCE(sum(length(CAST(key AS BLOB)) + COALESCE(length(value), 0)), 0) AS INTEGER) AS bytes
+FROM vss_db
+WHERE user_token = ?1 AND store_id = ?2
+`
+
+type StoreStatsParams struct {
+	UserToken string
+	StoreID   string
+}
+
+type StoreStatsRow struct {
+	Keys  int64
+	Bytes int64
+}
+
+// StoreStats counts a store's rows (its global version included) and their bytes of
+// keys and values, as UserUsage does for a user.
+func (q *Queries) StoreStats(ctx context.Context, arg StoreStatsParams) (StoreStatsRow, error) {
+	row := q.db.QueryRowContext(ctx, storeStats, arg.UserToken, arg.StoreID)
+	var i StoreStatsRow
+	err := row.Scan(&i.Keys, &i.Bytes)
+	return i, err
 }
 
 const updateObject = `-- name: UpdateObject :execrows

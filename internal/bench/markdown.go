@@ -78,6 +78,16 @@ func writeMarkdown(w io.Writer, rep *Report) {
 				f.IntervalMS, f.Changes, f.Missed, f.P50MS, f.P99MS, f.MaxMS, f.SendP50MS, f.SendP99MS)
 		}
 	}
+	if len(rep.Transfer) > 0 {
+		fmt.Fprintln(w, "\n## Moving a user: export and import\n\nOne user's data, written through the server, exported with `ExportData` to a file, then imported from it with `ImportData` (4 MiB chunks, one at a time) for another user, on a fresh server.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| store | entries | values MB | dump MB | export MB/s | export peak RSS raise MB | import MB/s | import peak RSS raise MB | RSS before MB |")
+		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+		for _, x := range rep.Transfer {
+			fmt.Fprintf(w, "| %s | %d | %.0f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", x.Store, x.Entries, float64(x.ValueBytes)/mb,
+				float64(x.Bytes)/mb, x.ExportMBps, x.ExportRaiseMB, x.ImportMBps, x.ImportRaiseMB, x.StartRSSMB)
+		}
+	}
 	var t strings.Builder
 	printTargets(&t, rep)
 	if s := strings.TrimSpace(t.String()); s != "" {

@@ -89,6 +89,11 @@ type Config struct {
 	// scenarios; on PostgreSQL the writer and the watcher use two server instances.
 	FeedWallets  int
 	FeedDuration time.Duration
+	// TransferMB, when positive, measures the export and import of one user holding
+	// that many MiB of values (ExportData, then ImportData of the dump for another
+	// user) on a fresh server, after the scenarios: MB/s and the raise of the server's
+	// peak RSS.
+	TransferMB int
 	// CPUProfile, when set, runs the server inside this process instead of starting
 	// ServerBin, and writes a CPU profile of the server runs (bindings only, not the
 	// direct runs) to CPUProfile-<store>.pprof. Server CPU and RSS are then unknown.
@@ -108,6 +113,7 @@ type Report struct {
 	Results  []Result      `json:"results"`
 	Memory   []Memory      `json:"memory"`
 	Feed     []FeedLatency `json:"feed,omitempty"`
+	Transfer []Transfer    `json:"transfer,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -394,6 +400,19 @@ func runStore(ctx context.Context, cfg Config, scs []*Scenario, store string, ex
 		}
 		rep.Feed = append(rep.Feed, f)
 		printFeed(cfg.Out, f)
+	}
+	if cfg.TransferMB > 0 && srv.pid() != 0 {
+		// On a fresh server, so that the peak RSS is the transfer's.
+		srv.stop()
+		if srv, err = start(); err != nil {
+			return err
+		}
+		x, err := measureTransfer(ctx, store, srv, int64(cfg.TransferMB)<<20, tmp)
+		if err != nil {
+			return fmt.Errorf("transfer: %w", err)
+		}
+		rep.Transfer = append(rep.Transfer, x)
+		printTransfer(cfg.Out, x)
 	}
 	if !cfg.Direct {
 		return nil

@@ -632,7 +632,7 @@ ORDER BY d.sort_order;
 -- name: GetImport :one
 -- GetImport reads the import record of a store and locks it, so that two importers of
 -- one store take turns.
-SELECT import_id, entries, done
+SELECT import_id, entries, done, sha256
 FROM vss_imports
 WHERE user_token = @user_token AND store_id = @store_id
 FOR UPDATE;
@@ -645,15 +645,103 @@ SELECT EXISTS (
 
 -- name: PutImport :exec
 -- PutImport creates or updates the import record of a store.
-INSERT INTO vss_imports (user_token, store_id, import_id, entries, done)
-VALUES (@user_token, @store_id, @import_id, @entries, @done)
+INSERT INTO vss_imports (user_token, store_id, import_id, entries, done, sha256)
+VALUES (@user_token, @store_id, @import_id, @entries, @done, @sha256)
 ON CONFLICT (user_token, store_id) DO UPDATE
-SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done;
+SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done,
+    sha256 = excluded.sha256;
 
 -- name: DeleteImport :exec
--- DeleteImport forgets the records of an import.
+-- DeleteImport forgets the records of an import, of one user or, with user_token empty,
+-- of every user (a database import).
 DELETE FROM vss_imports
-WHERE user_token = @user_token AND import_id = @import_id;
+WHERE import_id = @import_id AND (@user_token::text = '' OR user_token = @user_token::text);
+
+-- name: ImportedStores :many
+-- ImportedStores lists and locks the stores an import has records of, of one user or,
+-- with user_token empty, of every user.
+SELECT user_token::text AS user_token, store_id::text AS store_id
+FROM vss_imports
+WHERE import_id = @import_id AND (@user_token::text = '' OR user_token = @user_token::text)
+ORDER BY user_token COLLATE "C", store_id COLLATE "C"
+FOR UPDATE;
+
+-- name: LockStoreWrite :exec
+-- LockStoreWrite takes a store's write lock shared, as vss_begin_batch does for every
+-- write (migration 0005), for writes that do not go through it (imports), so that the
+-- first follow of the store sees either none or all of their rows. The trigger then
+-- records their changes if the store is followed.
+SELECT pg_advisory_xact_lock_shared(1448301361, hashtext(@user_token::text || '/' || @store_id::text));
+
+-- name: GetImportSession :one
+-- GetImportSession reads where an import sent in chunks stands, and locks it, so that
+-- two chunks of one import take turns.
+SELECT next_offset, checkpoint
+FROM vss_import_sessions
+WHERE user_token = @user_token AND import_id = @import_id
+FOR UPDATE;
+
+-- name: PutImportSession :exec
+-- PutImportSession records where an import sent in chunks stands.
+INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, updated_at)
+VALUES (@user_token, @import_id, @next_offset, @checkpoint, now())
+ON CONFLICT (user_token, import_id) DO UPDATE
+SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, updated_at = now();
+
+-- name: DeleteImportSessions :exec
+-- DeleteImportSessions forgets the session of an import, of one user or, with user_token
+-- empty, of every user.
+DELETE FROM vss_import_sessions
+WHERE import_id = @import_id AND (@user_token::text = '' OR user_token = @user_token::text);
+
+-- name: DeleteUserImports :exec
+-- DeleteUserImports forgets the import records of a user whose data is deleted.
+DELETE FROM vss_imports
+WHERE user_token = @user_token;
+
+-- name: DeleteUserImportSessions :exec
+-- DeleteUserImportSessions forgets the import sessions of a user whose data is deleted.
+DELETE FROM vss_import_sessions
+WHERE user_token = @user_token;
+
+-- name: StoreStats :one
+-- StoreStats counts a store's rows (its global version included) and their bytes of
+-- keys and values, as UserUsage does for a user.
+SELECT count(*)::bigint AS keys,
+       COALESCE(sum(octet_length(key) + COALESCE(octet_length(value), 0)), 0)::bigint AS bytes
+FROM vss_db
+WHERE user_token = @user_token AND store_id = @store_id;
+
+-- name: LockStoreFeed :exec
+-- LockStoreFeed locks a store's feed head, if it is followed, before DeleteStore deletes
+-- its keys, as LockUserFeeds does for DeleteUser.
+SELECT 1
+FROM vss_feed_heads
+WHERE user_token = @user_token AND store_id = @store_id
+FOR UPDATE;
+
+-- name: DeleteStoreObjects :execrows
+-- DeleteStoreObjects deletes every row of a store, its global version included.
+DELETE FROM vss_db
+WHERE user_token = @user_token AND store_id = @store_id;
+
+-- name: DeleteStoreChanges :exec
+-- DeleteStoreChanges forgets the recorded changes of a store; its head stays, so every
+-- cursor of it is now older than the feed and its devices list it again.
+DELETE FROM vss_changes
+WHERE user_token = @user_token AND store_id = @store_id;
+
+-- name: ExpireStoreLeases :exec
+-- ExpireStoreLeases ends every lease grant of a store; the rows stay, so that fencing
+-- tokens keep growing.
+UPDATE vss_leases
+SET expires_at = least(expires_at, clock_timestamp())
+WHERE user_token = @user_token AND store_id = @store_id;
+
+-- name: DeleteStoreImport :exec
+-- DeleteStoreImport forgets the import record of a deleted store.
+DELETE FROM vss_imports
+WHERE user_token = @user_token AND store_id = @store_id;
 
 -- name: InsertImported :execrows
 -- InsertImported creates a batch of imported entries with their versions as stored at

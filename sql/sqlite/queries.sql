@@ -293,7 +293,7 @@ ORDER BY sort_order;
 
 -- name: GetImport :one
 -- GetImport reads the import record of a store.
-SELECT import_id, entries, done
+SELECT import_id, entries, done, sha256
 FROM vss_imports
 WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id);
 
@@ -305,15 +305,89 @@ SELECT EXISTS (
 
 -- name: PutImport :exec
 -- PutImport creates or updates the import record of a store.
-INSERT INTO vss_imports (user_token, store_id, import_id, entries, done)
-VALUES (sqlc.arg(user_token), sqlc.arg(store_id), sqlc.arg(import_id), sqlc.arg(entries), sqlc.arg(done))
+INSERT INTO vss_imports (user_token, store_id, import_id, entries, done, sha256)
+VALUES (sqlc.arg(user_token), sqlc.arg(store_id), sqlc.arg(import_id), sqlc.arg(entries), sqlc.arg(done), sqlc.arg(sha256))
 ON CONFLICT (user_token, store_id) DO UPDATE
-SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done;
+SET import_id = excluded.import_id, entries = excluded.entries, done = excluded.done,
+    sha256 = excluded.sha256;
 
 -- name: DeleteImport :exec
--- DeleteImport forgets the records of an import.
+-- DeleteImport forgets the records of an import, of one user or, with user_token empty,
+-- of every user (a database import).
 DELETE FROM vss_imports
+WHERE import_id = sqlc.arg(import_id)
+  AND (CAST(sqlc.arg(user_token) AS TEXT) = '' OR user_token = CAST(sqlc.arg(user_token) AS TEXT));
+
+-- name: ImportedStores :many
+-- ImportedStores lists the stores an import has records of, of one user or, with
+-- user_token empty, of every user.
+SELECT user_token, store_id
+FROM vss_imports
+WHERE import_id = sqlc.arg(import_id)
+  AND (CAST(sqlc.arg(user_token) AS TEXT) = '' OR user_token = CAST(sqlc.arg(user_token) AS TEXT))
+ORDER BY user_token, store_id;
+
+-- name: GetImportSession :one
+-- GetImportSession reads where an import sent in chunks stands.
+SELECT next_offset, checkpoint
+FROM vss_import_sessions
 WHERE user_token = sqlc.arg(user_token) AND import_id = sqlc.arg(import_id);
+
+-- name: PutImportSession :exec
+-- PutImportSession records where an import sent in chunks stands (updated_at in Unix
+-- milliseconds).
+INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, updated_at)
+VALUES (sqlc.arg(user_token), sqlc.arg(import_id), sqlc.arg(next_offset), sqlc.arg(checkpoint), sqlc.arg(now))
+ON CONFLICT (user_token, import_id) DO UPDATE
+SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, updated_at = excluded.updated_at;
+
+-- name: DeleteImportSessions :exec
+-- DeleteImportSessions forgets the session of an import, of one user or, with
+-- user_token empty, of every user.
+DELETE FROM vss_import_sessions
+WHERE import_id = sqlc.arg(import_id)
+  AND (CAST(sqlc.arg(user_token) AS TEXT) = '' OR user_token = CAST(sqlc.arg(user_token) AS TEXT));
+
+-- name: DeleteUserImports :exec
+-- DeleteUserImports forgets the import records of a user whose data is deleted.
+DELETE FROM vss_imports
+WHERE user_token = sqlc.arg(user_token);
+
+-- name: DeleteUserImportSessions :exec
+-- DeleteUserImportSessions forgets the import sessions of a user whose data is deleted.
+DELETE FROM vss_import_sessions
+WHERE user_token = sqlc.arg(user_token);
+
+-- name: StoreStats :one
+-- StoreStats counts a store's rows (its global version included) and their bytes of
+-- keys and values, as UserUsage does for a user.
+SELECT CAST(count(*) AS INTEGER) AS keys,
+       CAST(COALESCE(sum(length(CAST(key AS BLOB)) + COALESCE(length(value), 0)), 0) AS INTEGER) AS bytes
+FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id);
+
+-- name: DeleteStoreObjects :execrows
+-- DeleteStoreObjects deletes every row of a store, its global version included.
+DELETE FROM vss_db
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id);
+
+-- name: DeleteStoreChanges :exec
+-- DeleteStoreChanges forgets the recorded changes of a store; its head stays (see the
+-- PostgreSQL query of the same name).
+DELETE FROM vss_changes
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id);
+
+-- name: ExpireStoreLeases :exec
+-- ExpireStoreLeases ends every lease grant of a store at now (Unix milliseconds); the
+-- rows stay, so that fencing tokens keep growing.
+UPDATE vss_leases
+SET expires_at = min(expires_at, sqlc.arg(now))
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id);
+
+-- name: DeleteStoreImport :exec
+-- DeleteStoreImport forgets the import record of a deleted store.
+DELETE FROM vss_imports
+WHERE user_token = sqlc.arg(user_token) AND store_id = sqlc.arg(store_id);
 
 -- name: InsertImported :exec
 -- InsertImported creates an imported entry with its version as stored at the source;

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,23 @@ func (s *Store) ExportUser(ctx context.Context, user string, v storage.ExportVis
 			}
 		}
 		return nil
+	})
+	return interpretError(err)
+}
+
+// ExportStore implements storage.Exporter, in a snapshot as ExportUser.
+func (s *Store) ExportStore(ctx context.Context, user, storeID string, v storage.ExportVisitor) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		es := storage.ExportStore{ID: storeID}
+		gv, err := q.GetObject(ctx, pgdb.GetObjectParams{UserToken: user, StoreID: storeID, Key: storage.GlobalVersionKey})
+		switch {
+		case err == nil:
+			es.GlobalVersion, es.HasGlobalVersion = gv.Version, true
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		return s.exportStore(ctx, q, user, es, v)
 	})
 	return interpretError(err)
 }

@@ -32,3 +32,10 @@ func TestImportQuota(t *testing.T) {
 	t.Parallel()
 	dumptest.CheckImportQuota(t, newDumpStore(t))
 }
+
+// TestAbortAndDelete runs the shared checks of giving an import up and of deleting a
+// store and a user (see dumptest.CheckAbortAndDelete).
+func TestAbortAndDelete(t *testing.T) {
+	t.Parallel()
+	dumptest.CheckAbortAndDelete(t, newDumpStore(t))
+}

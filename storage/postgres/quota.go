@@ -110,7 +110,7 @@ func (s *Store) Usage(ctx context.Context, user string) ([]storage.Usage, error)
 
 // DeleteUser deletes every entry of user and the user's usage row in one transaction,
 // with the user's change feed (devices must list their stores again) and lease grants
-// (which expire). It takes the user's feed heads first, as every write takes those of
+// (which expire), and its imports. It takes the user's feed heads first, as every write takes those of
 // the followed stores it writes, then the usage lock, like every write while quotas are
 // on, so that it neither deadlocks with nor interleaves with the user's writes.
 func (s *Store) DeleteUser(ctx context.Context, user string) (n int64, err error) {
@@ -129,6 +129,12 @@ func (s *Store) DeleteUser(ctx context.Context, user string) (n int64, err error
 			return err
 		}
 		if err := q.ExpireUserLeases(ctx, user); err != nil {
+			return err
+		}
+		if err := q.DeleteUserImports(ctx, user); err != nil {
+			return err
+		}
+		if err := q.DeleteUserImportSessions(ctx, user); err != nil {
 			return err
 		}
 		return q.DeleteUserUsage(ctx, user)

@@ -32,6 +32,16 @@ func (s *Store) ExportUser(ctx context.Context, user string, v storage.ExportVis
 	return nil
 }
 
+// ExportStore implements storage.Exporter, in a read transaction as ExportUser.
+func (s *Store) ExportStore(ctx context.Context, user, storeID string, v storage.ExportVisitor) error {
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return interpretError(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	return s.exportStore(ctx, sqlitedb.New(tx), user, storeID, v)
+}
+
 // exportStore hands one store to v. The global version row is read first, since the
 // dump carries it before the entries. Each page is two statements in the transaction's
 // snapshot: the sizes of the next entries, without values, then the entries of the

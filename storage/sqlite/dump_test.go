@@ -32,3 +32,10 @@ func TestImportQuota(t *testing.T) {
 	t.Parallel()
 	forEachDumpMode(t, func(t *testing.T, s *Store) { dumptest.CheckImportQuota(t, s) })
 }
+
+// TestAbortAndDelete runs the shared checks of giving an import up and of deleting a
+// store and a user (see dumptest.CheckAbortAndDelete).
+func TestAbortAndDelete(t *testing.T) {
+	t.Parallel()
+	forEachDumpMode(t, func(t *testing.T, s *Store) { dumptest.CheckAbortAndDelete(t, s) })
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	sqlitedb "github.com/govss/vss/db/sqlite"
 	"github.com/govss/vss/storage"
@@ -55,7 +56,7 @@ func (s *Store) BeginImport(ctx context.Context, user, importID string, st stora
 		rec, err := q.GetImport(ctx, sqlitedb.GetImportParams{UserToken: user, StoreID: st.ID})
 		switch {
 		case err == nil && rec.ImportID == importID:
-			state = storage.ImportState{Entries: rec.Entries, Done: rec.Done != 0}
+			state = storage.ImportState{Entries: rec.Entries, Done: rec.Done != 0, SHA256: rec.Sha256}
 			return nil
 		case err == nil:
 			return &storage.NotEmptyError{StoreID: st.ID}
@@ -115,7 +116,7 @@ func checkImport(ctx context.Context, q *sqlitedb.Queries, user, importID, store
 }
 
 // EndImport implements storage.Importer.
-func (s *Store) EndImport(ctx context.Context, user, importID, storeID string) error {
+func (s *Store) EndImport(ctx context.Context, user, importID, storeID string, sha256 []byte) error {
 	return s.inWrite(ctx, func(q *sqlitedb.Queries) error {
 		rec, err := q.GetImport(ctx, sqlitedb.GetImportParams{UserToken: user, StoreID: storeID})
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && rec.ImportID != importID) {
@@ -124,13 +125,98 @@ func (s *Store) EndImport(ctx context.Context, user, importID, storeID string) e
 		if err != nil {
 			return err
 		}
-		return q.PutImport(ctx, sqlitedb.PutImportParams{UserToken: user, StoreID: storeID, ImportID: importID, Entries: rec.Entries, Done: 1})
+		return q.PutImport(ctx, sqlitedb.PutImportParams{UserToken: user, StoreID: storeID, ImportID: importID,
+			Entries: rec.Entries, Done: 1, Sha256: sha256})
 	})
 }
 
 // FinishImport implements storage.Importer.
 func (s *Store) FinishImport(ctx context.Context, user, importID string) error {
 	return s.inWrite(ctx, func(q *sqlitedb.Queries) error {
-		return q.DeleteImport(ctx, sqlitedb.DeleteImportParams{UserToken: user, ImportID: importID})
+		if err := q.DeleteImport(ctx, sqlitedb.DeleteImportParams{UserToken: user, ImportID: importID}); err != nil {
+			return err
+		}
+		return q.DeleteImportSessions(ctx, sqlitedb.DeleteImportSessionsParams{UserToken: user, ImportID: importID})
 	})
+}
+
+// AbortImport implements storage.Importer: one transaction deletes each store as
+// DeleteStore does, then the records and the session.
+func (s *Store) AbortImport(ctx context.Context, user, importID string) (n int64, err error) {
+	err = s.inWrite(ctx, func(q *sqlitedb.Queries) error {
+		stores, err := q.ImportedStores(ctx, sqlitedb.ImportedStoresParams{UserToken: user, ImportID: importID})
+		if err != nil {
+			return err
+		}
+		for _, st := range stores {
+			if _, err := deleteStore(ctx, q, st.UserToken, st.StoreID); err != nil {
+				return err
+			}
+		}
+		n = int64(len(stores))
+		if err := q.DeleteImport(ctx, sqlitedb.DeleteImportParams{UserToken: user, ImportID: importID}); err != nil {
+			return err
+		}
+		return q.DeleteImportSessions(ctx, sqlitedb.DeleteImportSessionsParams{UserToken: user, ImportID: importID})
+	})
+	return n, err
+}
+
+// ImportSession implements storage.Importer.
+func (s *Store) ImportSession(ctx context.Context, user, importID string) (storage.ImportSession, bool, error) {
+	row, err := sqlitedb.New(s.read).GetImportSession(ctx, sqlitedb.GetImportSessionParams{UserToken: user, ImportID: importID})
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ImportSession{}, false, nil
+	}
+	if err != nil {
+		return storage.ImportSession{}, false, interpretError(err)
+	}
+	return storage.ImportSession{Offset: row.NextOffset, Checkpoint: row.Checkpoint}, true, nil
+}
+
+// SaveImportSession implements storage.Importer.
+func (s *Store) SaveImportSession(ctx context.Context, user, importID string, sess storage.ImportSession) error {
+	return s.inWrite(ctx, func(q *sqlitedb.Queries) error {
+		return q.PutImportSession(ctx, sqlitedb.PutImportSessionParams{UserToken: user, ImportID: importID,
+			NextOffset: sess.Offset, Checkpoint: sess.Checkpoint, Now: time.Now().UnixMilli()})
+	})
+}
+
+var _ storage.Deleter = (*Store)(nil)
+
+// StoreStats implements storage.Deleter.
+func (s *Store) StoreStats(ctx context.Context, user, storeID string) (storage.StoreStats, error) {
+	row, err := sqlitedb.New(s.read).StoreStats(ctx, sqlitedb.StoreStatsParams{UserToken: user, StoreID: storeID})
+	return storage.StoreStats{Keys: row.Keys, Bytes: row.Bytes}, interpretError(err)
+}
+
+// DeleteStore implements storage.Deleter in one transaction of the write connection.
+func (s *Store) DeleteStore(ctx context.Context, user, storeID string) (st storage.StoreStats, err error) {
+	err = s.inWrite(ctx, func(q *sqlitedb.Queries) error {
+		st, err = deleteStore(ctx, q, user, storeID)
+		return err
+	})
+	return st, err
+}
+
+// deleteStore deletes a store in the transaction of q; the user's usage row is deleted,
+// to be counted again from the rows that remain.
+func deleteStore(ctx context.Context, q *sqlitedb.Queries, user, storeID string) (storage.StoreStats, error) {
+	row, err := q.StoreStats(ctx, sqlitedb.StoreStatsParams{UserToken: user, StoreID: storeID})
+	if err != nil {
+		return storage.StoreStats{}, err
+	}
+	if _, err := q.DeleteStoreObjects(ctx, sqlitedb.DeleteStoreObjectsParams{UserToken: user, StoreID: storeID}); err != nil {
+		return storage.StoreStats{}, err
+	}
+	if err := q.DeleteStoreChanges(ctx, sqlitedb.DeleteStoreChangesParams{UserToken: user, StoreID: storeID}); err != nil {
+		return storage.StoreStats{}, err
+	}
+	if err := q.ExpireStoreLeases(ctx, sqlitedb.ExpireStoreLeasesParams{UserToken: user, StoreID: storeID, Now: time.Now().UnixMilli()}); err != nil {
+		return storage.StoreStats{}, err
+	}
+	if err := q.DeleteStoreImport(ctx, sqlitedb.DeleteStoreImportParams{UserToken: user, StoreID: storeID}); err != nil {
+		return storage.StoreStats{}, err
+	}
+	return storage.StoreStats{Keys: row.Keys, Bytes: row.Bytes}, q.DeleteUserUsage(ctx, user)
 }

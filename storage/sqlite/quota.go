@@ -129,11 +129,8 @@ func (s *Store) putCounted(ctx context.Context, q *sqlitedb.Queries, user string
 			d.keys++
 		}
 	}
-	if d.bytes > 0 && s.quota.MaxBytes > 0 && base.bytes+d.bytes > s.quota.MaxBytes {
-		return &storage.QuotaError{Bytes: true, Limit: s.quota.MaxBytes}
-	}
-	if d.keys > 0 && s.quota.MaxKeys > 0 && base.keys+d.keys > s.quota.MaxKeys {
-		return &storage.QuotaError{Limit: s.quota.MaxKeys}
+	if err := storage.CheckQuota(s.quota, base.bytes, base.keys, d.bytes, d.keys); err != nil {
+		return err
 	}
 	return q.SetUsage(ctx, sqlitedb.SetUsageParams{UserToken: user, Bytes: base.bytes + d.bytes, Keys: base.keys + d.keys})
 }
@@ -196,6 +193,12 @@ func (s *Store) deleteUser(ctx context.Context, user string) (int64, error) {
 		return 0, err
 	}
 	if err := q.ExpireUserLeases(ctx, sqlitedb.ExpireUserLeasesParams{UserToken: user, Now: time.Now().UnixMilli()}); err != nil {
+		return 0, err
+	}
+	if err := q.DeleteUserImports(ctx, user); err != nil {
+		return 0, err
+	}
+	if err := q.DeleteUserImportSessions(ctx, user); err != nil {
 		return 0, err
 	}
 	if err := q.DeleteUserUsage(ctx, user); err != nil {

@@ -1,14 +1,22 @@
--- 0006 adds vss_imports, the record of each store being imported from a dump
--- (storage.Importer): the import it belongs to (an id the importer derives from the
--- dump), how many entries of the store are committed, and whether the store is
--- complete. It is written in the same transaction as the rows it counts, so an
--- interrupted import resumes exactly where it stopped; the rows are deleted when the
--- whole import has finished.
+-- 0006 adds what an import of a dump (storage.Importer, docs/dump-format.md) records;
+-- see the PostgreSQL migration of the same number.
 CREATE TABLE IF NOT EXISTS vss_imports (
     user_token TEXT    NOT NULL,
     store_id   TEXT    NOT NULL,
     import_id  TEXT    NOT NULL,
     entries    INTEGER NOT NULL,
     done       INTEGER NOT NULL,
+    sha256     BLOB,
     PRIMARY KEY (user_token, store_id)
+) WITHOUT ROWID;
+
+CREATE INDEX IF NOT EXISTS vss_imports_import_id_idx ON vss_imports (import_id);
+
+CREATE TABLE IF NOT EXISTS vss_import_sessions (
+    user_token  TEXT    NOT NULL,
+    import_id   TEXT    NOT NULL,
+    next_offset INTEGER NOT NULL,
+    checkpoint  BLOB,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (user_token, import_id)
 ) WITHOUT ROWID;

@@ -1,11 +1,16 @@
 package dumptest
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/govss/vss/dump"
 	"github.com/govss/vss/storage"
+	"github.com/govss/vss/transfer"
 )
 
 // Porter is a store under test for imports.
@@ -13,41 +18,68 @@ type Porter interface {
 	Exporter
 	storage.Importer
 	storage.QuotaStore
+	storage.Deleter
+	storage.Feed
+	storage.Leases
 }
 
 // importBatch is how many entries the checks import per transaction.
 const importBatch = 7
 
-// Import imports an export into user's stores under importID in batches, skipping what
-// an earlier attempt committed, and stops after stopAfter batches when stopAfter > 0
-// (an interrupted import). It returns the first error.
-func Import(t *testing.T, s storage.Importer, user, importID string, r *Recorder, stopAfter int) error {
+// Write returns r as a SCOPE_USER dump.
+func Write(t *testing.T, r *Recorder) []byte {
 	t.Helper()
-	ctx, batches := t.Context(), 0
+	var buf bytes.Buffer
+	w, err := dump.NewWriter(&buf, dump.Header{Producer: "dumptest", Created: time.Unix(1700000000, 0), Scope: dump.ScopeUser,
+		Snapshot: true, ListingOrder: true, Versions: true, GlobalVersions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, st := range r.Stores {
-		state, err := s.BeginImport(ctx, user, importID, st)
-		if err != nil {
-			return err
+		if err := w.BeginStore(dump.Store{ID: st.ID, GlobalVersion: st.GlobalVersion, HasGlobalVersion: st.HasGlobalVersion}); err != nil {
+			t.Fatal(err)
 		}
-		if state.Done {
-			continue
-		}
-		entries := r.Entries[i][state.Entries:]
-		for n := state.Entries; len(entries) > 0; {
-			if stopAfter > 0 && batches == stopAfter {
-				return nil
+		for _, kv := range r.Entries[i] {
+			if err := w.Entry(dump.Entry{Key: kv.Key, Version: kv.Version, Value: kv.Value}); err != nil {
+				t.Fatal(err)
 			}
-			b := entries[:min(importBatch, len(entries))]
-			if err := s.ImportEntries(ctx, user, importID, st.ID, n, b); err != nil {
-				return err
-			}
-			n, entries, batches = n+int64(len(b)), entries[len(b):], batches+1
 		}
-		if err := s.EndImport(ctx, user, importID, st.ID); err != nil {
-			return err
+		if _, err := w.EndStore(); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return s.FinishImport(ctx, user, importID)
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Import imports r, as a dump, into user's stores under importID through
+// transfer.Import in batches of importBatch entries, and interrupts it (cancels its
+// context) after stopAfter batches when stopAfter > 0. It returns the first error; an
+// interruption is not one.
+func Import(t *testing.T, s Porter, user, importID string, r *Recorder, stopAfter int) error {
+	t.Helper()
+	rd, err := dump.NewReader(bytes.NewReader(Write(t, r)), dump.ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	batches, written := 0, uint64(0)
+	_, err = transfer.Import(ctx, s, rd, transfer.ImportOptions{User: user, ImportID: importID, BatchEntries: importBatch,
+		Progress: func(res transfer.Result) {
+			if res.Written == written {
+				return // a store ended
+			}
+			if written, batches = res.Written, batches+1; batches == stopAfter {
+				cancel()
+			}
+		}})
+	if stopAfter > 0 && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 // listing returns the keys of a store as List pages them, newest first, and its
@@ -124,14 +156,120 @@ func CheckImport(t *testing.T, s Porter) {
 	}
 	checkSame(t, s, "alice", "erin")
 
-	// A store with a key is refused, and nothing of it is written.
+	// A store with a key is refused, nothing of it is written, and the stores imported
+	// before it are removed again.
 	put(t, s, "frank", storage.PutRequest{StoreID: "wallet", Puts: []storage.KeyValue{{Key: "mine", Version: -1}}})
 	var ne *storage.NotEmptyError
 	if err := Import(t, s, "frank", "dump-3", src, 0); !errors.As(err, &ne) || ne.StoreID != "wallet" {
 		t.Errorf("import into a store that is not empty: %v, want a NotEmptyError of wallet", err)
 	}
-	if r := Export(t, s, "frank"); len(r.Entries[len(r.Entries)-1]) != 1 {
-		t.Errorf("the refused store was changed: %+v", r.Entries)
+	if r := Export(t, s, "frank"); len(r.Stores) != 1 || r.Stores[0].ID != "wallet" || len(r.Entries[0]) != 1 {
+		t.Errorf("after the refused import: %+v %+v", r.Stores, r.Entries)
+	}
+}
+
+// CheckAbortAndDelete checks that an import given up, a deleted store and a deleted
+// user leave nothing behind: no row, no import record or session, no recorded change,
+// no lease in force, and a usage counted again from what remains.
+func CheckAbortAndDelete(t *testing.T, s Porter) {
+	t.Helper()
+	ctx := t.Context()
+	CheckExport(t, s)
+	src := Export(t, s, "alice")
+	if err := s.SetQuota(ctx, storage.Quota{MaxKeys: 1000}); err != nil {
+		t.Fatal(err)
+	}
+
+	// An interrupted import, with a session, given up.
+	if err := Import(t, s, "gina", "dump-4", src, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveImportSession(ctx, "gina", "dump-4", storage.ImportSession{Offset: 99, Checkpoint: []byte("cp")}); err != nil {
+		t.Fatal(err)
+	}
+	if sess, ok, err := s.ImportSession(ctx, "gina", "dump-4"); err != nil || !ok || sess.Offset != 99 || string(sess.Checkpoint) != "cp" {
+		t.Fatalf("session: %+v %v %v", sess, ok, err)
+	}
+	if _, ok, err := s.ImportSession(ctx, "alice", "dump-4"); err != nil || ok {
+		t.Fatalf("another user's session: %v %v", ok, err)
+	}
+	n, err := s.AbortImport(ctx, "gina", "dump-4")
+	if err != nil || n == 0 {
+		t.Fatalf("abort: %d stores, %v", n, err)
+	}
+	if r := Export(t, s, "gina"); len(r.Stores) != 0 {
+		t.Errorf("stores left by the import given up: %+v", r.Stores)
+	}
+	if _, ok, _ := s.ImportSession(ctx, "gina", "dump-4"); ok {
+		t.Error("the session of the import given up is still there")
+	}
+	if err := Import(t, s, "gina", "dump-4", src, 0); err != nil {
+		t.Fatalf("importing again after giving up: %v", err)
+	}
+	checkSame(t, s, "alice", "gina")
+
+	// A followed store with a lease, deleted.
+	st := src.Stores[len(src.Stores)-1].ID
+	head, err := s.Changes(ctx, "gina", storage.ChangesRequest{StoreID: st, HeadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "gina", storage.PutRequest{StoreID: st, Puts: []storage.KeyValue{{Key: "after-follow", Version: 0}}})
+	page, err := s.Changes(ctx, "gina", storage.ChangesRequest{StoreID: st, After: head.Head, Limit: 10})
+	if err != nil || len(page.Changes) != 1 {
+		t.Fatalf("the followed store's changes: %+v %v", page, err)
+	}
+	if _, err := s.AcquireLease(ctx, "gina", st, "writer", "phone", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.StoreStats(ctx, "gina", st)
+	if err != nil || before.Keys == 0 {
+		t.Fatalf("stats: %+v %v", before, err)
+	}
+	got, err := s.DeleteStore(ctx, "gina", st)
+	if err != nil || got != before {
+		t.Fatalf("delete store: %+v %v, want %+v", got, err, before)
+	}
+	if after, err := s.StoreStats(ctx, "gina", st); err != nil || after != (storage.StoreStats{}) {
+		t.Errorf("after delete: %+v %v", after, err)
+	}
+	if _, err := s.Changes(ctx, "gina", storage.ChangesRequest{StoreID: st, After: page.Head, Limit: 10}); !errors.Is(err, storage.ErrCursorExpired) {
+		t.Errorf("a cursor from before the delete: %v, want ErrCursorExpired", err)
+	}
+	if l, err := s.GetLease(ctx, "gina", st, "writer"); err != nil || l.Held {
+		t.Errorf("lease after delete: %+v %v", l, err)
+	}
+	usage, err := s.Usage(ctx, "gina")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys int64
+	for _, r := range Export(t, s, "gina").Entries {
+		keys += int64(len(r))
+	}
+	if len(usage) != 1 || usage[0].Keys < keys {
+		t.Errorf("usage after delete: %+v, %d entries remain", usage, keys)
+	}
+	// Every other store is intact, and a new import of the deleted store is accepted.
+	if r := Export(t, s, "gina"); len(r.Stores) != len(src.Stores)-1 {
+		t.Errorf("stores after delete: %+v", r.Stores)
+	}
+
+	// The whole user, with an import in progress.
+	if err := Import(t, s, "gina", "dump-5", &Recorder{Stores: src.Stores[len(src.Stores)-1:], Entries: src.Entries[len(src.Entries)-1:]}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteUser(ctx, "gina"); err != nil {
+		t.Fatal(err)
+	}
+	if r := Export(t, s, "gina"); len(r.Stores) != 0 {
+		t.Errorf("stores after deleting the user: %+v", r.Stores)
+	}
+	if u, err := s.Usage(ctx, "gina"); err != nil || len(u) != 0 {
+		t.Errorf("usage after deleting the user: %+v %v", u, err)
+	}
+	if n, err := s.AbortImport(ctx, "gina", "dump-5"); err != nil || n != 0 {
+		t.Errorf("the deleted user's import still has %d stores: %v", n, err)
 	}
 }
 
@@ -152,9 +290,13 @@ func CheckImportQuota(t *testing.T, s Porter) {
 	if err := Import(t, s, "quota", "q", src, 0); !errors.Is(err, storage.ErrQuotaExceeded) {
 		t.Fatalf("import over the key quota: %v, want ErrQuotaExceeded", err)
 	}
-	// The global version and the first batch (8 keys) fit; the second batch did not.
-	if r := Export(t, s, "quota"); len(r.Entries) != 1 || len(r.Entries[0]) != importBatch {
-		t.Fatalf("after the refused batch: %+v", r.Entries)
+	// The global version and the first batch (8 keys) fit, the second batch did not,
+	// and the import was given up: nothing of it stays.
+	if r := Export(t, s, "quota"); len(r.Stores) != 0 {
+		t.Fatalf("after the refused batch: %+v %+v", r.Stores, r.Entries)
+	}
+	for _, k := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		put(t, s, "quota", storage.PutRequest{StoreID: "mine", Puts: []storage.KeyValue{{Key: k, Version: -1}}})
 	}
 	err := s.Put(ctx, "quota", storage.PutRequest{StoreID: "other", Puts: []storage.KeyValue{{Key: "x", Version: -1}, {Key: "y", Version: -1}}})
 	if !errors.Is(err, storage.ErrQuotaExceeded) {
