@@ -15,9 +15,13 @@ import (
 // defaultChunkSize is the size of an ImportData chunk without --chunk-size.
 const defaultChunkSize = 4 << 20
 
-// maxChunkSize bounds --chunk-size: a chunk is one request body, and the server's
-// default limit of a body is 64 MiB.
-const maxChunkSize = 64 << 20
+// Bounds of --chunk-size: a chunk is one request body, and the server's default limit
+// of a body is 64 MiB; the server wants the dump's header whole in the first chunk, and
+// asks for at least 4 KiB.
+const (
+	minChunkSize = 4 << 10
+	maxChunkSize = 64 << 20
+)
 
 // byteSize is a flag that holds a number of bytes: a plain number, or one with the
 // suffix KiB or MiB.
@@ -35,8 +39,8 @@ func (b *byteSize) Set(s string) error {
 		unit, s = 1<<10, strings.TrimSuffix(s, "KiB")
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 1 || n > maxChunkSize/unit {
-		return fmt.Errorf("want a size from 1 byte to 64MiB, such as 1048576, 512KiB or 4MiB")
+	if err != nil || n < 1 || n > maxChunkSize/unit || n*unit < minChunkSize {
+		return fmt.Errorf("want a size from 4KiB to 64MiB, such as 1048576, 512KiB or 4MiB")
 	}
 	*b = byteSize(n * unit)
 	return nil
@@ -47,7 +51,9 @@ func (b *byteSize) Set(s string) error {
 // once there are enough, and drops what the server committed. It is the io.Writer that
 // the dump's bytes are copied into as the dump reader reads them.
 type chunkImport struct {
-	svc  vssv1connect.VssServiceClient
+	svc vssv1connect.VssServiceClient
+	// to is the server's URL, for messages.
+	to   string
 	id   string
 	size int64
 	// progress, if set, is called after each answer.
@@ -110,7 +116,7 @@ func (ci *chunkImport) finish(ctx context.Context) error {
 func (ci *chunkImport) sendChunk(ctx context.Context, chunk []byte, last bool) error {
 	resp, err := ci.svc.ImportData(ctx, connect.NewRequest(&vssv1.ImportDataRequest{ImportId: ci.id, Offset: ci.base, Chunk: chunk, Last: last}))
 	if err != nil {
-		return importError(err)
+		return ci.importError(err)
 	}
 	before := ci.base
 	if err := ci.advance(resp.Msg); err != nil {
@@ -146,14 +152,17 @@ func (ci *chunkImport) advance(resp *vssv1.ImportDataResponse) error {
 
 // probe asks the server where an import it may have begun earlier stands, with an
 // empty chunk at an offset no import ever expects (1, inside the magic number): the
-// server answers with the offset it expects, 0 for an import it does not know. The
-// bytes before it are then read (and checked) but not sent again.
+// server answers with the offset it expects, or refuses with FAILED_PRECONDITION when it
+// has no import of that id in progress, which then starts at 0. The bytes before the
+// offset are then read (and checked) but not sent again.
 func (ci *chunkImport) probe(ctx context.Context) error {
 	resp, err := ci.svc.ImportData(ctx, connect.NewRequest(&vssv1.ImportDataRequest{ImportId: ci.id, Offset: 1}))
-	if err != nil {
-		return importError(err)
-	}
-	if resp.Msg.GetDone() {
+	switch {
+	case connect.CodeOf(err) == connect.CodeFailedPrecondition:
+		return nil
+	case err != nil:
+		return ci.importError(err)
+	case resp.Msg.GetDone():
 		return fmt.Errorf("import %s: the server says it is complete before anything was sent", ci.id)
 	}
 	return ci.advance(resp.Msg)
@@ -165,14 +174,24 @@ func (ci *chunkImport) abort(ctx context.Context) error {
 	return err
 }
 
-// importError adds to a refusal of ImportData what the user can do about it.
-func importError(err error) error {
+// importError adds to a refusal of ImportData the server's URL and what the user can
+// do about it. The
+// server refuses a store that is not empty, and gives up an import whose stores do not
+// match the dump (the source changed since an interrupted run), with
+// FAILED_PRECONDITION; a bad dump with INVALID_ARGUMENT. It keeps nothing of an import
+// it refuses or gives up.
+func (ci *chunkImport) importError(err error) error {
+	err = fmt.Errorf("import into %s: %w", ci.to, err)
 	switch connect.CodeOf(err) {
-	case connect.CodeFailedPrecondition, connect.CodeAlreadyExists:
-		return exitError{exitPrecondition, fmt.Errorf("%w\nEvery store of the dump must be empty on the target: "+
-			"delete the store there first if it holds nothing you need (vssctl delete-store STORE_ID; vssctl export keeps a copy), or import elsewhere", err)}
+	case connect.CodeFailedPrecondition:
+		hint := "run the command again to start the import afresh"
+		if strings.Contains(err.Error(), "not empty") {
+			hint = "every store of the dump must be empty on the target: delete the store there first if it holds " +
+				"nothing you need (vssctl delete-store STORE_ID; vssctl export keeps a copy), or import elsewhere"
+		}
+		return exitError{exitPrecondition, fmt.Errorf("%w\n%s", err, hint)}
 	case connect.CodeInvalidArgument:
-		return exitError{exitInvalid, fmt.Errorf("the server refused the dump, and removed what the import wrote: %w", err)}
+		return exitError{exitInvalid, fmt.Errorf("the server refused the import: %w", err)}
 	case connect.CodeUnimplemented:
 		return fmt.Errorf("%w (this server cannot import dumps: give the /vss URL of its VSS HTTP API to import key by key, with new versions)", err)
 	}

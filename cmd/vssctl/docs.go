@@ -250,7 +250,7 @@ var flagDocs = []flagDoc{
 	{name: "to-private-key-file", arg: "PATH", usage: "read the target's private key from a file (hex, or 32 raw bytes)"},
 	{name: "to-token", arg: "JWT", usage: "send \"Authorization: Bearer JWT\" to the target (env VSSCTL_TO_TOKEN)"},
 	{name: "to-lnurl-auth", arg: "URL", usage: "log in at the target's LNURL-auth issuer with --to-private-key as the linking key"},
-	{name: "chunk-size", arg: "BYTES", usage: "bytes of dump per ImportData request, such as 1048576, 512KiB or 4MiB (default 4MiB); a record larger than that is sent whole"},
+	{name: "chunk-size", arg: "BYTES", usage: "bytes of dump per ImportData request, from 4KiB to 64MiB, such as 1048576, 512KiB or 4MiB (default 4MiB); a record larger than that is sent whole"},
 	{name: "allow-new-versions", usage: "import into a server that only speaks the VSS HTTP API although every key gets a new version there (1): clients that cached versions must read again"},
 	{name: "no-verify", usage: "skip the check that reads the target again: migrate's second export, or reading back a VSS HTTP target"},
 	{name: "abort", usage: "give the import up: the server removes everything it wrote"},

@@ -25,6 +25,9 @@ func (c *command) deleteStore(ctx context.Context, cl *vssclient.Client) error {
 	if c.set["store-id"] {
 		return usagef("delete-store takes the store to delete as its argument, not --store-id")
 	}
+	if err := c.needConnect(); err != nil {
+		return err
+	}
 	id := c.args[0]
 	svc := cl.Service()
 	dry, err := svc.DeleteStore(ctx, connect.NewRequest(&vssv1.DeleteStoreRequest{StoreId: id, DryRun: true}))
@@ -49,6 +52,9 @@ func (c *command) deleteAll(ctx context.Context, cl *vssclient.Client) error {
 	if c.set["store-id"] {
 		return usagef("delete-all deletes every store: it does not take --store-id (vssctl delete-store deletes one)")
 	}
+	if err := c.needConnect(); err != nil {
+		return err
+	}
 	svc := cl.Service()
 	dry, err := svc.DeleteAllData(ctx, connect.NewRequest(&vssv1.DeleteAllDataRequest{DryRun: true}))
 	if err != nil {
@@ -65,6 +71,15 @@ func (c *command) deleteAll(ctx context.Context, cl *vssclient.Client) error {
 		}
 		return resp.Msg, nil
 	})
+}
+
+// needConnect refuses a --server that only speaks the VSS HTTP API, which has no call
+// that deletes a store.
+func (c *command) needConnect() error {
+	if speaksOnlyVSSHTTP(c.server) {
+		return usagef("%s is the URL of a VSS HTTP API, which cannot delete a store: %s needs the server's base URL (Connect)", c.server, c.name)
+	}
+	return nil
 }
 
 // confirmDelete prints what the dry run found, gets the user's confirmation (--yes, or

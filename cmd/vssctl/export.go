@@ -112,8 +112,8 @@ func (c *command) exportSummary(got dumpRead, dest string) error {
 		return c.printValue(map[string]any{"file": dest, "stores": got.sum.Stores, "entries": got.sum.Entries,
 			"bytes": got.bytes, "sha256": sha(got.sum.SHA256)})
 	}
-	fmt.Fprintf(c.stderr, "exported %d stores, %d entries, %s (%d bytes) to %s\nSHA-256 %s\n",
-		got.sum.Stores, got.sum.Entries, size(got.bytes), got.bytes, dest, sha(got.sum.SHA256))
+	fmt.Fprintf(c.stderr, "exported %d stores, %d entries, %s to %s\nSHA-256 %s\n",
+		got.sum.Stores, got.sum.Entries, exactSize(got.bytes), dest, sha(got.sum.SHA256))
 	if !got.header.Snapshot {
 		fmt.Fprintln(c.stderr, "warning: the source was read key by key, not in one snapshot: a write meanwhile may be only partly in the dump")
 	}

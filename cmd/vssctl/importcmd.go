@@ -37,7 +37,7 @@ func (c *command) importDump(ctx context.Context, e endpoint) error {
 		}
 		return c.kvSummary(got, t, "imported")
 	}
-	ci := &chunkImport{svc: c.connectClient(e, http.DefaultClient).Service(), size: int64(c.chunkSize)}
+	ci := &chunkImport{svc: c.connectClient(e, http.DefaultClient).Service(), to: e.url, size: int64(c.chunkSize)}
 	if c.abort {
 		return c.abortFileImport(ctx, in, ci)
 	}
@@ -146,7 +146,7 @@ func (c *command) abortFileImport(ctx context.Context, in io.Reader, ci *chunkIm
 // abortImport gives up the import ci names.
 func (c *command) abortImport(ctx context.Context, ci *chunkImport) error {
 	if err := ci.abort(ctx); err != nil {
-		return importError(err)
+		return ci.importError(err)
 	}
 	if c.json {
 		return c.printValue(map[string]any{"importId": ci.id, "aborted": true})
@@ -210,7 +210,8 @@ func (c *command) checkFile(f io.ReadSeeker) error {
 	return err
 }
 
-// kvSummary prints what an import into a server that only speaks the VSS HTTP API did.
+// kvSummary prints what an import into a server that only speaks the VSS HTTP API did:
+// verb ("imported", "moved") and, for a migrate, where from and to, and each store.
 func (c *command) kvSummary(got dumpRead, t *kvTarget, verb string) error {
 	c.progress.done()
 	if c.json {
@@ -218,12 +219,20 @@ func (c *command) kvSummary(got dumpRead, t *kvTarget, verb string) error {
 			"skipped": t.skipped, "bytes": got.bytes, "sha256": sha(got.sum.SHA256), "newVersions": true,
 			"verified": t.verify, "globalVersionsNotSet": t.unsetGlobals})
 	}
-	fmt.Fprintf(c.stderr, "%s %d stores, %d entries (%s): %d keys written, %d already there from an earlier run\nSHA-256 %s (the dump's)\n",
-		verb, got.sum.Stores, got.sum.Entries, size(got.bytes), t.written, t.skipped, sha(got.sum.SHA256))
+	fmt.Fprintf(c.stderr, "%s %d stores, %d entries (%s): %d keys written, %d already there from an earlier run\n",
+		verb, got.sum.Stores, got.sum.Entries, size(got.bytes), t.written, t.skipped)
+	if c.name == "migrate" {
+		fmt.Fprintf(c.stderr, "from %s to %s:\n", c.from, c.to)
+		c.printMoved(got)
+	}
+	fmt.Fprintf(c.stderr, "SHA-256 %s (the dump's)\n", sha(got.sum.SHA256))
 	if t.verify {
 		fmt.Fprintln(c.stderr, "each store was read back: its keys, values and order match the dump, and so does its global version where it was set")
 	}
 	fmt.Fprintln(c.stderr, "warning: the target only speaks the VSS HTTP API, so every key has a new version there (1): "+
 		"clients that cached versions must read their keys again before they write; an export of the target has another SHA-256")
+	if !got.header.Snapshot {
+		fmt.Fprintln(c.stderr, "warning: the source was read key by key, not in one snapshot: a write meanwhile may be only partly moved")
+	}
 	return nil
 }

@@ -47,7 +47,7 @@ func (c *command) migrate(ctx context.Context) error {
 	if speaksOnlyVSSHTTP(c.from) && !c.set["store-id"] {
 		return usagef("%s only speaks the VSS HTTP API, which cannot list a user's stores: name each store to move with --store-id (repeat it; --store-id \"\" is the empty store id)", c.from)
 	}
-	ci := &chunkImport{svc: c.connectClient(dst, http.DefaultClient).Service(), size: int64(c.chunkSize)}
+	ci := &chunkImport{svc: c.connectClient(dst, http.DefaultClient).Service(), to: dst.url, size: int64(c.chunkSize)}
 	if !toKV {
 		if ci.id, err = c.migrateID(ctx, src, dst); err != nil {
 			return err
@@ -66,7 +66,6 @@ func (c *command) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		c.printMoved(got)
 		return c.kvSummary(got, t, "moved")
 	}
 	got, err := c.sendDump(ctx, in, ci, -1)

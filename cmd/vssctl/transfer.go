@@ -106,7 +106,12 @@ func (c *command) openDump(ctx context.Context, e endpoint) (io.ReadCloser, erro
 		if err != nil {
 			return nil, err
 		}
-		return pipeDump(ctx, src.writeDump), nil
+		return pipeDump(ctx, func(ctx context.Context, w io.Writer) error {
+			if err := src.writeDump(ctx, w); err != nil {
+				return fmt.Errorf("reading %s: %w", e.url, err)
+			}
+			return nil
+		}), nil
 	}
 	if c.set["store-id"] {
 		return nil, usagef("--store-id names the stores of a server that only speaks the VSS HTTP API (a URL ending in /vss); %s exports every store of the user", e.url)
@@ -133,13 +138,14 @@ func (c *command) exportStream(ctx context.Context, e endpoint) (io.ReadCloser, 
 	stream, err := c.connectClient(e, http.DefaultClient).Service().ExportData(ctx, req)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, fmt.Errorf("export from %s: %w", e.url, err)
 	}
-	return &exportReader{stream: stream, cancel: cancel}, nil
+	return &exportReader{url: e.url, stream: stream, cancel: cancel}, nil
 }
 
 // exportReader reads the chunks of an ExportData stream one after the other.
 type exportReader struct {
+	url    string
 	stream interface {
 		Receive() bool
 		Msg() *vssv1.ExportDataResponse
@@ -159,9 +165,9 @@ func (r *exportReader) Read(p []byte) (int, error) {
 			return 0, r.err
 		}
 		if !r.stream.Receive() {
-			r.err = r.stream.Err()
-			if r.err == nil {
-				r.err = io.EOF
+			r.err = io.EOF
+			if err := r.stream.Err(); err != nil {
+				r.err = fmt.Errorf("export from %s: %w", r.url, err)
 			}
 			continue
 		}
@@ -215,6 +221,15 @@ func (r rate) mbps(n int64) float64 {
 		return 0
 	}
 	return float64(n) / 1e6 / secs
+}
+
+// exactSize formats a number of bytes for people, with the exact number when size
+// rounds it.
+func exactSize(n int64) string {
+	if n < 1<<10 {
+		return size(n)
+	}
+	return fmt.Sprintf("%s (%d bytes)", size(n), n)
 }
 
 // sha returns a checksum in hex.
