@@ -27,6 +27,7 @@ const (
 // suffix KiB or MiB.
 type byteSize int64
 
+// String returns the size in bytes.
 func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
 
 // Set parses a size such as 1048576, 512KiB or 4MiB.

@@ -227,7 +227,7 @@ var flagDocs = []flagDoc{
 	{name: "token", arg: "JWT", common: true, usage: "send \"Authorization: Bearer JWT\" (env VSSCTL_TOKEN)"},
 	{name: "lnurl-auth", arg: "URL", common: true, usage: "log in at an LNURL-auth issuer, such as https://vss.example.com/auth/lnurl, with the private key as the linking key, and send the token it issues"},
 	{name: "device-id", arg: "ID", common: true, usage: "name this device in the writes, as their changes show it in the change feed (env VSSCTL_DEVICE_ID)"},
-	{name: "timeout", arg: "DURATION", common: true, usage: "time limit of each attempt (default 30s)"},
+	{name: "timeout", arg: "DURATION", common: true, usage: "time limit of each attempt (default 30s; 5m for export, import and migrate, whose requests carry chunks of the dump)"},
 	{name: "retries", arg: "N", common: true, usage: "attempts per request, the first included (default 5); retries happen on unavailable, internal and transport errors only"},
 	{name: "json", usage: "print the answer as one line of JSON (protobuf JSON for server answers)"},
 	{name: "version", arg: "N", usage: "the key's version (see the command's help)"},

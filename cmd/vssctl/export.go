@@ -13,8 +13,11 @@ import (
 // exportDump writes the user's dump from --server to --out, or to standard output.
 func (c *command) exportDump(ctx context.Context, e endpoint) error {
 	toStdout := c.out == "" || c.out == "-"
-	if toStdout && c.json {
+	switch {
+	case toStdout && c.json:
 		return usagef("export --json prints the summary on standard output, where the dump goes without --out: give --out FILE")
+	case toStdout && isTerminal(c.stdout):
+		return usagef("export writes a binary dump, not for a terminal: give --out FILE, or redirect standard output")
 	}
 	src, err := c.openDump(ctx, e)
 	if err != nil {
@@ -63,6 +66,13 @@ func (c *command) exportFile(src io.Reader, path string) (dumpRead, error) {
 	return got, nil
 }
 
+// removePartial removes an unfinished output file, keeping the first error.
+func removePartial(f *os.File, err error) error {
+	f.Close()
+	os.Remove(f.Name())
+	return err
+}
+
 // syncDir makes a rename in dir durable, where the system allows it.
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
@@ -95,6 +105,7 @@ type countingWriter struct {
 	err error
 }
 
+// Write writes p to w and counts it.
 func (cw *countingWriter) Write(p []byte) (int, error) {
 	if cw.err != nil {
 		return 0, cw.err

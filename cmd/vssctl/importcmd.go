@@ -17,6 +17,9 @@ import (
 
 // importDump imports the dump file c.args[0] into the user's stores on --server.
 func (c *command) importDump(ctx context.Context, e endpoint) error {
+	if c.set["store-id"] {
+		return usagef("import writes the stores the dump holds, under their own ids: it does not take --store-id")
+	}
 	in, total, err := c.openInput(c.args[0])
 	if err != nil {
 		return err
@@ -98,8 +101,8 @@ func (c *command) sendDump(ctx context.Context, src io.Reader, ci *chunkImport, 
 	got, err := readDump(io.TeeReader(src, ci), func(k dump.Kind, dr *dump.Reader, _ counts) error {
 		switch k {
 		case 0:
-			if named {
-				return nil
+			if err := userDump(dr.Header()); err != nil || named {
+				return err
 			}
 			ci.id = fileImportID(ci.buf[:dr.Offset()])
 			return ci.probe(ctx)

@@ -145,9 +145,7 @@ type kvTarget struct {
 func (t *kvTarget) visit(ctx context.Context, k dump.Kind, dr *dump.Reader) error {
 	switch k {
 	case 0:
-		if dr.Header().Scope != dump.ScopeUser {
-			return exitError{exitInvalid, fmt.Errorf("the dump holds a whole database (from vss-server admin export): import it with vss-server admin import")}
-		}
+		return userDump(dr.Header())
 	case dump.KindStore:
 		return t.begin(ctx, dr.Store())
 	case dump.KindEntry:

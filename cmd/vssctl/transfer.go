@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"time"
 
@@ -97,6 +96,16 @@ func badDump(err error) error {
 	return err
 }
 
+// userDump refuses a dump of a whole database, which names its users: a user imports
+// the dump of one user's stores.
+func userDump(h dump.Header) error {
+	if h.Scope != dump.ScopeUser {
+		return exitError{exitInvalid, errors.New("the dump holds the stores of a whole database, each with its user " +
+			"(vss-server admin export): an operator imports it with vss-server admin import")}
+	}
+	return nil
+}
+
 // openDump returns the dump of every store of the user on the server e as a stream of
 // bytes: its ExportData over Connect, or, for a server that only speaks the VSS HTTP
 // API, a dump that vssctl assembles from the stores named with --store-id.
@@ -146,12 +155,7 @@ func (c *command) exportStream(ctx context.Context, e endpoint) (io.ReadCloser, 
 // exportReader reads the chunks of an ExportData stream one after the other.
 type exportReader struct {
 	url    string
-	stream interface {
-		Receive() bool
-		Msg() *vssv1.ExportDataResponse
-		Err() error
-		Close() error
-	}
+	stream *connect.ServerStreamForClient[vssv1.ExportDataResponse]
 	cancel context.CancelFunc
 	buf    []byte
 	err    error
@@ -212,6 +216,7 @@ func (p *pipedDump) Close() error {
 // rate measures the throughput of a transfer.
 type rate struct{ start time.Time }
 
+// newRate starts measuring now.
 func newRate() rate { return rate{start: time.Now()} }
 
 // mbps returns n bytes over the time since the start in MB/s (10^6 bytes a second).
@@ -257,17 +262,10 @@ func compareStores(source, target []storeSum) (mismatches []string, extra int) {
 	return mismatches, len(byID)
 }
 
-// storeIDs returns the stores named with --store-id, sorted as a dump orders them, each
-// once.
+// namedStores returns the stores named with --store-id, sorted as a dump orders them,
+// each once.
 func (c *command) namedStores() []string {
 	ids := slices.Clone(c.storeIDs)
 	slices.Sort(ids)
 	return slices.Compact(ids)
-}
-
-// removePartial removes an unfinished output file, keeping the first error.
-func removePartial(f *os.File, err error) error {
-	f.Close()
-	os.Remove(f.Name())
-	return err
 }

@@ -16,12 +16,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"google.golang.org/protobuf/proto"
 
 	vssclient "github.com/govss/vss/client"
 	"github.com/govss/vss/client/vsstest"
+	"github.com/govss/vss/dump"
 	vssv1 "github.com/govss/vss/gen/vss/v1"
 	"github.com/govss/vss/gen/vss/v1/vssv1connect"
 	"github.com/govss/vss/internal/app"
@@ -121,6 +123,7 @@ func TestExportImport(t *testing.T) {
 		}
 	}
 	c.fails(exitUsage, "exports every store", "export", "--out", path+"2", "--store-id", "wallet")
+	c.fails(exitUsage, "does not take --store-id", "import", "--store-id", "wallet", path)
 
 	d := newCLI(t, dst.URL, "VSSCTL_PRIVATE_KEY", keyHex)
 	r = d.run("import", path)
@@ -181,9 +184,43 @@ func TestImportRefusesBadDumps(t *testing.T) {
 	}
 }
 
+// TestImportRefusesDatabaseDump refuses to import the dump of a whole database (what
+// vss-server admin export writes) as a user, into either kind of server.
+func TestImportRefusesDatabaseDump(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	w, err := dump.NewWriter(&buf, dump.Header{Producer: "test", Created: time.Now(), Scope: dump.ScopeDatabase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.BeginStore(dump.Store{User: "someone", ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Entry(dump.Entry{Key: "k", Version: 1, Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.EndStore(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "database.vssdump")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := vsstest.Start(t, vsstest.Config{NoAuth: true})
+	newCLI(t, srv.URL).fails(exitInvalid, "vss-server admin import", "import", path)
+	newCLI(t, srv.URL+"/vss").fails(exitInvalid, "vss-server admin import", "import", "--allow-new-versions", path)
+	if got := readStore(t, vssclient.New(srv.URL), "s"); len(got.keys) != 0 {
+		t.Fatalf("the refused dump wrote %q", got.keys)
+	}
+}
+
 // cutter is a reverse proxy on loopback in front of a server. It records the offset of
 // each ImportData chunk it passes, and calls cut once it has passed the after-th (when
-// after is not 0): a test interrupts vssctl there.
+// after is not 0): a test interrupts vssctl there. It may also lose the server's answer
+// to the drop-th chunk, cutting the connection after the server has committed it.
 type cutter struct {
 	URL string
 
@@ -191,6 +228,7 @@ type cutter struct {
 	offsets []int64
 	after   int
 	cut     func()
+	drop    int
 }
 
 // startCutter starts a cutter in front of the server at target.
@@ -215,8 +253,12 @@ func startCutter(t *testing.T, target string) *cutter {
 		}
 		c.mu.Lock()
 		c.offsets = append(c.offsets, req.GetOffset())
-		n, after, cut := len(c.offsets), c.after, c.cut
+		n, after, cut, drop := len(c.offsets), c.after, c.cut, c.drop
 		c.mu.Unlock()
+		if n == drop {
+			proxy.ServeHTTP(httptest.NewRecorder(), r)
+			panic(http.ErrAbortHandler) // the connection breaks: the answer is lost
+		}
 		proxy.ServeHTTP(w, r)
 		if n == after {
 			cut()
@@ -235,7 +277,16 @@ func (c *cutter) interruptAfter(n int, cut func()) {
 	c.offsets, c.after, c.cut = nil, n, cut
 }
 
-// sent returns the offsets of the ImportData requests passed since interruptAfter.
+// loseAnswer makes the cutter lose the answer to the n-th ImportData request from now
+// on, and forgets the offsets recorded so far.
+func (c *cutter) loseAnswer(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offsets, c.after, c.drop = nil, 0, n
+}
+
+// sent returns the offsets of the ImportData requests passed since interruptAfter or
+// loseAnswer.
 func (c *cutter) sent() []int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -336,9 +387,16 @@ func TestMigrateResumes(t *testing.T) {
 		}
 		cmd := exec.Command(self, args...)
 		cmd.Env = append(os.Environ(), "VSSCTL_TEST_MAIN=1", "VSSCTL_PRIVATE_KEY="+keyHex)
-		proxy.interruptAfter(4, func() { cmd.Process.Kill() }) // SIGKILL
-		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "killed") {
-			t.Fatalf("the migrate was not killed: %v, %s", err, out)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		started := make(chan *os.Process, 1)
+		proxy.interruptAfter(4, func() { (<-started).Kill() }) // SIGKILL
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		started <- cmd.Process
+		if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Fatalf("the migrate was not killed: %v, %s", err, out.String())
 		}
 		if partial := readStore(t, dstAPI, "big"); len(partial.keys) == 0 || len(partial.keys) >= 150 {
 			t.Fatalf("after the kill the target holds %d keys of store big, want some", len(partial.keys))
@@ -349,6 +407,27 @@ func TestMigrateResumes(t *testing.T) {
 		}
 		sameStores(t, dstAPI, srcAPI, stores...)
 	})
+}
+
+// TestMigrateLostAnswer loses the server's answer to a chunk it committed, as a server
+// that crashes after its commit does: vssctl sends the chunk again, the server answers
+// with the offset it expects instead, and the migrate goes on and ends equal.
+func TestMigrateLostAnswer(t *testing.T) {
+	t.Parallel()
+	keyHex, key := newKeyHex(t)
+	src, dst := vsstest.Start(t, vsstest.Config{}), vsstest.Start(t, vsstest.Config{})
+	srcAPI := vssclient.New(src.URL, vssclient.WithHeaders(vssclient.Signature(key)))
+	fillLarge(t, srcAPI)
+	proxy := startCutter(t, dst.URL)
+	proxy.loseAnswer(3)
+	r := newCLI(t, "", "VSSCTL_PRIVATE_KEY", keyHex).run("migrate", "--from", src.URL, "--to", proxy.URL, "--chunk-size", "64KiB")
+	if r.code != 0 || !strings.Contains(r.err, "moved 1 stores, 150 entries") {
+		t.Fatalf("migrate with a lost answer: %v", r)
+	}
+	if sent := proxy.sent(); len(sent) < 4 || sent[2] != sent[3] {
+		t.Fatalf("offsets sent: %v; want the third chunk sent again", head(sent))
+	}
+	sameStores(t, vssclient.New(dst.URL, vssclient.WithHeaders(vssclient.Signature(key))), srcAPI, "big")
 }
 
 // TestImportResumes interrupts the import of a file and runs it again: the second run

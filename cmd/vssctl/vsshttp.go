@@ -52,7 +52,7 @@ type vssHTTP struct {
 // newVSSHTTP returns a client of the VSS HTTP API at e.url, with the command's timeout
 // and retries.
 func (c *command) newVSSHTTP(e endpoint) *vssHTTP {
-	return &vssHTTP{base: strings.TrimSuffix(e.url, "/"), http: http.DefaultClient, headers: e.headers, attempts: c.retries, timeout: c.timeout}
+	return &vssHTTP{base: strings.TrimSuffix(e.url, "/"), http: http.DefaultClient, headers: e.headers, attempts: c.retries, timeout: c.attemptTimeout()}
 }
 
 // GetObject reads a key, or the store's global version.
