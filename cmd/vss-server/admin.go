@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -24,23 +25,59 @@ const adminUsage = `Usage:
   vss-server admin delete-user USER [--yes] [database flags]
       Delete every entry of USER in all of its stores. Without --yes, show what would
       be deleted and ask for confirmation.
+  vss-server admin export [--user USER] [--out FILE | --checksum-only] [database flags]
+      Write a VSS dump (docs/dump-format.md) of every user, or of USER's stores only,
+      to FILE (written as FILE.partial and renamed once complete) or to standard output
+      (no --out, or --out -), and a summary with its SHA-256 to standard error.
+      --checksum-only writes no dump and prints the SHA-256 alone on standard output:
+      two stores that give the same sum hold the same data.
+  vss-server admin import FILE [--user USER] [--abort] [database flags]
+      Write the dump FILE (- for standard input) into the store, which is created as
+      the server would create it if there is none; each store id it writes must be
+      empty. A dump of one user (export --user) needs --user, the user to write it
+      for; a dump of every user takes none. Each store id is verified by checksum. A
+      bad dump or a store id that is not empty stops the import and removes what it
+      wrote; an interrupted import resumes when the same command runs again, and
+      --abort gives it up, removing what it wrote.
 
-The store is found as the server finds it; it must exist: the admin commands never
-create one, and say where they looked when there is none.
+The store is found as the server finds it; it must exist: the admin commands other
+than import never create one, and say where they looked when there is none.
 
-Exit codes: 0 success, 1 the command failed (no store there, not confirmed, a database
-error), 2 usage error.
+usage, delete-user and export may run while the server runs; an export of every user
+then reads each user in a snapshot of its own, so stop the server to move a
+deployment. No wallet may write the store ids being imported: run import before the
+server that will serve them starts, or while their wallets are kept away.
+
+Exit codes: 0 success, 1 the command failed (no store there, not confirmed, a bad dump,
+a store id that is not empty, an interrupted import, a database error), 2 usage error.
 
 Flags:
 `
 
 // runAdmin runs `vss-server admin ...` and returns the process exit code: 0 on success,
-// 1 when the command failed, 2 for a usage error.
+// 1 when the command failed, 2 for a usage error. Progress is shown on stderr when it is
+// a terminal.
 func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runAdminWith(ctx, args, getenv, stdin, stdout, stderr, isTerminal(stderr))
+}
+
+// adminCommandFlags are the flags each admin command takes besides the database flags.
+var adminCommandFlags = map[string][]string{
+	"usage":       {"user", "json"},
+	"delete-user": {"yes"},
+	"export":      {"user", "out", "checksum-only"},
+	"import":      {"user", "abort"},
+}
+
+// runAdminWith is runAdmin, with progress shown on stderr when terminal is true.
+func runAdminWith(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer, terminal bool) int {
 	f := newAdminFlags("admin", getenv, stderr)
-	user := f.fs.String("user", "", "usage: report only this `user`")
+	user := f.fs.String("user", "", "usage, export: only this `user`; import: the user a dump of one user is written for")
 	asJSON := f.fs.Bool("json", false, "usage: print JSON instead of a table")
 	yes := f.fs.Bool("yes", false, "delete-user: delete without asking for confirmation")
+	out := f.fs.String("out", "", "export: write the dump to this `file` (- or none: standard output)")
+	checksumOnly := f.fs.Bool("checksum-only", false, "export: write no dump; print its SHA-256 on standard output")
+	abort := f.fs.Bool("abort", false, "import: give up an interrupted import of the dump, removing what it wrote")
 	help := func(w io.Writer) {
 		fmt.Fprint(w, adminUsage)
 		f.fs.SetOutput(w)
@@ -72,16 +109,38 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	if len(positional) > 0 {
 		cmd, positional = positional[0], positional[1:]
 	}
-	switch {
-	case cmd == "usage" && len(positional) == 0 && !*yes:
-	case cmd == "delete-user" && len(positional) == 1 && *user == "" && !*asJSON:
-		*user = positional[0]
-	case cmd == "usage" || cmd == "delete-user":
-		fmt.Fprintf(stderr, "vss-server admin %s: unexpected arguments\n\n%s", cmd, adminUsage)
-		return 2
-	default:
+	allowed, known := adminCommandFlags[cmd]
+	if !known {
 		fmt.Fprintf(stderr, "vss-server admin: unknown command %q\n\n%s", cmd, adminUsage)
 		return 2
+	}
+	var misplaced []string
+	f.fs.Visit(func(fl *flag.Flag) {
+		if !slices.Contains(allowed, fl.Name) && !f.isDatabaseFlag(fl.Name) {
+			misplaced = append(misplaced, "--"+fl.Name)
+		}
+	})
+	if len(misplaced) > 0 {
+		fmt.Fprintf(stderr, "vss-server admin %s: %s does not apply to %s\nRun 'vss-server admin --help' for usage.\n",
+			cmd, strings.Join(misplaced, ", "), cmd)
+		return 2
+	}
+	wantArgs := map[string]int{"usage": 0, "delete-user": 1, "export": 0, "import": 1}[cmd]
+	if len(positional) != wantArgs {
+		fmt.Fprintf(stderr, "vss-server admin %s: unexpected arguments\n\n%s", cmd, adminUsage)
+		return 2
+	}
+	switch cmd {
+	case "export":
+		if *checksumOnly && *out != "" {
+			fmt.Fprintln(stderr, "vss-server admin export: --checksum-only writes no dump: leave --out out")
+			return 2
+		}
+		return runExport(ctx, f, exportOptions{user: *user, out: *out, checksumOnly: *checksumOnly}, stdout, stderr, terminal)
+	case "import":
+		return runImport(ctx, f, importOptions{file: positional[0], user: *user, abort: *abort}, stdin, stdout, stderr, terminal)
+	case "delete-user":
+		*user = positional[0]
 	}
 
 	admin, where, closeStore, err := f.open(ctx)
@@ -149,9 +208,15 @@ func (f *adminFlags) parse(args []string) ([]string, error) {
 	}
 }
 
-// open opens the store the flags name, as the server would (applying its migrations),
-// but only one that exists (see app.OpenExistingStore). where describes it.
-func (f *adminFlags) open(ctx context.Context) (admin storage.Admin, where string, closeStore func(), err error) {
+// isDatabaseFlag reports whether name is one of the database flags, which every admin
+// command takes.
+func (f *adminFlags) isDatabaseFlag(name string) bool {
+	return name == "config" || name == "database-url" || name == "data-dir"
+}
+
+// serverConfig returns the server's configuration as the flags, the VSS_ variables and the
+// configuration file give it.
+func (f *adminFlags) serverConfig() (app.Config, error) {
 	var args []string
 	if *f.config != "" {
 		args = append(args, "--config", *f.config)
@@ -163,11 +228,37 @@ func (f *adminFlags) open(ctx context.Context) (admin storage.Admin, where strin
 		args = append(args, "--data-dir", *f.dataDir)
 	}
 	cfg, _, err := parseConfig(args, f.getenv, f.stderr)
+	return cfg, err
+}
+
+// openStore opens the store cfg names, as the server would (applying its migrations):
+// only one that exists (see app.OpenExistingStore), or with create, one that the server
+// would create at its first start if there is none. where describes it.
+func (f *adminFlags) openStore(ctx context.Context, cfg app.Config, create bool) (store storage.Store, where string, err error) {
+	log := slog.New(slog.NewTextHandler(f.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	where = app.StoreLocation(cfg)
+	if !create {
+		store, _, err = app.OpenExistingStore(ctx, cfg, log)
+		return store, where, err
+	}
+	if cfg.DatabaseURL == app.MemoryURL {
+		return nil, "", errors.New("the in-memory store keeps nothing: set --database-url or --data-dir")
+	}
+	store, _, err = app.OpenConfiguredStore(ctx, cfg, log)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", where, err)
+	}
+	return store, where, nil
+}
+
+// open opens the store the flags name, as the server would (applying its migrations),
+// but only one that exists (see app.OpenExistingStore). where describes it.
+func (f *adminFlags) open(ctx context.Context) (admin storage.Admin, where string, closeStore func(), err error) {
+	cfg, err := f.serverConfig()
 	if err != nil {
 		return nil, "", nil, err
 	}
-	log := slog.New(slog.NewTextHandler(f.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, _, err := app.OpenExistingStore(ctx, cfg, log)
+	store, where, err := f.openStore(ctx, cfg, false)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -176,7 +267,7 @@ func (f *adminFlags) open(ctx context.Context) (admin storage.Admin, where strin
 		_ = store.Close()
 		return nil, "", nil, errors.New("this store does not support the admin commands")
 	}
-	return admin, app.StoreLocation(cfg), func() { _ = store.Close() }, nil
+	return admin, where, func() { _ = store.Close() }, nil
 }
 
 type usageJSON struct {

@@ -10,8 +10,9 @@ import (
 
 // helpIntro opens vss-server --help.
 const helpIntro = `Usage: vss-server [config.toml] [flags]
-       vss-server admin (usage | delete-user) ...   (see vss-server admin --help)
-       vss-server healthcheck [URL]                 (exit 0 if the server is ready)
+       vss-server admin (usage | delete-user | export | import) ...
+                                         (see vss-server admin --help)
+       vss-server healthcheck [URL]      (exit 0 if the server is ready)
 
 Serves the VSS HTTP API at /vss/ and the Connect/gRPC/gRPC-Web service vss.v1.VssService
 on one port. Flags override the VSS_ environment variables named below, which override the

@@ -1,7 +1,8 @@
 // The program a new user writes against the Kotlin client, much like the README's example:
 // run.sh builds it in a fresh Maven project and runs it against the vss-server at $VSS_URL
 // (signature authentication): the basic calls, the encrypted store and LDK Node's layout,
-// then two devices sharing a store through the change feed and a lease; then it logs in with LNURL-auth at the issuer $VSS_LNURL_URL of the server
+// then two devices sharing a store through the change feed and a lease, then a move of a
+// user's data to another user (export, import, delete); then it logs in with LNURL-auth at the issuer $VSS_LNURL_URL of the server
 // at $VSS_LNURL_SERVER_URL (--lnurl-auth, signature and JWT authentication). It exits non-zero on any mismatch.
 import com.connectrpc.Code
 import com.connectrpc.ResponseMessage
@@ -9,8 +10,10 @@ import com.connectrpc.getOrThrow
 import com.google.protobuf.ByteString
 import io.github.govss.vss.ChangeBatch
 import io.github.govss.vss.Credentials
+import io.github.govss.vss.DumpSummary
 import io.github.govss.vss.EncryptedItem
 import io.github.govss.vss.EncryptedStore
+import io.github.govss.vss.ImportProgress
 import io.github.govss.vss.LdkStore
 import io.github.govss.vss.LeaseHeldException
 import io.github.govss.vss.LeaseLostException
@@ -33,6 +36,7 @@ import vss.v1.getObjectRequest
 import vss.v1.keyValue
 import vss.v1.listKeyVersionsRequest
 import vss.v1.putObjectRequest
+import java.io.File
 import java.time.Duration
 import kotlin.system.exitProcess
 
@@ -46,6 +50,7 @@ suspend fun main() {
         // exits as soon as main returns.
         VssClients.create(url, Credentials.signature(identity)).use { vss -> exercise(vss) }
         encryption(url)
+        moveData(url)
         // Two devices of the same wallet: the change feed and a lease.
         VssClients.create(url, Credentials.signature(identity), deviceId = "phone").use { phone ->
             VssClients.create(url, Credentials.signature(identity), deviceId = "laptop").use { laptop ->
@@ -155,6 +160,42 @@ suspend fun multiDevice(phone: VssClient, laptop: VssClient) = coroutineScope {
     val pages = phone.listChanges("shared", start).toList()
     check(pages.flatMap { it.changes }.map { it.key } == listOf("monitor")) { "listed $pages" }
     println("ok change feed and lease: ${change.key} by ${change.deviceId}")
+}
+
+// moveData exports one user's stores to a file, imports the file for another user in small
+// chunks, checks the checksums and the data, then deletes the first user's data.
+suspend fun moveData(url: String) {
+    val file = File.createTempFile("vss-move", ".vssdump")
+    try {
+        val from = SignatureKey.generate()
+        val exported = VssClients.create(url, Credentials.signature(from)).use { old ->
+            old.putObjects(putObjectRequest {
+                storeId = "wallet"
+                globalVersion = 0
+                transactionItems += keyValue { key = "a"; version = 0; value = ByteString.copyFromUtf8("1") }
+                transactionItems += keyValue { key = "b"; version = 0; value = ByteString.copyFromUtf8("2".repeat(20_000)) }
+            }).getOrThrow()
+            file.outputStream().use { old.exportData(it) }
+        }
+        check(exported.stores == 1L && exported.entries == 2L && exported.bytes == file.length()) { "exported $exported" }
+        VssClients.create(url, Credentials.signature(SignatureKey.generate())).use { new ->
+            val steps = mutableListOf<ImportProgress>()
+            val imported: DumpSummary = new.importData(file, "move", chunkBytes = 4096) { steps += it }
+            check(imported == exported) { "imported $imported, exported $exported" }
+            check(steps.size >= 2 && steps.last().committedBytes == file.length()) { "progress $steps" }
+            val keys = new.listAll(listKeyVersionsRequest { storeId = "wallet" })
+            check(keys.keyVersionsList.map { "${it.key}@${it.version}" } == listOf("b@1", "a@1") && keys.globalVersion == 1L) { "imported keys: $keys" }
+        }
+        VssClients.create(url, Credentials.signature(from)).use { old ->
+            val dry = old.deleteStore("wallet", dryRun = true)
+            check(!dry.deleted && dry.keys == 3L) { "dry run: $dry" }
+            check(old.deleteAllData().deleted)
+            check(old.deleteAllData(dryRun = true).stores == 0L) { "data left after deleteAllData" }
+        }
+        println("ok move: ${exported.stores} store, ${exported.entries} keys, sha256 ${exported.sha256Hex.take(16)}…")
+    } finally {
+        file.delete()
+    }
 }
 
 // lnurlAuth logs in with LNURL-auth at the server's own issuer, then reads what it wrote with

@@ -19,12 +19,16 @@ import com.connectrpc.ResponseMessage
 import com.connectrpc.StreamType
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.withContext
 import okhttp3.OkHttpClient
 import okhttp3.Protocol
 import vss.v1.VssServiceClient
 import vss.v1.Vss
 import vss.v1.VssServiceClientInterface
 import vss.v1.acquireLeaseRequest
+import java.io.File
+import java.io.InputStream
+import java.io.OutputStream
 import java.time.Duration
 import kotlin.time.toKotlinDuration
 
@@ -65,7 +69,12 @@ object VssClients {
      *   (`getObject`, `listKeyVersions`, `deleteObject`, `listChanges`, `getChangeCursor`,
      *   `releaseLease`, `getLease`, and their blocking twins) are retried after failures that
      *   may pass, and how a [VssLease] spaces its renewal attempts. `putObjects`,
-     *   `acquireLease` and `renewLease` are made once. [RetryPolicy.NONE] turns retries off.
+     *   `acquireLease` and `renewLease` are made once. It also says how often
+     *   [VssClient.importData] sends a chunk again (each chunk has its own attempts), how
+     *   often [VssClient.exportData] opens its stream again before the first chunk, and how
+     *   [VssClient.abortImport] and the dry runs of [VssClient.deleteStore] and
+     *   [VssClient.deleteAllData] are retried; the deletes themselves are made once.
+     *   [RetryPolicy.NONE] turns retries off.
      */
     @JvmStatic
     @JvmOverloads
@@ -222,6 +231,116 @@ class VssClient internal constructor(
         }
     }
 
+    /**
+     * Writes a dump of every store of the caller (docs/dump-format.md) to [sink] and returns
+     * what it holds: its size, its stores and keys, and its checksum. The server reads the
+     * dump in one consistent snapshot, with each key's version and value as stored, each
+     * store's global version and the listing order, and streams it in chunks that this
+     * writes to [sink] one after the other (on `Dispatchers.IO`); [sink] is flushed, not
+     * closed. The framing is checked as it goes: the magic number, and a trailer whose counts
+     * match the records, right at the end. The checksums are checked by the server that
+     * imports the dump.
+     *
+     * A stream that fails before its first chunk is opened again as [retry] says. One that
+     * fails later is thrown, [sink] then holding part of a dump: start again with an empty
+     * sink. Cancelling the calling coroutine closes the stream.
+     *
+     * @param idleTimeout how long to wait for the next chunk before the stream is taken for
+     *   dead ([DEFAULT_EXPORT_IDLE_TIMEOUT], 60 s): streams have no deadline.
+     * @param onProgress hears the number of bytes written after each chunk.
+     * @throws com.connectrpc.ConnectException when the export fails (`DATA_LOSS` for a
+     *   stream that is not a complete dump).
+     */
+    suspend fun exportData(
+        sink: OutputStream,
+        idleTimeout: Duration = DEFAULT_EXPORT_IDLE_TIMEOUT,
+        onProgress: ((Long) -> Unit)? = null,
+    ): DumpSummary {
+        require(!idleTimeout.isNegative && !idleTimeout.isZero) { "idleTimeout must be positive" }
+        return exportDump(service, retry, sink, idleTimeout, onProgress)
+    }
+
+    /**
+     * Imports the dump in [file] into the caller's stores, reading it slice by slice (never
+     * whole), and returns what the server imported and verified: the dump's size, its stores
+     * and keys, and its checksum, which equals the exporting server's.
+     *
+     * Each store of the dump must be empty here when its import begins; versions, global
+     * versions and listing order are kept. The dump goes in chunks of [chunkBytes] (the first
+     * at least 4 KiB, as the server asks), one `ImportData` call each: each next chunk starts
+     * where the server says it committed, and holds at least the record the server asks for
+     * when a chunk cut it. A chunk that fails in a way that may pass is sent again as [retry]
+     * says (with its backoff; a rate limit waits for its `Retry-After`).
+     *
+     * An import that is interrupted (the coroutine cancelled, the process ended, the retries
+     * spent) stays on the server: calling again with the same [importId] and the same dump, or
+     * a new export of the same data, resumes it: the server reads the dump again from its
+     * beginning, checks what it committed and writes only the rest. [abortImport] gives it up
+     * instead. If the answer to the last chunk is lost and the server no longer knows the
+     * import, the caller's stores are exported and compared with the dump's checksum: a
+     * match is the import's success.
+     *
+     * @param importId names the import, 1 to 64 printable ASCII characters.
+     * @param onProgress hears how far the import got after each chunk the server answered,
+     *   the last one included (then `committedBytes` is the dump's size).
+     * @throws com.connectrpc.ConnectException `INVALID_ARGUMENT` for a bad dump (truncated,
+     *   a wrong checksum, an unknown version, a record over the limits) and
+     *   `FAILED_PRECONDITION` for a store that is not empty: the server then removed
+     *   everything the import wrote. `RESOURCE_EXHAUSTED` for a quota, with the same effect.
+     *   Any other failure, once retries are spent, leaves the import to be resumed.
+     */
+    suspend fun importData(
+        file: File,
+        importId: String,
+        chunkBytes: Int = DEFAULT_IMPORT_CHUNK_BYTES,
+        onProgress: ((ImportProgress) -> Unit)? = null,
+    ): DumpSummary = withContext(Dispatchers.IO) { FileSource(file).use { importDump(service, retry, it, importId, chunkBytes, onProgress) } }
+
+    /**
+     * Imports the dump read from [source] into the caller's stores, as the [File] variant
+     * does, holding in memory only the bytes the server has not committed yet (at most a
+     * chunk, or the record the server asks for). [source] is read to its end, not closed.
+     *
+     * A stream cannot be read again: should the server ask for bytes before those it
+     * committed (it does not, unless the import is changed by someone else meanwhile), this
+     * fails with `FAILED_PRECONDITION`; call again with the dump from its beginning under the
+     * same [importId] to resume.
+     */
+    suspend fun importData(
+        source: InputStream,
+        importId: String,
+        chunkBytes: Int = DEFAULT_IMPORT_CHUNK_BYTES,
+        onProgress: ((ImportProgress) -> Unit)? = null,
+    ): DumpSummary = StreamSource(source).use { importDump(service, retry, it, importId, chunkBytes, onProgress) }
+
+    /**
+     * Gives the import [importId] up: everything it wrote is deleted and the server forgets
+     * it. Aborting an import the server does not know does nothing. Retried as [retry] says.
+     */
+    suspend fun abortImport(importId: String) = abortDumpImport(service, retry, importId)
+
+    /**
+     * Deletes the store [storeId] of the caller: every key, its global version, its change
+     * feed and leases (this sends the confirm phrase `delete store <storeId>` the server
+     * asks for). With [dryRun] it deletes nothing and reports what it would delete: `keys`
+     * (the global version counted as one when set) and `bytes`; `deleted` tells which. A dry
+     * run is retried as [retry] says, a delete is made once.
+     *
+     * @throws com.connectrpc.ConnectException when the call fails.
+     */
+    suspend fun deleteStore(storeId: String, dryRun: Boolean = false): Vss.DeleteStoreResponse =
+        deleteOneStore(service, retry, storeId, dryRun)
+
+    /**
+     * Deletes every store of the caller, as [deleteStore] does one (this sends the confirm
+     * phrase `delete all data`). With [dryRun] it deletes nothing and reports what it would
+     * delete: `stores`, `keys` and `bytes`.
+     *
+     * @throws com.connectrpc.ConnectException when the call fails.
+     */
+    suspend fun deleteAllData(dryRun: Boolean = false): Vss.DeleteAllDataResponse =
+        deleteEveryStore(service, retry, dryRun)
+
     override fun close() {
         if (!owned) return
         http.dispatcher.executorService.shutdown()
@@ -237,6 +356,16 @@ class VssClient internal constructor(
          */
         @JvmField
         val DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration.ofSeconds(60)
+
+        /**
+         * How long [exportData] waits for the next chunk before it takes the stream for dead:
+         * 60 s (the server sends a chunk at least every megabyte it reads).
+         */
+        @JvmField
+        val DEFAULT_EXPORT_IDLE_TIMEOUT: Duration = Duration.ofSeconds(60)
+
+        /** The size of [importData]'s chunks when none is given: 1 MiB, as the server exports. */
+        const val DEFAULT_IMPORT_CHUNK_BYTES: Int = 1 shl 20
     }
 }
 

@@ -57,3 +57,32 @@ suspend fun readmeEncryptionExample(serverUrl: String, seed: ByteArray): List<St
     }
     return printed
 }
+
+// The example of README.md that moves a wallet's data, with the providers' URLs, the
+// credentials and the directory as parameters, and what it prints returned instead.
+suspend fun readmeMoveExample(oldUrl: String, oldCredentials: Credentials, newUrl: String, newCredentials: Credentials, dir: java.io.File): List<String> {
+    val printed = mutableListOf<String>()
+    fun println(line: String) { printed += line }
+    // At the old provider: the whole dump, to a file.
+    val file = java.io.File(dir, "wallet.vssdump")
+    val exported = VssClients.create(oldUrl, oldCredentials).use { old ->
+        file.outputStream().use { out -> old.exportData(out) }
+    }
+    println("exported ${exported.stores} stores, ${exported.entries} keys")
+
+    // At the new provider: the same id resumes an interrupted import.
+    VssClients.create(newUrl, newCredentials).use { new ->
+        val imported = new.importData(file, importId = "move-" + exported.sha256Hex.take(16)) { p ->
+            println("imported ${p.committedBytes} of ${p.totalBytes} bytes")
+        }
+        check(imported.sha256 == exported.sha256) // the new provider holds what the old one did
+    }
+
+    // Then, and only then, delete it at the old provider.
+    VssClients.create(oldUrl, oldCredentials).use { old ->
+        val dry = old.deleteAllData(dryRun = true)
+        println("deleting ${dry.stores} stores, ${dry.keys} keys, ${dry.bytes} bytes")
+        old.deleteAllData()
+    }
+    return printed
+}
