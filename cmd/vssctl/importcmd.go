@@ -26,20 +26,13 @@ func (c *command) importDump(ctx context.Context, e endpoint) error {
 	}
 	defer in.Close()
 	if speaksOnlyVSSHTTP(e.url) {
-		if err := c.checkKVTarget(e.url); err != nil {
-			return err
-		}
-		if f, ok := in.(io.ReadSeeker); ok && total >= 0 {
-			if err := c.checkFile(f); err != nil {
-				return err
-			}
-		}
-		got, t, err := c.importKV(ctx, e, in)
-		if err != nil {
-			return err
-		}
-		return c.kvSummary(got, t, "imported")
+		return c.importToKV(ctx, e, in, total)
 	}
+	return c.importToConnect(ctx, e, in, total)
+}
+
+// importToConnect imports the dump in, of total bytes if known, through ImportData.
+func (c *command) importToConnect(ctx context.Context, e endpoint, in io.Reader, total int64) error {
 	ci := &chunkImport{svc: c.connectClient(e, http.DefaultClient).Service(), to: e.url, size: int64(c.chunkSize)}
 	if c.abort {
 		return c.abortFileImport(ctx, in, ci)
@@ -56,6 +49,25 @@ func (c *command) importDump(ctx context.Context, e endpoint) error {
 	fmt.Fprintf(c.stderr, "imported %d stores, %d entries (%s) as import %s; the server verified every store by checksum\nSHA-256 %s (the dump's)\n",
 		got.sum.Stores, got.sum.Entries, size(got.bytes), ci.id, sha(got.sum.SHA256))
 	return nil
+}
+
+// importToKV imports the dump in into a server that only speaks the VSS HTTP API. A
+// file (total known) is checked whole first, since what is written there cannot be
+// taken back cleanly.
+func (c *command) importToKV(ctx context.Context, e endpoint, in io.Reader, total int64) error {
+	if err := c.checkKVTarget(e.url); err != nil {
+		return err
+	}
+	if f, ok := in.(io.ReadSeeker); ok && total >= 0 {
+		if err := c.checkFile(f); err != nil {
+			return err
+		}
+	}
+	got, t, err := c.importKV(ctx, e, in)
+	if err != nil {
+		return err
+	}
+	return c.kvSummary(got, t, "imported")
 }
 
 // openInput opens the dump file path, or standard input for "-", and returns its size

@@ -10,6 +10,7 @@ import (
 
 	"github.com/govss/vss/dump"
 	vssv1 "github.com/govss/vss/gen/vss/v1"
+	"github.com/govss/vss/internal/buildinfo"
 )
 
 // This file moves data from and to a server that only speaks the VSS HTTP API (the
@@ -45,7 +46,7 @@ func (c *command) warnf(format string, args ...any) {
 // snapshot, and a global version of 0 reads as one never set, so global versions are not
 // carried as stored.
 func kvHeader() dump.Header {
-	return dump.Header{Producer: versionString(), Created: time.Now().UTC(), Scope: dump.ScopeUser,
+	return dump.Header{Producer: "vssctl " + buildinfo.Read(version, commit, buildDate).Version, Created: time.Now().UTC(), Scope: dump.ScopeUser,
 		Snapshot: false, ListingOrder: true, Versions: true, GlobalVersions: false}
 }
 

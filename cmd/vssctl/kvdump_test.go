@@ -45,7 +45,7 @@ func TestVSSHTTPExportImport(t *testing.T) {
 		t.Fatalf("the partial file is left: %v", err)
 	}
 	header, stores, sum := readDumpFile(t, path)
-	if header.Snapshot || header.GlobalVersions || !header.Versions || !header.ListingOrder || header.Scope != dump.ScopeUser {
+	if header.Snapshot || header.GlobalVersions || !header.Versions || !header.ListingOrder || header.Scope != dump.ScopeUser || !strings.HasPrefix(header.Producer, "vssctl ") {
 		t.Fatalf("header %+v: want no snapshot and no global versions, but versions and the listing order", header)
 	}
 	if !strings.Contains(r.err, "SHA-256 "+sha(sum.SHA256)) {

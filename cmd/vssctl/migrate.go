@@ -38,46 +38,54 @@ func (c *command) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	toKV := speaksOnlyVSSHTTP(c.to)
-	if toKV {
-		if err := c.checkKVTarget(c.to); err != nil {
-			return err
-		}
+	if speaksOnlyVSSHTTP(c.to) {
+		return c.migrateToKV(ctx, src, dst)
 	}
-	if speaksOnlyVSSHTTP(c.from) && !c.set["store-id"] {
-		return usagef("%s only speaks the VSS HTTP API, which cannot list a user's stores: name each store to move with --store-id (repeat it; --store-id \"\" is the empty store id)", c.from)
-	}
+	return c.migrateToConnect(ctx, src, dst)
+}
+
+// migrateToConnect migrates into a server's ImportData, and exports the target again
+// to compare.
+func (c *command) migrateToConnect(ctx context.Context, src, dst endpoint) error {
 	ci := &chunkImport{svc: c.connectClient(dst, http.DefaultClient).Service(), to: dst.url, size: int64(c.chunkSize)}
-	if !toKV {
-		if ci.id, err = c.migrateID(ctx, src, dst); err != nil {
-			return err
-		}
-		if c.abort {
-			return c.abortImport(ctx, ci)
-		}
+	var err error
+	if ci.id, err = c.migrateID(ctx, src, dst); err != nil {
+		return err
+	}
+	if c.abort {
+		return c.abortImport(ctx, ci)
+	}
+	in, err := c.openDump(ctx, src)
+	if err != nil {
+		return err
+	}
+	got, err := c.sendDump(ctx, in, ci, -1)
+	in.Close()
+	if err != nil {
+		return err
+	}
+	extra, err := c.verifyTarget(ctx, dst, got)
+	if err != nil {
+		return err
+	}
+	return c.migrateSummary(got, ci.id, extra)
+}
+
+// migrateToKV migrates into a server that only speaks the VSS HTTP API.
+func (c *command) migrateToKV(ctx context.Context, src, dst endpoint) error {
+	if err := c.checkKVTarget(dst.url); err != nil {
+		return err
 	}
 	in, err := c.openDump(ctx, src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	if toKV {
-		got, t, err := c.importKV(ctx, dst, in)
-		if err != nil {
-			return err
-		}
-		return c.kvSummary(got, t, "moved")
-	}
-	got, err := c.sendDump(ctx, in, ci, -1)
+	got, t, err := c.importKV(ctx, dst, in)
 	if err != nil {
 		return err
 	}
-	in.Close()
-	extra, err := c.verifyTarget(ctx, dst, got)
-	if err != nil {
-		return err
-	}
-	return c.migrateSummary(got, ci.id, extra)
+	return c.kvSummary(got, t, "moved")
 }
 
 // migrateID names the import of a migrate after the two servers and the users it acts
