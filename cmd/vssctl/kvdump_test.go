@@ -6,10 +6,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,6 +125,39 @@ func TestVSSHTTPExportImport(t *testing.T) {
 	newCLI(t, other.URL+"/vss", "VSSCTL_PRIVATE_KEY", keyHex).fails(exitPrecondition, `store "" on the target is not empty`, "import", "--allow-new-versions", path)
 	if got := readStore(t, otherAPI, ""); strings.Join(got.keys, ",") != "mine" {
 		t.Fatalf("the refused store holds %q", got.keys)
+	}
+}
+
+// TestVSSHTTPExportKeyDeleted deletes a key between the listing and its read: the
+// export skips it with a warning, and the dump holds the other keys.
+func TestVSSHTTPExportKeyDeleted(t *testing.T) {
+	t.Parallel()
+	var api *vssclient.Client
+	var once sync.Once
+	srv := vsstest.Start(t, vsstest.Config{NoAuth: true, Wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var req vssv1.GetObjectRequest
+			if r.URL.Path == "/vss/getObject" && proto.Unmarshal(body, &req) == nil && req.GetKey() == "c" {
+				once.Do(func() {
+					if _, err := api.DeleteObject(r.Context(), &vssv1.DeleteObjectRequest{StoreId: "wallet", KeyValue: &vssv1.KeyValue{Key: "c", Version: -1}}); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	api = vssclient.New(srv.URL)
+	fillWallet(t, api)
+	path := filepath.Join(t.TempDir(), "wallet.vssdump")
+	r := newCLI(t, srv.URL+"/vss").run("export", "--out", path, "--store-id", "wallet")
+	if r.code != 0 || !strings.Contains(r.err, `warning: store "wallet": key "c" was deleted after it was listed`) || !strings.Contains(r.err, "2 entries") {
+		t.Fatalf("export: %v", r)
+	}
+	if _, stores, _ := readDumpFile(t, path); strings.Join(stateOf(stores[0]).keys, ",") != "a,b" {
+		t.Fatalf("the dump holds %q, want a,b", stateOf(stores[0]).keys)
 	}
 }
 
