@@ -41,6 +41,16 @@ const (
 	exitVerification = 9 // a value or key read with a seed did not verify
 )
 
+// exitError is a failure whose exit code is known where it happens (a bad dump, a store
+// that is not empty, a move whose result does not match): exitCode returns code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
 // usageError is a mistake on the command line.
 type usageError struct{ error }
 
@@ -68,9 +78,12 @@ type command struct {
 	name string
 	args []string
 
-	server, storeID        string
-	privateKey, keyFile    string
-	token, lnurlAuth       string
+	server, storeID string
+	// storeIDs are the values of every --store-id, in order (storeID is the last).
+	storeIDs []string
+	// auth are the credentials of the server (--private-key and its neighbours); toAuth
+	// those of migrate's target (--to-private-key and its neighbours).
+	auth, toAuth           credentials
 	json                   bool
 	timeout                time.Duration
 	retries                int
@@ -86,7 +99,13 @@ type command struct {
 	leaseToken             int64
 	seedFile, vssSeedFile  string
 	// seed is what --seed-file or --vss-seed-file give; nil without them.
-	seed           *seed
+	seed *seed
+	// The flags of the commands that move data (transfer.go) and delete it (erase.go).
+	out, from, to                     string
+	chunkSize                         byteSize
+	abort, allowNewVersions, noVerify bool
+	yes, dryRun                       bool
+
 	set            map[string]bool // the flags given
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -94,16 +113,28 @@ type command struct {
 	// progress shows the progress of long operations; it is silent unless standard error
 	// is a terminal.
 	progress *progress
+	// interactive is true when standard input is a terminal, so that a command may ask
+	// for a confirmation.
+	interactive bool
+}
+
+// terminals tells which of the standard streams are terminals.
+type terminals struct {
+	// stdin is a terminal: commands may ask questions.
+	stdin bool
+	// stderr is a terminal: progress is shown.
+	stderr bool
 }
 
 // run runs vssctl with the arguments args and returns its exit code. Progress is shown
 // on stderr when it is a terminal.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return runWith(ctx, args, getenv, stdin, stdout, stderr, isTerminal(stderr))
+	return runWith(ctx, args, getenv, stdin, stdout, stderr, terminals{stdin: isTerminal(stdin), stderr: isTerminal(stderr)})
 }
 
-// runWith is run, with progress shown on stderr when terminal is true.
-func runWith(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer, terminal bool) int {
+// runWith is run, with progress shown on stderr and questions asked on stdin as term
+// says.
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer, term terminals) int {
 	c, err := parse(args, getenv)
 	var help helpRequest
 	switch {
@@ -119,7 +150,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return exitOK
 	case err == nil:
 		c.stdin, c.stdout, c.stderr = stdin, stdout, stderr
-		c.progress = newProgress(stderr, terminal)
+		c.progress = newProgress(stderr, term.stderr)
+		c.interactive = term.stdin
 		err = c.run(ctx)
 		c.progress.done()
 	}
@@ -139,6 +171,10 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 
 // exitCode classifies an error.
 func exitCode(err error) int {
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
 	if errors.As(err, new(usageError)) || errors.As(err, new(localError)) {
 		return exitUsage
 	}
@@ -206,11 +242,25 @@ func parse(args []string, getenv func(string) string) (*command, error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.StringVar(&c.server, "server", "", "")
-	fs.StringVar(&c.storeID, "store-id", "", "")
-	fs.StringVar(&c.privateKey, "private-key", "", "")
-	fs.StringVar(&c.keyFile, "private-key-file", "", "")
-	fs.StringVar(&c.token, "token", "", "")
-	fs.StringVar(&c.lnurlAuth, "lnurl-auth", "", "")
+	fs.Var((*stringList)(&c.storeIDs), "store-id", "")
+	c.auth = credentials{flag: "", env: "VSSCTL_"}
+	c.toAuth = credentials{flag: "to-", env: "VSSCTL_TO_"}
+	for _, cr := range []*credentials{&c.auth, &c.toAuth} {
+		fs.StringVar(&cr.privateKey, cr.flag+"private-key", "", "")
+		fs.StringVar(&cr.keyFile, cr.flag+"private-key-file", "", "")
+		fs.StringVar(&cr.token, cr.flag+"token", "", "")
+		fs.StringVar(&cr.lnurlAuth, cr.flag+"lnurl-auth", "", "")
+	}
+	fs.StringVar(&c.out, "out", "", "")
+	fs.StringVar(&c.from, "from", "", "")
+	fs.StringVar(&c.to, "to", "", "")
+	c.chunkSize = defaultChunkSize
+	fs.Var(&c.chunkSize, "chunk-size", "")
+	fs.BoolVar(&c.abort, "abort", false, "")
+	fs.BoolVar(&c.allowNewVersions, "allow-new-versions", false, "")
+	fs.BoolVar(&c.noVerify, "no-verify", false, "")
+	fs.BoolVar(&c.yes, "yes", false, "")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "")
 	fs.BoolVar(&c.json, "json", false, "")
 	fs.DurationVar(&c.timeout, "timeout", vssclient.DefaultTimeout, "")
 	fs.IntVar(&c.retries, "retries", vssclient.DefaultMaxAttempts, "")
@@ -317,16 +367,39 @@ func parse(args []string, getenv func(string) string) (*command, error) {
 			c.server = defaultServer
 		}
 	}
-	if doc.remote && !strings.HasPrefix(c.server, "http://") && !strings.HasPrefix(c.server, "https://") {
+	if doc.remote && !isHTTPURL(c.server) {
 		return c, usagef("--server %q is not an http or https URL", c.server)
 	}
-	if !c.set["store-id"] {
+	if c.name == "migrate" {
+		if err := c.checkMigrateURLs(); err != nil {
+			return c, err
+		}
+	}
+	if c.set["store-id"] {
+		c.storeID = c.storeIDs[len(c.storeIDs)-1]
+	} else {
 		c.storeID = getenv("VSSCTL_STORE_ID")
 	}
 	if !c.set["device-id"] {
 		c.deviceID = getenv("VSSCTL_DEVICE_ID")
 	}
 	return c, nil
+}
+
+// isHTTPURL reports whether u is an http or https URL.
+func isHTTPURL(u string) bool {
+	return strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")
+}
+
+// stringList is a flag that may be repeated: each value is appended.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+// Set appends a value.
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 // identity is who a client's credentials make it on the server: the scheme and how to
@@ -339,43 +412,101 @@ type identity struct {
 // noAuthUser is the user of a server run with --auth none (server.NoAuthUser).
 const noAuthUser = "unauthenticated"
 
-// client builds the client with the credentials the flags and environment give, and
-// says which identity they carry.
+// credentials are the authentication flags of one side of a command: the server's
+// (--private-key, --private-key-file, --token, --lnurl-auth, for every command and for
+// migrate's source), or migrate's target's (the same flags with the prefix to-).
+type credentials struct {
+	// flag is the prefix of the flags' names, env that of their environment variables.
+	flag, env                             string
+	privateKey, keyFile, token, lnurlAuth string
+}
+
+// endpoint is a server a command talks to, with the credentials it sends there.
+type endpoint struct {
+	url string
+	// headers authenticate every request; nil sends no credentials.
+	headers vssclient.HeaderProvider
+	id      identity
+	// key is the private key the credentials sign or log in with, if any.
+	key *secp256k1.PrivateKey
+}
+
+// client builds the client of --server with the credentials the flags and environment
+// give, and says which identity they carry.
 func (c *command) client() (*vssclient.Client, identity, error) {
+	var fallback *secp256k1.PrivateKey
+	if c.seed != nil {
+		fallback = c.seed.signing // LDK Node's signing key of the wallet seed
+	}
+	e, err := c.endpoint(c.server, c.auth, fallback)
+	if err != nil {
+		return nil, e.id, err
+	}
+	return c.connectClient(e, &progressHTTP{next: http.DefaultClient, p: c.progress}), e.id, nil
+}
+
+// connectClient returns a client of e's Connect API that sends its requests through hc.
+func (c *command) connectClient(e endpoint, hc connect.HTTPClient) *vssclient.Client {
 	opts := []vssclient.Option{
-		vssclient.WithTimeout(c.timeout),
+		vssclient.WithTimeout(c.attemptTimeout()),
 		vssclient.WithRetry(vssclient.RetryPolicy{MaxAttempts: c.retries}),
-		vssclient.WithHTTPClient(&progressHTTP{next: http.DefaultClient, p: c.progress}),
+		vssclient.WithHTTPClient(hc),
 	}
 	if c.deviceID != "" {
 		opts = append(opts, vssclient.WithDeviceID(c.deviceID))
 	}
-	id := identity{scheme: "none", user: func(context.Context) (string, error) { return noAuthUser, nil }}
-	key, err := c.key()
-	if err != nil {
-		return nil, id, err
+	if e.headers != nil {
+		opts = append(opts, vssclient.WithHeaders(e.headers))
 	}
-	token := c.token
-	if !c.set["token"] {
-		token = c.getenv("VSSCTL_TOKEN")
-	}
-	if key == nil && token == "" && c.lnurlAuth == "" && c.seed != nil && c.seed.signing != nil {
-		key = c.seed.signing // LDK Node's signing key of the wallet seed
-	}
+	return vssclient.New(e.url, opts...)
+}
+
+// transferTimeout bounds each attempt of export's, import's and migrate's requests
+// without --timeout: a chunk of 4 MiB takes half a minute over an uplink of 1 Mbit/s.
+const transferTimeout = 5 * time.Minute
+
+// attemptTimeout is the time limit of each attempt of a request: --timeout, or for the
+// commands that move data, transferTimeout.
+func (c *command) attemptTimeout() time.Duration {
 	switch {
-	case c.lnurlAuth != "":
+	case c.set["timeout"]:
+		return c.timeout
+	case c.name == "export" || c.name == "import" || c.name == "migrate":
+		return transferTimeout
+	}
+	return c.timeout
+}
+
+// endpoint returns the server at url with the credentials cr gives; fallback, if not
+// nil, is the key to sign with when cr gives no credentials at all.
+func (c *command) endpoint(url string, cr credentials, fallback *secp256k1.PrivateKey) (endpoint, error) {
+	e := endpoint{url: url, id: identity{scheme: "none", user: func(context.Context) (string, error) { return noAuthUser, nil }}}
+	key, err := c.key(cr)
+	if err != nil {
+		return e, err
+	}
+	token := cr.token
+	if !c.set[cr.flag+"token"] {
+		token = c.getenv(cr.env + "TOKEN")
+	}
+	if key == nil && token == "" && cr.lnurlAuth == "" {
+		key = fallback
+	}
+	e.key = key
+	switch {
+	case cr.lnurlAuth != "":
 		if key == nil {
-			return nil, id, usagef("--lnurl-auth needs the linking key: give --private-key, --private-key-file or VSSCTL_PRIVATE_KEY")
+			return e, usagef("--%slnurl-auth needs the linking key: give --%sprivate-key, --%sprivate-key-file or %sPRIVATE_KEY", cr.flag, cr.flag, cr.flag, cr.env)
 		}
 		if token != "" {
-			return nil, id, usagef("give either --token or --lnurl-auth, not both")
+			return e, usagef("give either --%stoken or --%slnurl-auth, not both", cr.flag, cr.flag)
 		}
-		auth, err := vssclient.NewLNURLAuth(vssclient.LNURLAuthConfig{URL: c.lnurlAuth, LinkingKey: key})
+		auth, err := vssclient.NewLNURLAuth(vssclient.LNURLAuthConfig{URL: cr.lnurlAuth, LinkingKey: key})
 		if err != nil {
-			return nil, id, usageError{err}
+			return e, usageError{err}
 		}
-		opts = append(opts, vssclient.WithHeaders(auth))
-		id = identity{scheme: "lnurl-auth", user: func(ctx context.Context) (string, error) {
+		e.headers = auth
+		e.id = identity{scheme: "lnurl-auth", user: func(ctx context.Context) (string, error) {
 			token, err := auth.Token(ctx)
 			if err != nil {
 				return "", err
@@ -383,16 +514,16 @@ func (c *command) client() (*vssclient.Client, identity, error) {
 			return tokenSubject(token)
 		}}
 	case token != "" && key != nil:
-		return nil, id, usagef("give either a token or a private key, not both")
+		return e, usagef("give either a token or a private key, not both")
 	case token != "":
-		opts = append(opts, vssclient.WithHeaders(vssclient.Bearer(token)))
-		id = identity{scheme: "jwt", user: func(context.Context) (string, error) { return tokenSubject(token) }}
+		e.headers = vssclient.Bearer(token)
+		e.id = identity{scheme: "jwt", user: func(context.Context) (string, error) { return tokenSubject(token) }}
 	case key != nil:
-		opts = append(opts, vssclient.WithHeaders(vssclient.Signature(key)))
+		e.headers = vssclient.Signature(key)
 		user := hex.EncodeToString(key.PubKey().SerializeCompressed())
-		id = identity{scheme: "signature", user: func(context.Context) (string, error) { return user, nil }}
+		e.id = identity{scheme: "signature", user: func(context.Context) (string, error) { return user, nil }}
 	}
-	return vssclient.New(c.server, opts...), id, nil
+	return e, nil
 }
 
 // tokenSubject returns the sub claim of a JWT, the user a server that accepts the token
@@ -408,24 +539,25 @@ func tokenSubject(token string) (string, error) {
 	return claims.Subject, nil
 }
 
-// key returns the private key the flags or the environment give, or nil.
-func (c *command) key() (*secp256k1.PrivateKey, error) {
-	if c.privateKey != "" && c.keyFile != "" {
-		return nil, usagef("give either --private-key or --private-key-file, not both")
+// key returns the private key that cr's flags or environment give, or nil.
+func (c *command) key(cr credentials) (*secp256k1.PrivateKey, error) {
+	keyFlag, fileFlag, envVar := "--"+cr.flag+"private-key", "--"+cr.flag+"private-key-file", cr.env+"PRIVATE_KEY"
+	if cr.privateKey != "" && cr.keyFile != "" {
+		return nil, usagef("give either %s or %s, not both", keyFlag, fileFlag)
 	}
-	text, source := c.privateKey, "--private-key"
+	text, source := cr.privateKey, keyFlag
 	switch {
-	case c.keyFile != "":
-		data, err := os.ReadFile(c.keyFile)
+	case cr.keyFile != "":
+		data, err := os.ReadFile(cr.keyFile)
 		if err != nil {
 			return nil, localError{fmt.Errorf("read the private key: %w", err)}
 		}
 		if len(data) == 32 && !isHex(data) {
-			return parseKey(data, "--private-key-file")
+			return parseKey(data, fileFlag)
 		}
-		text, source = string(data), "--private-key-file"
+		text, source = string(data), fileFlag
 	case text == "":
-		text, source = c.getenv("VSSCTL_PRIVATE_KEY"), "VSSCTL_PRIVATE_KEY"
+		text, source = c.getenv(envVar), envVar
 		if text == "" {
 			return nil, nil
 		}
@@ -462,6 +594,19 @@ func (c *command) run(ctx context.Context) (err error) {
 		_, err := fmt.Fprintln(c.stdout, versionString())
 		return err
 	}
+	switch c.name {
+	case "export", "import":
+		e, err := c.endpoint(c.server, c.auth, nil)
+		if err != nil {
+			return err
+		}
+		if c.name == "export" {
+			return describe(c.exportDump(ctx, e))
+		}
+		return describe(c.importDump(ctx, e))
+	case "migrate":
+		return describe(c.migrate(ctx))
+	}
 	if c.seed, err = c.loadSeed(); err != nil {
 		return err
 	}
@@ -486,6 +631,10 @@ func (c *command) run(ctx context.Context) (err error) {
 		err = c.watch(ctx, cl)
 	case "lease":
 		err = c.lease(ctx, cl)
+	case "delete-store":
+		err = c.deleteStore(ctx, cl)
+	case "delete-all":
+		err = c.deleteAll(ctx, cl)
 	default:
 		err = c.list(ctx, cl)
 	}

@@ -8,8 +8,9 @@ import (
 )
 
 // writeCompletion prints the completion script of shell, made from commandDocs and
-// flagDocs: commands, each command's flags, files after --file and
-// --private-key-file, and the shells after completion.
+// flagDocs: commands, each command's flags, files after the flags that name one
+// (fileFlags) and as the argument of the commands that take one (fileArgCommands), and
+// the shells after completion.
 func writeCompletion(w io.Writer, shell string) error {
 	switch shell {
 	case "bash":
@@ -27,7 +28,10 @@ func writeCompletion(w io.Writer, shell string) error {
 }
 
 // fileFlags are the flags whose argument is a file name.
-var fileFlags = []string{"file", "private-key-file", "seed-file", "vss-seed-file"}
+var fileFlags = []string{"file", "private-key-file", "seed-file", "vss-seed-file", "out", "to-private-key-file"}
+
+// fileArgCommands are the commands whose argument is a file name.
+var fileArgCommands = []string{"import"}
 
 func bashCompletion() string {
 	var valued, files []string
@@ -73,6 +77,8 @@ _vssctl() {
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$flags" -- "$cur"))
+    elif [[ " ` + strings.Join(fileArgCommands, " ") + ` " == *" $cmd "* ]]; then
+        COMPREPLY=($(compgen -f -- "$cur"))
     fi
 }
 complete -F _vssctl vssctl
@@ -87,6 +93,7 @@ func fishCompletion() string {
 		fmt.Fprintf(&b, "complete -c vssctl -n __fish_use_subcommand -a %s -d %s\n", c.name, fishQuote(c.summary))
 	}
 	b.WriteString("complete -c vssctl -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n")
+	b.WriteString("complete -c vssctl -n '__fish_seen_subcommand_from " + strings.Join(fileArgCommands, " ") + "' -F\n")
 	for _, f := range flagDocs {
 		var cmds []string
 		for _, c := range commandDocs {

@@ -26,7 +26,27 @@ type commandDoc struct {
 	// flags are the command's own flags, beyond the common ones (remote commands) and
 	// --json.
 	flags []string
+	// without are common flags the command does not take.
+	without []string
 }
+
+// vssHTTPSourceHelp and vssHTTPTargetHelp tell how export, import and migrate work with
+// a server that only speaks the VSS HTTP API.
+const (
+	vssHTTPSourceHelp = "A server that only speaks the VSS HTTP API, such as the reference server, is given by the " +
+		"URL its clients use, whose path ends in /vss (http://host:8080/vss); every other URL is a Connect server. " +
+		"As a source it cannot list its stores: name each with --store-id (repeat it; --store-id \"\" is the " +
+		"empty store id). vssctl lists each store's keys, then reads them one by one, oldest first: the dump is " +
+		"not a snapshot (stop the wallet meanwhile), a key deleted in between is skipped with a warning, and since " +
+		"the API reads a global version never set as 0, a global version of 0 is carried as none."
+	vssHTTPTargetHelp = "As a target, such a server cannot keep versions: a write there chooses no version, and every " +
+		"key is created anew at version 1, so vssctl refuses unless --allow-new-versions is given, and wallets " +
+		"that cached versions must read their keys again. Each store must then be empty, or hold the first keys " +
+		"of the dump's store from an interrupted run, which are skipped; the keys are created in the dump's " +
+		"order, so the listing order is kept, and a global version G is set by G checked bumps from 0 (up to " +
+		"1000; beyond that it is not set, with a warning). Each store is then read back and its keys, values and " +
+		"order compared with the dump (--no-verify skips this)."
+)
 
 var commandDocs = []commandDoc{
 	{
@@ -116,6 +136,63 @@ var commandDocs = []commandDoc{
 			"server run with --auth none) it is \"unauthenticated\". Refused credentials are exit code 4.",
 	},
 	{
+		name: "export", args: "[--out FILE]", summary: "write every store of the user to a dump", minArgs: 0, maxArgs: 0,
+		remote: true, flags: []string{"out"},
+		help: "Write every store of the user, with each key's version and value as stored, each store's global " +
+			"version and the listing order, as a VSS dump (docs/dump-format.md) to FILE, or to standard output " +
+			"without --out or with --out -. The dump is written to FILE.partial and renamed to FILE only once it " +
+			"is complete, so an export that is interrupted never leaves a FILE that looks whole. vssctl reads the " +
+			"bytes through the dump reader as they arrive, which checks every record and checksum, then prints " +
+			"the stores, entries, bytes and the dump's SHA-256 on standard error (with --json, on standard " +
+			"output). Over Connect the server exports every store in one snapshot (ExportData), and --store-id " +
+			"is not taken. " + vssHTTPSourceHelp,
+	},
+	{
+		name: "import", args: "FILE", summary: "import a dump into the user's empty stores", minArgs: 1, maxArgs: 1,
+		remote: true, flags: []string{"abort", "chunk-size", "allow-new-versions", "no-verify"},
+		help: "Import the dump FILE (- for standard input) into the user's stores, keeping each key's version, " +
+			"each global version and the listing order. Every store of the dump must be empty on the server: " +
+			"a store that is not is refused with exit code 8 (vssctl delete-store deletes one). The dump goes " +
+			"over Connect (ImportData) in requests of --chunk-size bytes (4MiB by default, more when a record " +
+			"needs it), and the server commits as it reads: running the same command again resumes an " +
+			"interrupted import, since the import's id comes from the dump's header; --abort gives it up and " +
+			"removes what it wrote. The import ends when the server has verified every store by checksum; " +
+			"vssctl checks that the server's SHA-256 is the dump's and prints the stores, entries and SHA-256. " +
+			"A bad dump (truncated, altered, of another format version) is exit code 5, and nothing of it stays " +
+			"imported. " + vssHTTPTargetHelp,
+	},
+	{
+		name: "migrate", args: "--from URL --to URL", summary: "move every store of the user from one server to another",
+		minArgs: 0, maxArgs: 0, remote: true, without: []string{"server"},
+		flags: []string{"from", "to", "to-private-key", "to-private-key-file", "to-token", "to-lnurl-auth", "chunk-size",
+			"allow-new-versions", "no-verify", "abort"},
+		help: "Stream the export of the server --from into an import on the server --to, with no file in " +
+			"between, as export and import do. The source's credentials are the usual flags (--private-key, " +
+			"--token, --lnurl-auth and the environment); the target's are --to-private-key, " +
+			"--to-private-key-file, --to-token and --to-lnurl-auth (env VSSCTL_TO_PRIVATE_KEY, VSSCTL_TO_TOKEN). " +
+			"Without any of them the target is signed with the source's private key, the same wallet's user on " +
+			"both; a token is never sent to the other server. An interrupted migrate resumes when run again with " +
+			"the same URLs and credentials: the import's id comes from them, and the target skips what it " +
+			"committed (--abort gives the import up). At the end the target's SHA-256 must be the source dump's; " +
+			"then vssctl exports the target and compares each store's checksum again (--no-verify skips that " +
+			"second export). A result that does not match is exit code 9. " + vssHTTPSourceHelp + " " + vssHTTPTargetHelp,
+	},
+	{
+		name: "delete-store", args: "STORE_ID", summary: "delete one store of the user, with everything in it",
+		minArgs: 1, maxArgs: 1, remote: true, flags: []string{"dry-run", "yes"},
+		help: "Delete the store STORE_ID (\"\" for the empty store id): every key, its global version, its change " +
+			"feed and its leases. vssctl first prints what would be deleted (a dry run on the server), then " +
+			"asks to type yes when standard input is a terminal; otherwise it needs --yes. --dry-run stops after " +
+			"printing. There is no undo: export the store first if you may want it back.",
+	},
+	{
+		name: "delete-all", summary: "delete every store of the user", minArgs: 0, maxArgs: 0, remote: true,
+		flags: []string{"dry-run", "yes"},
+		help: "Delete every store of the user, as delete-store deletes one. vssctl first prints what would be " +
+			"deleted (a dry run on the server), then asks to type yes when standard input is a terminal; " +
+			"otherwise it needs --yes. --dry-run stops after printing. There is no undo: vssctl export first.",
+	},
+	{
 		name: "keygen", summary: "create a private key for the signature scheme", minArgs: 0, maxArgs: 0, flags: []string{"file"},
 		help: "Create a random secp256k1 private key and print it as 64 hex digits, the format --private-key, " +
 			"--private-key-file and VSSCTL_PRIVATE_KEY accept, and its public key, the user the server will " +
@@ -144,13 +221,13 @@ type flagDoc struct {
 
 var flagDocs = []flagDoc{
 	{name: "server", arg: "URL", common: true, usage: "the server's base URL (env VSSCTL_SERVER; default " + defaultServer + ")"},
-	{name: "store-id", arg: "ID", common: true, usage: "the store (env VSSCTL_STORE_ID; default the empty store id)"},
+	{name: "store-id", arg: "ID", common: true, usage: "the store (env VSSCTL_STORE_ID; default the empty store id); export and migrate from a server that only speaks the VSS HTTP API: a store to move (repeat the flag for each)"},
 	{name: "private-key", arg: "HEX", common: true, usage: "a secp256k1 private key (64 hex digits, see vssctl keygen): sign every request with the signature scheme (env VSSCTL_PRIVATE_KEY)"},
 	{name: "private-key-file", arg: "PATH", common: true, usage: "read the private key from a file (hex, or 32 raw bytes)"},
 	{name: "token", arg: "JWT", common: true, usage: "send \"Authorization: Bearer JWT\" (env VSSCTL_TOKEN)"},
 	{name: "lnurl-auth", arg: "URL", common: true, usage: "log in at an LNURL-auth issuer, such as https://vss.example.com/auth/lnurl, with the private key as the linking key, and send the token it issues"},
 	{name: "device-id", arg: "ID", common: true, usage: "name this device in the writes, as their changes show it in the change feed (env VSSCTL_DEVICE_ID)"},
-	{name: "timeout", arg: "DURATION", common: true, usage: "time limit of each attempt (default 30s)"},
+	{name: "timeout", arg: "DURATION", common: true, usage: "time limit of each attempt (default 30s; 5m for export, import and migrate, whose requests carry chunks of the dump)"},
 	{name: "retries", arg: "N", common: true, usage: "attempts per request, the first included (default 5); retries happen on unavailable, internal and transport errors only"},
 	{name: "json", usage: "print the answer as one line of JSON (protobuf JSON for server answers)"},
 	{name: "version", arg: "N", usage: "the key's version (see the command's help)"},
@@ -166,6 +243,19 @@ var flagDocs = []flagDoc{
 	{name: "holder", arg: "ID", usage: "who acquires the lease (default --device-id)"},
 	{name: "lease", arg: "NAME", usage: "write only while the lease NAME is held with --lease-token"},
 	{name: "lease-token", arg: "T", usage: "the fencing token of the lease's grant (vssctl lease acquire prints it)"},
+	{name: "out", arg: "FILE", usage: "write the dump to FILE, through FILE.partial (default, or -: standard output)"},
+	{name: "from", arg: "URL", usage: "the server to move the data from (its base URL, or the /vss URL of a server that only speaks the VSS HTTP API); authenticated with --private-key, --token or --lnurl-auth"},
+	{name: "to", arg: "URL", usage: "the server to move the data to (its base URL, or the /vss URL of a server that only speaks the VSS HTTP API)"},
+	{name: "to-private-key", arg: "HEX", usage: "sign the target's requests with this secp256k1 private key (env VSSCTL_TO_PRIVATE_KEY; default the source's private key)"},
+	{name: "to-private-key-file", arg: "PATH", usage: "read the target's private key from a file (hex, or 32 raw bytes)"},
+	{name: "to-token", arg: "JWT", usage: "send \"Authorization: Bearer JWT\" to the target (env VSSCTL_TO_TOKEN)"},
+	{name: "to-lnurl-auth", arg: "URL", usage: "log in at the target's LNURL-auth issuer with --to-private-key as the linking key"},
+	{name: "chunk-size", arg: "BYTES", usage: "bytes of dump per ImportData request, from 4KiB to 64MiB, such as 1048576, 512KiB or 4MiB (default 4MiB); a record larger than that is sent whole"},
+	{name: "allow-new-versions", usage: "import into a server that only speaks the VSS HTTP API although every key gets a new version there (1): clients that cached versions must read again"},
+	{name: "no-verify", usage: "skip the check that reads the target again: migrate's second export, or reading back a VSS HTTP target"},
+	{name: "abort", usage: "give the import up: the server removes everything it wrote"},
+	{name: "dry-run", usage: "print what would be deleted, and delete nothing"},
+	{name: "yes", usage: "delete without asking (needed when standard input is not a terminal)"},
 	{name: "seed-file", arg: "PATH", usage: "the wallet seed (LDK Node's keys_seed file: 64 raw bytes, or hex): encrypt names and values with the keys LDK Node derives from it, and sign with its signing key unless other credentials are given (env VSSCTL_SEED_FILE). THE WALLET'S SECRET: refused unless only its owner may read it (chmod 600)"},
 	{name: "vss-seed-file", arg: "PATH", usage: "a 32-byte VSS seed (LDK Node's m/877' key; raw or 64 hex digits) instead of the wallet seed: encryption only, no signing key. Also a secret: chmod 600"},
 }
@@ -181,15 +271,17 @@ const exitCodesHelp = `Exit codes:
   3  conflict: a version did not match; nothing was written
   4  authentication refused
   5  invalid request: a key or store id beyond the server's limits, a value larger than
-     the server accepts, a page token the server did not issue
+     the server accepts, a page token the server did not issue; a bad dump (truncated,
+     altered, of another format version), of which nothing stays imported
   6  the server failed or could not be reached (unavailable, internal, timeout)
   7  refused by the user's quota or rate limit: nothing was written; a rate-limited
      request may be retried later
   8  a lease is held by another holder, or no longer held with the token given (nothing
      was written); or a change-feed cursor the server no longer holds (list the store
-     again)
+     again); or an import into a store that is not empty
   9  with a seed: what the server returned does not verify (a value altered, moved from
-     another key or rolled back, or not written with this seed's keys); nothing printed
+     another key or rolled back, or not written with this seed's keys); nothing printed.
+     For import and migrate: what the target holds does not match the source's checksum
 `
 
 func lookupCommand(name string) (commandDoc, bool) {
@@ -212,7 +304,7 @@ func flagsOf(c commandDoc) []string {
 	}
 	if c.remote {
 		for _, f := range flagDocs {
-			if f.common {
+			if f.common && !slices.Contains(c.without, f.name) {
 				names = append(names, f.name)
 			}
 		}
@@ -233,7 +325,7 @@ func commandNames() []string {
 func writeUsage(w io.Writer) {
 	fmt.Fprint(w, "vssctl reads and writes the keys of a VSS server.\n\nUsage:\n  vssctl [flags] COMMAND [arguments]\n\nCommands:\n")
 	for _, c := range commandDocs {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun 'vssctl COMMAND --help' for a command's arguments and flags.\n\n"+
 		"Flags of the commands that call a server (anywhere on the line; -- ends the flags):\n")

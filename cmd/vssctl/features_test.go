@@ -26,14 +26,17 @@ import (
 	"github.com/govss/vss/storage"
 )
 
-// startApp runs the complete vss-server in-process with cfg (an in-memory store, no
-// authentication unless cfg says otherwise) and returns its base URL.
+// startApp runs the complete vss-server in-process with cfg (an in-memory store unless
+// cfg names one, no authentication unless cfg says otherwise) and returns its base URL.
 func startApp(t *testing.T, cfg app.Config) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	cfg.Listen, cfg.DatabaseURL = "127.0.0.1:0", app.MemoryURL
+	cfg.Listen = "127.0.0.1:0"
+	if cfg.DatabaseURL == "" && cfg.DataDir == "" {
+		cfg.DatabaseURL = app.MemoryURL
+	}
 	if cfg.Auth.Schemes == "" {
 		cfg.Auth.Schemes = "none"
 	}
@@ -212,8 +215,11 @@ func TestCommandHelp(t *testing.T) {
 		for _, f := range flagDocs {
 			listed := strings.Contains(r.out, "\n  --"+f.name+" ") || strings.Contains(r.out, "\n  --"+f.name+"\n")
 			value := "1"
-			if f.arg == "DURATION" {
+			switch f.arg {
+			case "DURATION":
 				value = "1s"
+			case "BYTES":
+				value = "4MiB"
 			}
 			_, err := parse([]string{doc.name, "--" + f.name + "=" + value, "a", "b"}, func(string) string { return "" })
 			accepted := err == nil || !strings.Contains(err.Error(), "does not take")
@@ -290,7 +296,7 @@ func TestProgress(t *testing.T) {
 	env := func(k string) string { return map[string]string{"VSSCTL_SERVER": srv.URL}[k] }
 	runTerm := func(terminal bool, args ...string) result {
 		var out, errOut bytes.Buffer
-		code := runWith(context.Background(), args, env, strings.NewReader(""), &out, &errOut, terminal)
+		code := runWith(context.Background(), args, env, strings.NewReader(""), &out, &errOut, terminals{stderr: terminal})
 		return result{out.String(), errOut.String(), code}
 	}
 	for _, tc := range []struct {

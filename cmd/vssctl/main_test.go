@@ -16,16 +16,19 @@ import (
 	vssclient "github.com/govss/vss/client"
 	"github.com/govss/vss/client/vsstest"
 	vssv1 "github.com/govss/vss/gen/vss/v1"
+	"github.com/govss/vss/internal/pgtest"
 )
 
 // TestMain lets the test binary act as vssctl itself when VSSCTL_TEST_MAIN is set, so
-// that tests can run it as a separate process (exit codes, the README's shell lines).
+// that tests can run it as a separate process (exit codes, the README's shell lines),
+// and otherwise runs the tests with a PostgreSQL server (migrate's tests move data
+// between the embedded store and PostgreSQL).
 func TestMain(m *testing.M) {
 	if os.Getenv("VSSCTL_TEST_MAIN") == "1" {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m)
 }
 
 // result is what one vssctl run printed and returned.

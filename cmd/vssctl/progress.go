@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // progress shows how far a long operation got on one line of standard error, rewritten
@@ -26,14 +28,11 @@ const progressInterval = 100 * time.Millisecond
 
 func newProgress(w io.Writer, terminal bool) *progress { return &progress{w: w, on: terminal} }
 
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+// isTerminal reports whether stream, standard input or output, is a terminal (not
+// merely a character device such as /dev/null, from which no one answers a question).
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // show replaces the progress line, at most every progressInterval.
