@@ -151,6 +151,9 @@ func (d *Dumps) ImportData(ctx context.Context, user string, req *vssv1.ImportDa
 			return nil, err
 		}
 	}
+	if r.Header().Scope != dump.ScopeUser {
+		return nil, invalidf("ImportData takes a dump of one user's stores (scope user); this dump holds a whole database (scope %s): import it with vss-server admin import", r.Header().Scope)
+	}
 	res, err := transfer.Import(ctx, d.store, r, transfer.ImportOptions{User: user, ImportID: id, Partial: !req.GetLast()})
 	if err != nil {
 		return nil, err

@@ -396,3 +396,33 @@ func TestImportCountsAgainstQuotaAndRateLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestImportDataRefusesADatabaseDump sends a dump of a whole database: a user cannot
+// import other users' stores, and the answer says so (INVALID_ARGUMENT).
+func TestImportDataRefusesADatabaseDump(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	w, err := dump.NewWriter(&buf, dump.Header{Producer: "test", Scope: dump.ScopeDatabase, Versions: true, ListingOrder: true, GlobalVersions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.BeginStore(dump.Store{User: "carol", ID: "wallet"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Entry(dump.Entry{Key: "k", Version: 1, Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.EndStore(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := dumpServer(t, "memory", 0)
+	if _, err := importDump(c, "bob", "db", buf.Bytes(), 0, 1<<20, 0); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "whole database") {
+		t.Fatalf("a database dump: %v, want INVALID_ARGUMENT", err)
+	}
+	if s := dumpSum(t, exportDump(t, c, "carol")); s.Stores != 0 {
+		t.Errorf("the refused dump wrote %d stores for carol", s.Stores)
+	}
+}

@@ -2119,9 +2119,13 @@ type ImportDataRequest struct {
 	// the committed_offset of the previous answer. A chunk at 0 starts reading the dump
 	// again from its beginning (writing nothing that is already committed); a chunk at
 	// another offset than the one the server expects writes nothing and is answered with
-	// the offset it expects.
+	// the offset it expects. A chunk at an offset other than 0 of an import the server
+	// does not know (never begun, finished or given up) fails with FAILED_PRECONDITION:
+	// send the dump from 0.
 	Offset int64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
-	// chunk is the next bytes of the dump; it may end anywhere.
+	// chunk is the next bytes of the dump. It may end anywhere, except that the chunk at
+	// offset 0 must hold the dump's header (4 KiB always do) unless it is the whole dump.
+	// A chunk is one request body: at most the server's request body limit.
 	Chunk []byte `protobuf:"bytes,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
 	// last tells that chunk ends the dump: a dump that ends before its trailer is then
 	// refused as truncated.

@@ -129,8 +129,8 @@ type VssServiceClient interface {
 	// key's version and value as stored, each store's global version and the listing
 	// order. Values are carried as stored, never opened.
 	ExportData(context.Context, *connect.Request[v1.ExportDataRequest]) (*connect.ServerStreamForClient[v1.ExportDataResponse], error)
-	// ImportData imports a dump into the caller's stores, sent in chunks of one unary
-	// call each (so that browsers can send it). Each store of the dump must be empty at
+	// ImportData imports a dump of one user's stores (scope user) into the caller's
+	// stores, sent in chunks of one unary call each (so that browsers can send it). Each store of the dump must be empty at
 	// the target when its import begins; versions, global versions and listing order are
 	// kept. The server commits as it reads and answers with the offset to send from next,
 	// so an interrupted import resumes where it stopped, in a new process or on another
@@ -406,8 +406,8 @@ type VssServiceHandler interface {
 	// key's version and value as stored, each store's global version and the listing
 	// order. Values are carried as stored, never opened.
 	ExportData(context.Context, *connect.Request[v1.ExportDataRequest], *connect.ServerStream[v1.ExportDataResponse]) error
-	// ImportData imports a dump into the caller's stores, sent in chunks of one unary
-	// call each (so that browsers can send it). Each store of the dump must be empty at
+	// ImportData imports a dump of one user's stores (scope user) into the caller's
+	// stores, sent in chunks of one unary call each (so that browsers can send it). Each store of the dump must be empty at
 	// the target when its import begins; versions, global versions and listing order are
 	// kept. The server commits as it reads and answers with the offset to send from next,
 	// so an interrupted import resumes where it stopped, in a new process or on another

@@ -1084,14 +1084,18 @@ export type ImportDataRequest = Message<"vss.v1.ImportDataRequest"> & {
    * the committed_offset of the previous answer. A chunk at 0 starts reading the dump
    * again from its beginning (writing nothing that is already committed); a chunk at
    * another offset than the one the server expects writes nothing and is answered with
-   * the offset it expects.
+   * the offset it expects. A chunk at an offset other than 0 of an import the server
+   * does not know (never begun, finished or given up) fails with FAILED_PRECONDITION:
+   * send the dump from 0.
    *
    * @generated from field: int64 offset = 2;
    */
   offset: bigint;
 
   /**
-   * chunk is the next bytes of the dump; it may end anywhere.
+   * chunk is the next bytes of the dump. It may end anywhere, except that the chunk at
+   * offset 0 must hold the dump's header (4 KiB always do) unless it is the whole dump.
+   * A chunk is one request body: at most the server's request body limit.
    *
    * @generated from field: bytes chunk = 3;
    */
@@ -1623,8 +1627,8 @@ export const VssService: GenService<{
     output: typeof ExportDataResponseSchema;
   },
   /**
-   * ImportData imports a dump into the caller's stores, sent in chunks of one unary
-   * call each (so that browsers can send it). Each store of the dump must be empty at
+   * ImportData imports a dump of one user's stores (scope user) into the caller's
+   * stores, sent in chunks of one unary call each (so that browsers can send it). Each store of the dump must be empty at
    * the target when its import begins; versions, global versions and listing order are
    * kept. The server commits as it reads and answers with the offset to send from next,
    * so an interrupted import resumes where it stopped, in a new process or on another
