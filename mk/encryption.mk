@@ -18,7 +18,7 @@ check-encryption-vectors: ## Check that the committed encryption vectors are wha
 CLIENT_TESTS += check-encryption-vectors
 
 .PHONY: test-encryption-compat
-test-encryption-compat: ## Cross-language encryption test: Rust (vss-client-ng), Go, TypeScript and Kotlin each write the fixture and read every other's, against bin/vss-server
+test-encryption-compat: ## Cross-language encryption test: Rust (vss-client-ng), Go, TypeScript and Kotlin each write the fixture and read every other's, against bin/vss-server; then vssctl migrate moves it all to a second server, where the Rust client reads it again
 	bash compat/rust-client/encryption.sh
 
 CLIENT_TESTS += test-encryption-compat

@@ -22,8 +22,8 @@ for lang in "${langs[@]}"; do
 	fi
 done
 
-echo "== building the server and the Rust encryption program"
-make -C "$root" --no-print-directory build
+echo "== building the server, vssctl and the Rust encryption program"
+make -C "$root" --no-print-directory build build-vssctl
 cargo build --quiet --manifest-path "$here/Cargo.toml" --bin encryption
 
 echo "== checking that encryption-vectors.json is what the crates produce now"
@@ -36,12 +36,17 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 log="$(mktemp "${TMPDIR:-/tmp}/vss-server-log.XXXXXX")"
 out="$(mktemp "${TMPDIR:-/tmp}/vss-encryption-out.XXXXXX")"
 server_pid=""
+target_pid=""
+target_dir=""
 cleanup() {
-	if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
+	for pid in "$server_pid" "$target_pid"; do
+		if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
 	rm -f "$log" "$out"
+	if [[ -n "$target_dir" ]]; then rm -rf "$target_dir"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -99,3 +104,45 @@ echo "== checks passed per reading language (over ${#langs[@]} writers)"
 for reader in "${langs[@]}"; do
 	echo "$reader: ${total[$reader]}"
 done
+
+# Moving the wallets to another provider: vssctl migrate streams every store of the
+# server (all written above, by the four languages, under the one user of --auth none)
+# into a second server on the embedded store, then the real Rust crate reads every
+# fixture there. Its reads check each value, each key's version against the sealed one
+# (a conditional write's rollback) and the listing, so they pass only if the move kept
+# values, versions, global versions and listing order.
+target_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+target_dir="$(mktemp -d "${TMPDIR:-/tmp}/vss-migrated.XXXXXX")"
+echo "== migrating every store to a second server (embedded store) on 127.0.0.1:$target_port"
+"$root/bin/vss-server" --listen "127.0.0.1:$target_port" --data-dir "$target_dir" --auth none >>"$log" 2>&1 &
+target_pid=$!
+for _ in $(seq 1 300); do # 30 s
+	if ! kill -0 "$target_pid" 2>/dev/null; then
+		echo "the second server exited; the log:" >&2
+		cat "$log" >&2
+		exit 1
+	fi
+	curl -fsS --max-time 1 "http://127.0.0.1:$target_port/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+if ! "$root/bin/vssctl" migrate --from "$VSS_BASE_URL" --to "http://127.0.0.1:$target_port" >"$out" 2>&1; then
+	echo "FAIL vssctl migrate:" >&2
+	cat "$out" >&2
+	cat "$log" >&2
+	exit 1
+fi
+sed 's/^/     /' "$out"
+export VSS_BASE_URL="http://127.0.0.1:$target_port"
+migrated=0
+for writer in "${langs[@]}"; do
+	run rust read "enc-$writer"
+	n="$(grep -Eo '[0-9]+ checks passed' "$out" | tail -n 1 | cut -d' ' -f1 || true)"
+	if [[ -z "$n" || "$n" -eq 0 ]]; then
+		echo "FAIL rust read enc-$writer after the migration: no 'N checks passed' (N > 0):" >&2
+		cat "$out" >&2
+		exit 1
+	fi
+	migrated=$((migrated + n))
+	echo "ok   after the migration, rust read what $writer wrote: $n checks passed"
+done
+echo "== after the migration: $migrated checks passed (vss-client-ng reading every fixture on the target)"
