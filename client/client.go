@@ -268,11 +268,7 @@ func (c *Client) attempt(ctx context.Context, next connect.UnaryFunc, req connec
 		req.Header().Set(DeviceIDHeader, c.device)
 	}
 	resp, err := next(ctx, req)
-	if connect.CodeOf(err) == connect.CodeUnauthenticated {
-		if inv, ok := c.headers.(interface{ Invalidate() }); ok {
-			inv.Invalidate()
-		}
-	}
+	c.invalidate(err)
 	return resp, err
 }
 

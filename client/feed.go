@@ -149,14 +149,8 @@ func (c *Client) watchOnce(ctx context.Context, req *vssv1.WatchChangesRequest, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := connect.NewRequest(&vssv1.WatchChangesRequest{StoreId: req.GetStoreId(), Cursor: *cursor, IncludeValues: req.GetIncludeValues()})
-	if c.headers != nil {
-		h, err := c.headers.Headers(ctx)
-		if err != nil {
-			return false, headerError(err)
-		}
-		for name, values := range h {
-			r.Header()[name] = values
-		}
+	if err := c.streamHeaders(ctx, r.Header()); err != nil {
+		return false, err
 	}
 	stream, err := c.svc.WatchChanges(ctx, r)
 	if err != nil {
@@ -182,11 +176,7 @@ func (c *Client) watchOnce(ctx context.Context, req *vssv1.WatchChangesRequest, 
 		// A server never ends a stream without an error: the connection was cut.
 		err = connect.NewError(connect.CodeUnavailable, errors.New("vssclient: the change stream ended"))
 	}
-	if connect.CodeOf(err) == connect.CodeUnauthenticated {
-		if inv, ok := c.headers.(interface{ Invalidate() }); ok {
-			inv.Invalidate()
-		}
-	}
+	c.invalidate(err)
 	return received, err
 }
 

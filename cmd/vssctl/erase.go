@@ -6,18 +6,10 @@ import (
 	"fmt"
 	"strings"
 
-	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	vssclient "github.com/govss/vss/client"
 	vssv1 "github.com/govss/vss/gen/vss/v1"
-)
-
-// Confirm phrases of DeleteStore and DeleteAllData (vss.proto): the request repeats
-// what it deletes.
-const (
-	deleteStorePhrase = "delete store "
-	deleteAllPhrase   = "delete all data"
 )
 
 // deleteStore deletes the store c.args[0], after a dry run and a confirmation.
@@ -29,8 +21,7 @@ func (c *command) deleteStore(ctx context.Context, cl *vssclient.Client) error {
 		return err
 	}
 	id := c.args[0]
-	svc := cl.Service()
-	dry, err := svc.DeleteStore(ctx, connect.NewRequest(&vssv1.DeleteStoreRequest{StoreId: id, DryRun: true}))
+	dry, err := cl.DeleteStore(ctx, id, true)
 	if err != nil {
 		return err
 	}
@@ -38,13 +29,7 @@ func (c *command) deleteStore(ctx context.Context, cl *vssclient.Client) error {
 		r := m.(*vssv1.DeleteStoreResponse)
 		return fmt.Sprintf("store %q: %d keys (the global version counted as one when set), %s", id, r.GetKeys(), size(r.GetBytes()))
 	}
-	return c.confirmDelete(what, dry.Msg, func() (proto.Message, error) {
-		resp, err := svc.DeleteStore(ctx, connect.NewRequest(&vssv1.DeleteStoreRequest{StoreId: id, Confirm: deleteStorePhrase + id}))
-		if err != nil {
-			return nil, err
-		}
-		return resp.Msg, nil
-	})
+	return c.confirmDelete(what, dry, func() (proto.Message, error) { return cl.DeleteStore(ctx, id, false) })
 }
 
 // deleteAll deletes every store of the user, after a dry run and a confirmation.
@@ -55,8 +40,7 @@ func (c *command) deleteAll(ctx context.Context, cl *vssclient.Client) error {
 	if err := c.needConnect(); err != nil {
 		return err
 	}
-	svc := cl.Service()
-	dry, err := svc.DeleteAllData(ctx, connect.NewRequest(&vssv1.DeleteAllDataRequest{DryRun: true}))
+	dry, err := cl.DeleteAllData(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -64,13 +48,7 @@ func (c *command) deleteAll(ctx context.Context, cl *vssclient.Client) error {
 		r := m.(*vssv1.DeleteAllDataResponse)
 		return fmt.Sprintf("every store of the user: %d stores, %d keys (global versions included), %s", r.GetStores(), r.GetKeys(), size(r.GetBytes()))
 	}
-	return c.confirmDelete(what, dry.Msg, func() (proto.Message, error) {
-		resp, err := svc.DeleteAllData(ctx, connect.NewRequest(&vssv1.DeleteAllDataRequest{Confirm: deleteAllPhrase}))
-		if err != nil {
-			return nil, err
-		}
-		return resp.Msg, nil
-	})
+	return c.confirmDelete(what, dry, func() (proto.Message, error) { return cl.DeleteAllData(ctx, false) })
 }
 
 // needConnect refuses a --server that only speaks the VSS HTTP API, which has no call

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 
+	vssclient "github.com/govss/vss/client"
 	"github.com/govss/vss/dump"
 )
 
@@ -19,35 +21,59 @@ func (c *command) exportDump(ctx context.Context, e endpoint) error {
 	case toStdout && isTerminal(c.stdout):
 		return usagef("export writes a binary dump, not for a terminal: give --out FILE, or redirect standard output")
 	}
-	src, err := c.openDump(ctx, e)
-	if err != nil {
-		return err
+	// The source is opened, or refused, before the output file is created.
+	var write func(w io.Writer) (dumpRead, error)
+	if speaksOnlyVSSHTTP(e.url) {
+		src, err := c.openDump(ctx, e)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		write = func(w io.Writer) (dumpRead, error) { return c.copyDump(w, src) }
+	} else {
+		if err := c.exportsAll(e); err != nil {
+			return err
+		}
+		write = func(w io.Writer) (dumpRead, error) { return c.exportConnect(ctx, e, w) }
 	}
-	defer src.Close()
 	if toStdout {
-		got, err := c.copyDump(c.stdout, src)
+		got, err := write(c.stdout)
 		if err != nil {
 			return err
 		}
 		return c.exportSummary(got, "standard output")
 	}
-	got, err := c.exportFile(src, c.out)
+	got, err := c.exportFile(write, c.out)
 	if err != nil {
 		return err
 	}
 	return c.exportSummary(got, c.out)
 }
 
-// exportFile writes the dump src to path: to path.partial first, renamed to path once
-// the dump has been read to its end and verified, so that an interrupted export never
-// leaves a file that looks complete.
-func (c *command) exportFile(src io.Reader, path string) (dumpRead, error) {
+// exportConnect writes the user's dump from e's ExportData to w, checked as it goes by
+// the client, and shows the progress.
+func (c *command) exportConnect(ctx context.Context, e endpoint, w io.Writer) (dumpRead, error) {
+	out := &countingWriter{w: w}
+	r := newRate()
+	got, err := c.connectClient(e, http.DefaultClient).ExportData(ctx, out, vssclient.WithExportProgress(func(p vssclient.Progress) {
+		c.progress.show("exported %s (%.1f MB/s), %d stores, %d entries", size(p.Bytes), r.mbps(p.Bytes), p.Stores, p.Entries)
+	}))
+	if out.err != nil {
+		return fromSummary(got.DumpSummary), localError{fmt.Errorf("export: writing the dump: %w", out.err)}
+	}
+	return fromSummary(got.DumpSummary), exportError(e, err)
+}
+
+// exportFile writes the dump that write writes to path: to path.partial first, renamed
+// to path once the dump has been read to its end and verified, so that an interrupted
+// export never leaves a file that looks complete.
+func (c *command) exportFile(write func(w io.Writer) (dumpRead, error), path string) (dumpRead, error) {
 	partial := path + ".partial"
 	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return dumpRead{}, localError{fmt.Errorf("export: %w", err)}
 	}
-	got, err := c.copyDump(f, src)
+	got, err := write(f)
 	if err != nil {
 		return got, removePartial(f, err)
 	}

@@ -11,8 +11,8 @@ import (
 	"net/http"
 	"os"
 
+	vssclient "github.com/govss/vss/client"
 	"github.com/govss/vss/dump"
-	vssv1 "github.com/govss/vss/gen/vss/v1"
 )
 
 // importDump imports the dump file c.args[0] into the user's stores on --server.
@@ -31,23 +31,38 @@ func (c *command) importDump(ctx context.Context, e endpoint) error {
 	return c.importToConnect(ctx, e, in, total)
 }
 
-// importToConnect imports the dump in, of total bytes if known, through ImportData.
+// importToConnect imports the dump in, of total bytes if known, through ImportData. A
+// file is read again at the offsets sent instead of held.
 func (c *command) importToConnect(ctx context.Context, e endpoint, in io.Reader, total int64) error {
-	ci := &chunkImport{svc: c.connectClient(e, http.DefaultClient).Service(), to: e.url, size: int64(c.chunkSize)}
-	if c.abort {
-		return c.abortFileImport(ctx, in, ci)
+	cl := c.connectClient(e, http.DefaultClient)
+	var src io.Reader = in
+	if f, ok := in.(*os.File); ok && total >= 0 {
+		src = io.NewSectionReader(f, 0, total)
 	}
-	got, err := c.sendDump(ctx, in, ci, total)
+	head, rest, err := readHead(src)
+	if err != nil {
+		return err
+	}
+	if ra, ok := src.(*io.SectionReader); ok {
+		rest = io.NewSectionReader(ra, 0, total)
+	}
+	if c.abort {
+		return c.abortImport(ctx, cl, e.url, head.id)
+	}
+	if err := userDump(head.header); err != nil {
+		return err
+	}
+	got, err := c.sendDump(ctx, cl, e.url, rest, head.id, true)
 	if err != nil {
 		return err
 	}
 	c.progress.done()
 	if c.json {
-		return c.printValue(map[string]any{"importId": ci.id, "stores": got.sum.Stores, "entries": got.sum.Entries,
+		return c.printValue(map[string]any{"importId": head.id, "stores": got.sum.Stores, "entries": got.sum.Entries,
 			"bytes": got.bytes, "sha256": sha(got.sum.SHA256)})
 	}
 	fmt.Fprintf(c.stderr, "imported %d stores, %d entries (%s) as import %s; the server verified every store by checksum\nSHA-256 %s (the dump's)\n",
-		got.sum.Stores, got.sum.Entries, size(got.bytes), ci.id, sha(got.sum.SHA256))
+		got.sum.Stores, got.sum.Entries, size(got.bytes), head.id, sha(got.sum.SHA256))
 	return nil
 }
 
@@ -94,79 +109,58 @@ func fileImportID(head []byte) string {
 	return "file-" + hex.EncodeToString(sum[:24])
 }
 
-// sendDump reads the dump src through the dump reader and sends it to ImportData as it
-// goes, then checks that the server's SHA-256 is the dump's. Without ci.id, the import
-// is named after the dump's header (fileImportID) and first asks the server how far an
-// earlier run of it got (chunkImport.probe). total, if not -1, is the dump's size.
-func (c *command) sendDump(ctx context.Context, src io.Reader, ci *chunkImport, total int64) (dumpRead, error) {
-	r := newRate()
-	var sent int64
-	ci.progress = func(resp *vssv1.ImportDataResponse) {
-		sent = resp.GetCommittedOffset()
-		of := ""
-		if total > 0 {
-			of = fmt.Sprintf(" of %s (%d%%)", size(total), sent*100/total)
-		}
-		c.progress.show("imported %s%s, %.1f MB/s, %d stores, %d entries", size(sent), of, r.mbps(sent), resp.GetStores(), resp.GetEntries())
-	}
-	named := ci.id != ""
-	got, err := readDump(io.TeeReader(src, ci), func(k dump.Kind, dr *dump.Reader, _ counts) error {
-		switch k {
-		case 0:
-			if err := userDump(dr.Header()); err != nil || named {
-				return err
-			}
-			ci.id = fileImportID(ci.buf[:dr.Offset()])
-			return ci.probe(ctx)
-		case dump.KindEnd:
-			return nil
-		}
-		return ci.send(ctx)
-	})
+// dumpHead is the beginning of a dump file: its header and the import id it names.
+type dumpHead struct {
+	header dump.Header
+	id     string
+}
+
+// readHead reads the magic number and the header of the dump in, and returns them with
+// the dump whole again: what was read of in, then the rest of in.
+func readHead(in io.Reader) (dumpHead, io.Reader, error) {
+	var read bytes.Buffer
+	dr, err := dump.NewReader(io.TeeReader(in, &read), dump.ReaderOptions{})
 	if err != nil {
-		return got, c.abortBadDump(ctx, ci, err)
+		return dumpHead{}, nil, badDump(err)
 	}
-	if err := ci.finish(ctx); err != nil {
-		return got, err
-	}
-	if !bytes.Equal(ci.resp.GetSha256(), got.sum.SHA256[:]) {
-		return got, exitError{exitVerification, fmt.Errorf("import %s: the server reports SHA-256 %x, the dump's is %s", ci.id, ci.resp.GetSha256(), sha(got.sum.SHA256))}
+	head := dumpHead{header: dr.Header(), id: fileImportID(read.Bytes()[:dr.Offset()])}
+	return head, io.MultiReader(&read, in), nil
+}
+
+// sendDump sends the dump src to the client's ImportData under the import id, reading
+// it through the dump reader as it goes, and shows the progress; the client checks that
+// the server's SHA-256 is the dump's. With resume (a file, whose bytes an earlier run
+// sent too) it first asks the server how far an earlier run got, and sends only the
+// rest.
+func (c *command) sendDump(ctx context.Context, cl *vssclient.Client, to string, src io.Reader, id string, resume bool) (dumpRead, error) {
+	r := newRate()
+	res, err := cl.ImportData(ctx, sourceReader{src}, id, vssclient.ImportOptions{
+		ChunkSize: int64(c.chunkSize),
+		Resume:    resume,
+		Progress: func(p vssclient.Progress) {
+			of := ""
+			if p.Total > 0 {
+				of = fmt.Sprintf(" of %s (%d%%)", size(p.Total), p.Bytes*100/p.Total)
+			}
+			c.progress.show("imported %s%s, %.1f MB/s, %d stores, %d entries", size(p.Bytes), of, r.mbps(p.Bytes), p.Stores, p.Entries)
+		},
+	})
+	got := fromSummary(res.DumpSummary)
+	if err != nil {
+		return got, importError(to, err)
 	}
 	return got, nil
 }
 
-// abortBadDump gives up the import of a dump that vssctl found bad, so that nothing of it
-// stays imported, and returns err.
-func (c *command) abortBadDump(ctx context.Context, ci *chunkImport, err error) error {
-	var fe *dump.FormatError
-	if ci.id == "" || !errors.As(err, &fe) {
-		return err
-	}
-	if aerr := ci.abort(context.WithoutCancel(ctx)); aerr != nil {
-		return fmt.Errorf("%w (and giving up import %s on the server failed: %v; run vssctl import --abort)", err, ci.id, aerr)
-	}
-	return err
-}
-
-// abortFileImport gives up the import of the dump in, named after its header.
-func (c *command) abortFileImport(ctx context.Context, in io.Reader, ci *chunkImport) error {
-	dr, err := dump.NewReader(io.TeeReader(in, ci), dump.ReaderOptions{})
-	if err != nil {
-		return badDump(err)
-	}
-	ci.id = fileImportID(ci.buf[:dr.Offset()])
-	return c.abortImport(ctx, ci)
-}
-
-// abortImport gives up the import ci names.
-func (c *command) abortImport(ctx context.Context, ci *chunkImport) error {
-	if err := ci.abort(ctx); err != nil {
-		return ci.importError(err)
+// abortImport gives up the import id on the server to.
+func (c *command) abortImport(ctx context.Context, cl *vssclient.Client, to, id string) error {
+	if err := cl.AbortImport(ctx, id); err != nil {
+		return importError(to, err)
 	}
 	if c.json {
-		return c.printValue(map[string]any{"importId": ci.id, "aborted": true})
+		return c.printValue(map[string]any{"importId": id, "aborted": true})
 	}
-	fmt.Fprintf(c.stderr, "gave up import %s: the server removed what it wrote\n", ci.id)
+	fmt.Fprintf(c.stderr, "gave up import %s: the server removed what it wrote\n", id)
 	return nil
 }
 

@@ -5,10 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
-	"github.com/govss/vss/dump"
+	vssclient "github.com/govss/vss/client"
 )
 
 // checkMigrateURLs checks migrate's --from and --to.
@@ -47,19 +48,21 @@ func (c *command) migrate(ctx context.Context) error {
 // migrateToConnect migrates into a server's ImportData, and exports the target again
 // to compare.
 func (c *command) migrateToConnect(ctx context.Context, src, dst endpoint) error {
-	ci := &chunkImport{svc: c.connectClient(dst, http.DefaultClient).Service(), to: dst.url, size: int64(c.chunkSize)}
-	var err error
-	if ci.id, err = c.migrateID(ctx, src, dst); err != nil {
+	cl := c.connectClient(dst, http.DefaultClient)
+	id, err := c.migrateID(ctx, src, dst)
+	if err != nil {
 		return err
 	}
 	if c.abort {
-		return c.abortImport(ctx, ci)
+		return c.abortImport(ctx, cl, dst.url, id)
 	}
 	in, err := c.openDump(ctx, src)
 	if err != nil {
 		return err
 	}
-	got, err := c.sendDump(ctx, in, ci, -1)
+	// A new export of the source has other bytes than an earlier run's (its header's
+	// time): it is sent whole, and the server skips what it committed.
+	got, err := c.sendDump(ctx, cl, dst.url, in, id, false)
 	in.Close()
 	if err != nil {
 		return err
@@ -68,7 +71,7 @@ func (c *command) migrateToConnect(ctx context.Context, src, dst endpoint) error
 	if err != nil {
 		return err
 	}
-	return c.migrateSummary(got, ci.id, extra)
+	return c.migrateSummary(got, id, extra)
 }
 
 // migrateToKV migrates into a server that only speaks the VSS HTTP API.
@@ -116,18 +119,13 @@ func (c *command) verifyTarget(ctx context.Context, dst endpoint, source dumpRea
 	if c.noVerify {
 		return 0, nil
 	}
-	in, err := c.exportStream(ctx, dst)
+	res, err := c.connectClient(dst, http.DefaultClient).ExportData(ctx, io.Discard, vssclient.WithExportProgress(func(p vssclient.Progress) {
+		c.progress.show("verifying: exported %d stores, %d entries of the target", p.Stores, p.Entries)
+	}))
 	if err != nil {
-		return 0, fmt.Errorf("verifying: exporting the target: %w", err)
+		return 0, fmt.Errorf("verifying: exporting the target: %w", exportError(dst, err))
 	}
-	defer in.Close()
-	got, err := readDump(in, func(_ dump.Kind, _ *dump.Reader, seen counts) error {
-		c.progress.show("verifying: exported %d stores, %d entries of the target", seen.stores, seen.entries)
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("verifying: exporting the target: %w", err)
-	}
+	got := fromSummary(res.DumpSummary)
 	mismatches, extra := compareStores(source.stores, got.stores)
 	if len(mismatches) > 0 {
 		return 0, exitError{exitVerification, fmt.Errorf("the target's export does not match the source's: %s; was either written to during the move?",

@@ -10,10 +10,8 @@ import (
 	"slices"
 	"time"
 
-	"connectrpc.com/connect"
-
+	vssclient "github.com/govss/vss/client"
 	"github.com/govss/vss/dump"
-	vssv1 "github.com/govss/vss/gen/vss/v1"
 )
 
 // This file has what export, import and migrate share: opening a server's dump as a
@@ -43,52 +41,42 @@ type dumpVisitor func(k dump.Kind, dr *dump.Reader, seen counts) error
 // counts are numbers of stores and entries.
 type counts struct{ stores, entries uint64 }
 
-// readDump reads the dump r to its end through the dump reader, which checks every
-// record, limit and checksum, and calls visit, if not nil, after the header (with kind
-// 0) and after each record. A bad dump is an exitError of exitInvalid; an error of r or
-// of visit is returned as it is.
+// readDump reads the dump r to its end through the dump reader
+// (vssclient.VerifyDump), which checks every record, limit and checksum, and calls
+// visit, if not nil, after the header (with kind 0) and after each record. A bad dump is
+// an exitError of exitInvalid; an error of r or of visit is returned as it is.
 func readDump(r io.Reader, visit dumpVisitor) (dumpRead, error) {
-	var got dumpRead
-	dr, err := dump.NewReader(r, dump.ReaderOptions{})
-	if err != nil {
-		return got, badDump(err)
-	}
-	got.header = dr.Header()
 	var seen counts
-	if visit != nil {
-		if err := visit(0, dr, seen); err != nil {
-			return got, err
-		}
-	}
-	for {
-		k, err := dr.Next()
-		if err != nil {
-			return got, badDump(err)
-		}
+	got, err := vssclient.VerifyDump(r, func(k dump.Kind, dr *dump.Reader) error {
 		switch k {
 		case dump.KindStore:
 			seen.stores++
 		case dump.KindEntry:
 			seen.entries++
-		case dump.KindStoreEnd:
-			got.stores = append(got.stores, storeSum{id: dr.Store().ID, sum: dr.Sum()})
-		case dump.KindEnd:
-			got.sum, got.bytes = dr.Sum(), dr.Offset()
 		}
 		if visit != nil {
-			if err := visit(k, dr, seen); err != nil {
-				return got, err
-			}
+			return visit(k, dr, seen)
 		}
-		if k == dump.KindEnd {
-			return got, nil
-		}
+		return nil
+	})
+	return fromSummary(got), badDump(err)
+}
+
+// fromSummary is the dumpRead of what the client read.
+func fromSummary(s vssclient.DumpSummary) dumpRead {
+	got := dumpRead{header: s.Header, sum: s.Sum, bytes: s.Bytes}
+	for _, st := range s.StoreSums {
+		got.stores = append(got.stores, storeSum{id: st.ID, sum: st.Sum})
 	}
+	return got
 }
 
 // badDump makes a dump reader's *dump.FormatError an exitError of exitInvalid, and
 // returns other errors (of the input) as they are.
 func badDump(err error) error {
+	if err == nil {
+		return nil
+	}
 	var fe *dump.FormatError
 	if errors.As(err, &fe) {
 		return exitError{exitInvalid, fmt.Errorf("the dump is not valid, and nothing of it is kept: %w", err)}
@@ -122,70 +110,36 @@ func (c *command) openDump(ctx context.Context, e endpoint) (io.ReadCloser, erro
 			return nil
 		}), nil
 	}
+	if err := c.exportsAll(e); err != nil {
+		return nil, err
+	}
+	cl := c.connectClient(e, http.DefaultClient)
+	return pipeDump(ctx, func(ctx context.Context, w io.Writer) error {
+		_, err := cl.ExportData(ctx, w)
+		return exportError(e, err)
+	}), nil
+}
+
+// exportsAll refuses --store-id for a Connect server, whose export holds every store of
+// the user.
+func (c *command) exportsAll(e endpoint) error {
 	if c.set["store-id"] {
-		return nil, usagef("--store-id names the stores of a server that only speaks the VSS HTTP API (a URL ending in /vss); %s exports every store of the user", e.url)
+		return usagef("--store-id names the stores of a server that only speaks the VSS HTTP API (a URL ending in /vss); %s exports every store of the user", e.url)
 	}
-	return c.exportStream(ctx, e)
+	return nil
 }
 
-// exportStream opens ExportData on e and returns the dump it streams.
-func (c *command) exportStream(ctx context.Context, e endpoint) (io.ReadCloser, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	req := connect.NewRequest(&vssv1.ExportDataRequest{})
-	if e.headers != nil {
-		h, err := e.headers.Headers(ctx)
-		if err != nil {
-			cancel()
-			return nil, connect.NewError(connect.CodeUnauthenticated, fmt.Errorf("authentication headers: %w", err))
-		}
-		for name, values := range h {
-			req.Header()[name] = values
-		}
+// exportError names the server of a failed ExportData; a bad dump is an exitError of
+// exitInvalid.
+func exportError(e endpoint, err error) error {
+	var fe *dump.FormatError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &fe):
+		return badDump(err)
 	}
-	// The stream has no time limit but the context's: a large export takes long. The
-	// plain HTTP client, as the command shows its own progress.
-	stream, err := c.connectClient(e, http.DefaultClient).Service().ExportData(ctx, req)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("export from %s: %w", e.url, err)
-	}
-	return &exportReader{url: e.url, stream: stream, cancel: cancel}, nil
-}
-
-// exportReader reads the chunks of an ExportData stream one after the other.
-type exportReader struct {
-	url    string
-	stream *connect.ServerStreamForClient[vssv1.ExportDataResponse]
-	cancel context.CancelFunc
-	buf    []byte
-	err    error
-}
-
-// Read returns the next bytes of the dump, io.EOF at the end of the stream, or the
-// stream's error.
-func (r *exportReader) Read(p []byte) (int, error) {
-	for len(r.buf) == 0 {
-		if r.err != nil {
-			return 0, r.err
-		}
-		if !r.stream.Receive() {
-			r.err = io.EOF
-			if err := r.stream.Err(); err != nil {
-				r.err = fmt.Errorf("export from %s: %w", r.url, err)
-			}
-			continue
-		}
-		r.buf = r.stream.Msg().GetChunk()
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
-}
-
-// Close ends the stream.
-func (r *exportReader) Close() error {
-	r.cancel()
-	return r.stream.Close()
+	return fmt.Errorf("export from %s: %w", e.url, err)
 }
 
 // pipedDump is the reading end of a dump that a goroutine writes.
