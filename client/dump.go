@@ -333,8 +333,7 @@ type sizedReaderAt interface {
 // it expects. It returns once the server completed the import, verified it against what
 // the stores hold, and reported the SHA-256 of the dump's trailer; another SHA-256 is an
 // error that matches ErrImportChecksum. Should the answer to the chunk that ends the dump
-// be lost, the server has finished and forgotten the import, and the chunk sent again is
-// refused with FAILED_PRECONDITION: the import did complete, which an export tells.
+// be lost, the server answers the chunk sent again with the import's result, done.
 //
 // A dump found bad here is an error that matches *dump.FormatError, and the import is
 // given up (AbortImport), so that nothing of it stays; the server refuses a dump it

@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"time"
 
 	"connectrpc.com/connect"
@@ -141,6 +143,14 @@ func (d *Dumps) ImportData(ctx context.Context, user string, req *vssv1.ImportDa
 			}
 			return nil, err
 		}
+		if found && sess.Done && bytes.Equal(sess.Checkpoint, headerKey(r.Header())) {
+			// The same dump sent again from its start (an import of one chunk whose
+			// answer was lost): it is done. A new export has another header.
+			return doneResponse(sess), nil
+		}
+	case found && sess.Done:
+		// A chunk sent again because its answer was lost: the import is done.
+		return doneResponse(sess), nil
 	case !found || sess.Checkpoint == nil:
 		return nil, &Error{Code: vssv1.ErrorCode_CONFLICT_EXCEPTION, Kind: KindPrecondition,
 			Message: "no import " + QuoteInput(id) + " is in progress here: send the dump from offset 0"}
@@ -161,13 +171,32 @@ func (d *Dumps) ImportData(ctx context.Context, user string, req *vssv1.ImportDa
 	resp := &vssv1.ImportDataResponse{CommittedOffset: res.Offset, Done: res.Done, Stores: res.Stores, Entries: res.Entries}
 	if res.Done {
 		resp.Sha256 = res.Sum.SHA256[:]
-		return resp, nil
+		// Kept so that the last chunk, sent again because its answer was lost, is told
+		// the import is done (until the same id starts again from offset 0).
+		err = d.store.SaveImportSession(ctx, user, id, storage.ImportSession{Offset: res.Offset, Done: true,
+			Checkpoint: headerKey(r.Header()), Stores: int64(res.Stores), Entries: int64(res.Entries), SHA256: resp.Sha256})
+		return resp, err
 	}
 	if end := req.GetOffset() + int64(len(req.GetChunk())); res.Pending > end-res.Offset {
 		resp.NextRecordBytes = res.Pending
 	}
 	err = d.store.SaveImportSession(ctx, user, id, storage.ImportSession{Offset: res.Offset, Checkpoint: res.Checkpoint})
 	return resp, err
+}
+
+// doneResponse is the answer to a chunk of an import that is done.
+func doneResponse(sess storage.ImportSession) *vssv1.ImportDataResponse {
+	return &vssv1.ImportDataResponse{CommittedOffset: sess.Offset, Done: true, Stores: uint64(sess.Stores),
+		Entries: uint64(sess.Entries), Sha256: sess.SHA256}
+}
+
+// headerKey identifies a dump by its header, which names its producer and the time it
+// began to the nanosecond: a done import keeps it, in place of a checkpoint, to tell
+// the same dump sent again from a new export of the data.
+func headerKey(h dump.Header) []byte {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%q %d %d %t %t %t %t", h.Producer, h.Created.UnixNano(), h.Scope,
+		h.Snapshot, h.ListingOrder, h.Versions, h.GlobalVersions))
+	return sum[:]
 }
 
 // DeleteStore deletes one store of user, or reports what it holds for a dry run.

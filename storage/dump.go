@@ -97,10 +97,15 @@ type ImportState struct {
 
 // ImportSession is where an import sent to the server in chunks stands: the offset in
 // the dump where the next chunk starts, and the dump reader's checkpoint there
-// (dump.Reader.Checkpoint; nil before the header has been read).
+// (dump.Reader.Checkpoint; nil before the header has been read); or, once Done, the
+// import's result: the dump's size, stores, entries and checksum.
 type ImportSession struct {
 	Offset     int64
 	Checkpoint []byte
+	Done       bool
+	Stores     int64
+	Entries    int64
+	SHA256     []byte
 }
 
 // AllUsers, as the user of FinishImport and AbortImport, names every user: the import
@@ -143,7 +148,8 @@ type Importer interface {
 	// none.
 	ImportSession(ctx context.Context, user, importID string) (ImportSession, bool, error)
 	// SaveImportSession records the session of importID for user. It must be called
-	// only after the rows of everything before sess.Offset are committed.
+	// only after the rows of everything before sess.Offset are committed, and with Done
+	// only after FinishImport (which forgets the records and the session).
 	SaveImportSession(ctx context.Context, user, importID string, sess ImportSession) error
 }
 

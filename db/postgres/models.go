@@ -61,6 +61,10 @@ type VssImportSession struct {
 	ImportID   string
 	NextOffset int64
 	Checkpoint []byte
+	Done       bool
+	Stores     int64
+	Entries    int64
+	Sha256     []byte
 	UpdatedAt  pgtype.Timestamptz
 }
 

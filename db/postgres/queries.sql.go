@@ -537,7 +537,7 @@ func (q *Queries) GetImport(ctx context.Context, arg GetImportParams) (GetImport
 }
 
 const getImportSession = `-- name: GetImportSession :one
-SELECT next_offset, checkpoint
+SELECT next_offset, checkpoint, done, stores, entries, sha256
 FROM vss_import_sessions
 WHERE user_token = $1 AND import_id = $2
 FOR UPDATE
@@ -551,6 +551,10 @@ type GetImportSessionParams struct {
 type GetImportSessionRow struct {
 	NextOffset int64
 	Checkpoint []byte
+	Done       bool
+	Stores     int64
+	Entries    int64
+	Sha256     []byte
 }
 
 // GetImportSession reads where an import sent in chunks stands, and locks it, so that
@@ -558,7 +562,14 @@ type GetImportSessionRow struct {
 func (q *Queries) GetImportSession(ctx context.Context, arg GetImportSessionParams) (GetImportSessionRow, error) {
 	row := q.db.QueryRow(ctx, getImportSession, arg.UserToken, arg.ImportID)
 	var i GetImportSessionRow
-	err := row.Scan(&i.NextOffset, &i.Checkpoint)
+	err := row.Scan(
+		&i.NextOffset,
+		&i.Checkpoint,
+		&i.Done,
+		&i.Stores,
+		&i.Entries,
+		&i.Sha256,
+	)
 	return i, err
 }
 
@@ -1027,10 +1038,11 @@ func (q *Queries) PutImport(ctx context.Context, arg PutImportParams) error {
 }
 
 const putImportSession = `-- name: PutImportSession :exec
-INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, updated_at)
-VALUES ($1, $2, $3, $4, now())
+INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, done, stores, entries, sha256, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
 ON CONFLICT (user_token, import_id) DO UPDATE
-SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, updated_at = now()
+SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, done = excluded.done,
+    stores = excluded.stores, entries = excluded.entries, sha256 = excluded.sha256, updated_at = now()
 `
 
 type PutImportSessionParams struct {
@@ -1038,15 +1050,23 @@ type PutImportSessionParams struct {
 	ImportID   string
 	NextOffset int64
 	Checkpoint []byte
+	Done       bool
+	Stores     int64
+	Entries    int64
+	Sha256     []byte
 }
 
-// PutImportSession records where an import sent in chunks stands.
+// PutImportSession records where an import sent in chunks stands, or its result.
 func (q *Queries) PutImportSession(ctx context.Context, arg PutImportSessionParams) error {
 	_, err := q.db.Exec(ctx, putImportSession,
 		arg.UserToken,
 		arg.ImportID,
 		arg.NextOffset,
 		arg.Checkpoint,
+		arg.Done,
+		arg.Stores,
+		arg.Entries,
+		arg.Sha256,
 	)
 	return err
 }

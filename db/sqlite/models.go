@@ -62,6 +62,10 @@ type VssImportSession struct {
 	ImportID   string
 	NextOffset int64
 	Checkpoint []byte
+	Done       int64
+	Stores     int64
+	Entries    int64
+	Sha256     []byte
 	UpdatedAt  int64
 }
 

@@ -613,7 +613,7 @@ func (q *Queries) GetImport(ctx context.Context, arg GetImportParams) (GetImport
 }
 
 const getImportSession = `-- name: GetImportSession :one
-SELECT next_offset, checkpoint
+SELECT next_offset, checkpoint, done, stores, entries, sha256
 FROM vss_import_sessions
 WHERE user_token = ?1 AND import_id = ?2
 `
@@ -626,13 +626,24 @@ type GetImportSessionParams struct {
 type GetImportSessionRow struct {
 	NextOffset int64
 	Checkpoint []byte
+	Done       int64
+	Stores     int64
+	Entries    int64
+	Sha256     []byte
 }
 
 // GetImportSession reads where an import sent in chunks stands.
 func (q *Queries) GetImportSession(ctx context.Context, arg GetImportSessionParams) (GetImportSessionRow, error) {
 	row := q.db.QueryRowContext(ctx, getImportSession, arg.UserToken, arg.ImportID)
 	var i GetImportSessionRow
-	err := row.Scan(&i.NextOffset, &i.Checkpoint)
+	err := row.Scan(
+		&i.NextOffset,
+		&i.Checkpoint,
+		&i.Done,
+		&i.Stores,
+		&i.Entries,
+		&i.Sha256,
+	)
 	return i, err
 }
 
@@ -1024,10 +1035,12 @@ func (q *Queries) PutImport(ctx context.Context, arg PutImportParams) error {
 }
 
 const putImportSession = `-- name: PutImportSession :exec
-INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, done, stores, entries, sha256, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5,
+        ?6, ?7, ?8, ?9)
 ON CONFLICT (user_token, import_id) DO UPDATE
-SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, updated_at = excluded.updated_at
+SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, done = excluded.done,
+    stores = excluded.stores, entries = excluded.entries, sha256 = excluded.sha256, updated_at = excluded.updated_at
 `
 
 type PutImportSessionParams struct {
@@ -1035,17 +1048,25 @@ type PutImportSessionParams struct {
 	ImportID   string
 	NextOffset int64
 	Checkpoint []byte
+	Done       int64
+	Stores     int64
+	Entries    int64
+	Sha256     []byte
 	Now        int64
 }
 
-// PutImportSession records where an import sent in chunks stands (updated_at in Unix
-// milliseconds).
+// PutImportSession records where an import sent in chunks stands, or its result
+// (updated_at in Unix milliseconds).
 func (q *Queries) PutImportSession(ctx context.Context, arg PutImportSessionParams) error {
 	_, err := q.db.ExecContext(ctx, putImportSession,
 		arg.UserToken,
 		arg.ImportID,
 		arg.NextOffset,
 		arg.Checkpoint,
+		arg.Done,
+		arg.Stores,
+		arg.Entries,
+		arg.Sha256,
 		arg.Now,
 	)
 	return err

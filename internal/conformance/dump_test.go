@@ -219,9 +219,18 @@ func TestImportResumes(t *testing.T) {
 			if err != nil || part.GetDone() {
 				t.Fatalf("resumed import: %+v %v", part, err)
 			}
-			resp, err := importDump(dst, "bob", "resume", exportDump(t, src, "alice"), 0, 4096, 0)
+			again := exportDump(t, src, "alice")
+			resp, err := importDump(dst, "bob", "resume", again, 0, 4096, 0)
 			if err != nil || !bytes.Equal(resp.GetSha256(), sum.SHA256[:]) {
 				t.Fatalf("import resumed from the beginning: %+v %v", resp, err)
+			}
+			// The last chunk sent again (its answer lost), or the whole dump from 0: done.
+			for _, from := range []int64{int64(len(again)) - 10, 0} {
+				resent, err := dst.ImportData(context.Background(), req("bob", "", &vssv1.ImportDataRequest{
+					ImportId: "resume", Offset: from, Chunk: again[from:], Last: true}))
+				if err != nil || !resent.Msg.GetDone() || !bytes.Equal(resent.Msg.GetSha256(), sum.SHA256[:]) {
+					t.Fatalf("the dump sent again from %d after the import was done: %+v %v", from, resent, err)
+				}
 			}
 			if again := dumpSum(t, exportDump(t, dst, "bob")); again.SHA256 != sum.SHA256 {
 				t.Fatalf("the target exports %x, the source %x", again.SHA256, sum.SHA256)

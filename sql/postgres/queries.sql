@@ -676,17 +676,18 @@ SELECT pg_advisory_xact_lock_shared(1448301361, hashtext(@user_token::text || '/
 -- name: GetImportSession :one
 -- GetImportSession reads where an import sent in chunks stands, and locks it, so that
 -- two chunks of one import take turns.
-SELECT next_offset, checkpoint
+SELECT next_offset, checkpoint, done, stores, entries, sha256
 FROM vss_import_sessions
 WHERE user_token = @user_token AND import_id = @import_id
 FOR UPDATE;
 
 -- name: PutImportSession :exec
--- PutImportSession records where an import sent in chunks stands.
-INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, updated_at)
-VALUES (@user_token, @import_id, @next_offset, @checkpoint, now())
+-- PutImportSession records where an import sent in chunks stands, or its result.
+INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, done, stores, entries, sha256, updated_at)
+VALUES (@user_token, @import_id, @next_offset, @checkpoint, @done, @stores, @entries, @sha256, now())
 ON CONFLICT (user_token, import_id) DO UPDATE
-SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, updated_at = now();
+SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, done = excluded.done,
+    stores = excluded.stores, entries = excluded.entries, sha256 = excluded.sha256, updated_at = now();
 
 -- name: DeleteImportSessions :exec
 -- DeleteImportSessions forgets the session of an import, of one user or, with user_token

@@ -329,17 +329,19 @@ ORDER BY user_token, store_id;
 
 -- name: GetImportSession :one
 -- GetImportSession reads where an import sent in chunks stands.
-SELECT next_offset, checkpoint
+SELECT next_offset, checkpoint, done, stores, entries, sha256
 FROM vss_import_sessions
 WHERE user_token = sqlc.arg(user_token) AND import_id = sqlc.arg(import_id);
 
 -- name: PutImportSession :exec
--- PutImportSession records where an import sent in chunks stands (updated_at in Unix
--- milliseconds).
-INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, updated_at)
-VALUES (sqlc.arg(user_token), sqlc.arg(import_id), sqlc.arg(next_offset), sqlc.arg(checkpoint), sqlc.arg(now))
+-- PutImportSession records where an import sent in chunks stands, or its result
+-- (updated_at in Unix milliseconds).
+INSERT INTO vss_import_sessions (user_token, import_id, next_offset, checkpoint, done, stores, entries, sha256, updated_at)
+VALUES (sqlc.arg(user_token), sqlc.arg(import_id), sqlc.arg(next_offset), sqlc.arg(checkpoint), sqlc.arg(done),
+        sqlc.arg(stores), sqlc.arg(entries), sqlc.arg(sha256), sqlc.arg(now))
 ON CONFLICT (user_token, import_id) DO UPDATE
-SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, updated_at = excluded.updated_at;
+SET next_offset = excluded.next_offset, checkpoint = excluded.checkpoint, done = excluded.done,
+    stores = excluded.stores, entries = excluded.entries, sha256 = excluded.sha256, updated_at = excluded.updated_at;
 
 -- name: DeleteImportSessions :exec
 -- DeleteImportSessions forgets the session of an import, of one user or, with

@@ -177,13 +177,14 @@ func (s *Store) ImportSession(ctx context.Context, user, importID string) (stora
 	if err != nil {
 		return storage.ImportSession{}, false, interpretError(err)
 	}
-	return storage.ImportSession{Offset: row.NextOffset, Checkpoint: row.Checkpoint}, true, nil
+	return storage.ImportSession{Offset: row.NextOffset, Checkpoint: row.Checkpoint, Done: row.Done,
+		Stores: row.Stores, Entries: row.Entries, SHA256: row.Sha256}, true, nil
 }
 
 // SaveImportSession implements storage.Importer.
 func (s *Store) SaveImportSession(ctx context.Context, user, importID string, sess storage.ImportSession) error {
 	return interpretError(s.q.PutImportSession(ctx, pgdb.PutImportSessionParams{UserToken: user, ImportID: importID,
-		NextOffset: sess.Offset, Checkpoint: sess.Checkpoint}))
+		NextOffset: sess.Offset, Checkpoint: sess.Checkpoint, Done: sess.Done, Stores: sess.Stores, Entries: sess.Entries, Sha256: sess.SHA256}))
 }
 
 var _ storage.Deleter = (*Store)(nil)

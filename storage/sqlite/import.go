@@ -236,14 +236,20 @@ func (s *Store) ImportSession(ctx context.Context, user, importID string) (stora
 	if err != nil {
 		return storage.ImportSession{}, false, interpretError(err)
 	}
-	return storage.ImportSession{Offset: row.NextOffset, Checkpoint: row.Checkpoint}, true, nil
+	return storage.ImportSession{Offset: row.NextOffset, Checkpoint: row.Checkpoint, Done: row.Done != 0,
+		Stores: row.Stores, Entries: row.Entries, SHA256: row.Sha256}, true, nil
 }
 
 // SaveImportSession implements storage.Importer.
 func (s *Store) SaveImportSession(ctx context.Context, user, importID string, sess storage.ImportSession) error {
 	return s.inWrite(ctx, func(q *sqlitedb.Queries) error {
+		done := int64(0)
+		if sess.Done {
+			done = 1
+		}
 		return q.PutImportSession(ctx, sqlitedb.PutImportSessionParams{UserToken: user, ImportID: importID,
-			NextOffset: sess.Offset, Checkpoint: sess.Checkpoint, Now: time.Now().UnixMilli()})
+			NextOffset: sess.Offset, Checkpoint: sess.Checkpoint, Done: done, Stores: sess.Stores, Entries: sess.Entries,
+			Sha256: sess.SHA256, Now: time.Now().UnixMilli()})
 	})
 }
 

@@ -20,12 +20,18 @@ CREATE INDEX vss_imports_import_id_idx ON vss_imports (import_id);
 
 -- vss_import_sessions holds, for an import sent to the server in chunks (the ImportData
 -- RPC), where the next chunk starts and the dump reader's state there (a checkpoint of
--- its checksums and counts), so that any server instance can take the next chunk.
+-- its checksums and counts), so that any server instance can take the next chunk; once
+-- the import is done, its result (done, stores, entries, sha256), so that a client whose
+-- answer to the last chunk was lost and sends it again is told the import is done.
 CREATE TABLE vss_import_sessions (
     user_token  varchar(120) NOT NULL,
     import_id   text         NOT NULL,
     next_offset bigint       NOT NULL,
     checkpoint  bytea,
+    done        boolean      NOT NULL DEFAULT false,
+    stores      bigint       NOT NULL DEFAULT 0,
+    entries     bigint       NOT NULL DEFAULT 0,
+    sha256      bytea,
     updated_at  timestamptz  NOT NULL,
     PRIMARY KEY (user_token, import_id)
 );

@@ -17,6 +17,10 @@ CREATE TABLE IF NOT EXISTS vss_import_sessions (
     import_id   TEXT    NOT NULL,
     next_offset INTEGER NOT NULL,
     checkpoint  BLOB,
+    done        INTEGER NOT NULL DEFAULT 0,
+    stores      INTEGER NOT NULL DEFAULT 0,
+    entries     INTEGER NOT NULL DEFAULT 0,
+    sha256      BLOB,
     updated_at  INTEGER NOT NULL,
     PRIMARY KEY (user_token, import_id)
 ) WITHOUT ROWID;

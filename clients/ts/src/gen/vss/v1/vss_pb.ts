@@ -1084,9 +1084,10 @@ export type ImportDataRequest = Message<"vss.v1.ImportDataRequest"> & {
    * the committed_offset of the previous answer. A chunk at 0 starts reading the dump
    * again from its beginning (writing nothing that is already committed); a chunk at
    * another offset than the one the server expects writes nothing and is answered with
-   * the offset it expects. A chunk at an offset other than 0 of an import the server
-   * does not know (never begun, finished or given up) fails with FAILED_PRECONDITION:
-   * send the dump from 0.
+   * the offset it expects. A chunk at an offset other than 0 of an import that is done
+   * is answered with its result (done), so that a client whose answer to the last chunk
+   * was lost can send it again; of an import the server does not know (never begun, or
+   * given up) it fails with FAILED_PRECONDITION: send the dump from 0.
    *
    * @generated from field: int64 offset = 2;
    */
