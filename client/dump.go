@@ -547,8 +547,9 @@ func (im *importer) advance(resp *vssv1.ImportDataResponse) error {
 
 // probe asks the server where an import it may have begun earlier stands, with an
 // empty chunk at an offset no import ever expects (1, inside the magic number): the
-// server answers with the offset it expects, or refuses with FAILED_PRECONDITION when it
-// has no import of that id in progress, which then starts at 0. The bytes before the
+// server answers with the offset it expects (or, for an import that is done, with its
+// result), or refuses with FAILED_PRECONDITION when it has no import of that id, which
+// then starts at 0. The bytes before the
 // offset are then read (and checked) but not sent again.
 func (im *importer) probe(ctx context.Context) error {
 	resp, err := im.c.svc.ImportData(ctx, connect.NewRequest(&vssv1.ImportDataRequest{ImportId: im.id, Offset: 1}))
@@ -557,9 +558,9 @@ func (im *importer) probe(ctx context.Context) error {
 		return nil
 	case err != nil:
 		return err
-	case resp.Msg.GetDone():
-		return fmt.Errorf("vssclient: import %s: the server says it is complete before anything was sent", im.id)
 	}
+	// An import that is done (this dump, imported before) answers with its result:
+	// the dump is then read and checked against it, and nothing is sent.
 	return im.advance(resp.Msg)
 }
 

@@ -137,7 +137,13 @@ func TestExportImport(t *testing.T) {
 	if err := json.Unmarshal([]byte(d.ok("export", "--json", "--out", filepath.Join(dir, "again.vssdump"))), &again); err != nil || again.SHA256 != sha(sum.SHA256) {
 		t.Fatalf("export of the target: %+v, %v; want SHA-256 %s", again, err, sha(sum.SHA256))
 	}
+	// The same dump again: its import is done, nothing is sent, the result is the same.
 	r = d.run("import", path)
+	if r.code != 0 || summarySHA(t, r.err) != sha(sum.SHA256) {
+		t.Fatalf("the same dump imported again: %v", r)
+	}
+	// Another export of the same data is another import: refused, the stores hold data.
+	r = d.run("import", filepath.Join(dir, "again.vssdump"))
 	if r.code != exitPrecondition || !strings.Contains(r.err, "not empty") || !strings.Contains(r.err, "vssctl delete-store") {
 		t.Fatalf("import into stores that are not empty: %v", r)
 	}
