@@ -1,0 +1,167 @@
+//go:build ha
+
+package faulttest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// haCluster is deploy/ha/ha.sh's cluster: etcd and PostgreSQL nodes under Patroni with
+// synchronous replication, in a directory of its own.
+type haCluster struct {
+	t     *testing.T
+	dir   string
+	nodes int
+}
+
+// startHA starts the cluster with nodes PostgreSQL nodes and waits until it has a leader
+// and a synchronous standby.
+func startHA(t *testing.T, nodes int) *haCluster {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vss-ha-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &haCluster{t: t, dir: dir, nodes: nodes}
+	script := filepath.Join(repoRoot(t), "deploy", "ha", "ha.sh")
+	cmd := exec.Command("bash", script, "start")
+	cmd.Env = append(os.Environ(), "HA_DIR="+dir, "HA_PG_NODES="+strconv.Itoa(nodes))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ha.sh start: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command("bash", script, "stop")
+		cmd.Env = append(os.Environ(), "HA_DIR="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("ha.sh stop: %v\n%s", err, out)
+		}
+	})
+	waitFor(t, 90*time.Second, "a leader and a synchronous standby", func() bool {
+		leader, sync := c.roles()
+		return leader != "" && sync != ""
+	})
+	return c
+}
+
+// member is one node of Patroni's /cluster answer.
+type member struct {
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	State string `json:"state"`
+}
+
+// roles returns the leader's and the synchronous standby's names, as Patroni's REST API
+// of any node that answers tells them.
+func (c *haCluster) roles() (leader, sync string) {
+	for i := 1; i <= c.nodes; i++ {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/cluster", 8008+i))
+		if err != nil {
+			continue
+		}
+		var cl struct{ Members []member }
+		err = json.NewDecoder(resp.Body).Decode(&cl)
+		resp.Body.Close()
+		if err != nil {
+			continue
+		}
+		for _, m := range cl.Members {
+			switch {
+			case m.Role == "leader" && m.State == "running":
+				leader = m.Name
+			case m.Role == "sync_standby" && (m.State == "running" || m.State == "streaming"):
+				sync = m.Name
+			}
+		}
+		return leader, sync
+	}
+	return "", ""
+}
+
+// url is the servers' database URL: every node, the primary chosen by the driver.
+func (c *haCluster) url() string {
+	var hosts []string
+	for i := 1; i <= c.nodes; i++ {
+		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", 5440+i))
+	}
+	return "postgres://postgres:postgres@" + strings.Join(hosts, ",") + "/postgres?target_session_attrs=read-write&sslmode=disable"
+}
+
+// killLeader kills the leader's Patroni and PostgreSQL with SIGKILL, as a crash of its
+// machine would, and returns its name.
+func (c *haCluster) killLeader() string {
+	c.t.Helper()
+	leader, _ := c.roles()
+	if leader == "" {
+		c.t.Fatal("no leader to kill")
+	}
+	for _, f := range []string{filepath.Join(c.dir, leader+".pid"), filepath.Join(c.dir, leader, "postmaster.pid")} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return leader
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestHAKillPrimary runs wallets through two server instances on a three-node cluster
+// with synchronous replication, kills the primary with SIGKILL, and checks that no
+// acknowledged write is lost and no read is stale, and how long writes were unavailable.
+func TestHAKillPrimary(t *testing.T) {
+	c := startHA(t, 3)
+	s1 := startServer(t, "--database-url", c.url(), "--auth", "signature")
+	s2 := startServer(t, "--database-url", c.url(), "--auth", "signature")
+	wallets := append(newWallets(t, 4, s1.url(), 1), newWallets(t, 4, s2.url(), 2)...)
+	l := startLoad(wallets)
+	defer l.stop()
+	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
+
+	before := l.applied()
+	killed := time.Now()
+	leader := c.killLeader()
+	var first time.Time
+	waitFor(t, 90*time.Second, "a write acknowledged after the kill", func() bool {
+		if l.applied() > before+8 { // past the writes in flight at the kill
+			first = time.Now()
+			return true
+		}
+		return false
+	})
+	waitFor(t, 90*time.Second, "a new leader", func() bool {
+		now, _ := c.roles()
+		return now != "" && now != leader
+	})
+	newLeader, sync := c.roles()
+	t.Logf("killed leader %s with %d writes acknowledged; writes resumed after %s; leader now %s, synchronous standby %q",
+		leader, before, first.Sub(killed).Round(time.Millisecond), newLeader, sync)
+	time.Sleep(2 * time.Second)
+	l.stop()
+	l.verify(t)
+	if slices.Contains([]string{"", leader}, newLeader) {
+		t.Errorf("leader after the failover: %q", newLeader)
+	}
+}
