@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A highly available VSS on one machine, for evaluation and as the template for production:
 # etcd, PostgreSQL nodes managed by Patroni with synchronous replication, and vss-server
-# instances. Usage: deploy/ha/ha.sh start|stop|status   (HA_DIR, default /tmp/vss-ha)
+# instances. Usage: deploy/ha/ha.sh start|stop|status|etcd-stop|etcd-start   (HA_DIR, default /tmp/vss-ha)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,6 +34,9 @@ bootstrap:
     maximum_lag_on_failover: 0
     synchronous_mode: true
     synchronous_mode_strict: true
+    # With etcd unreachable, the primary keeps running as long as it reaches every
+    # other member (instead of demoting itself when its leader key expires).
+    failsafe_mode: true
     postgresql:
       use_pg_rewind: true
       parameters:
@@ -68,15 +71,27 @@ postgresql:
 YAML
 }
 
+start_etcd() {
+	"${run_as[@]}" etcd --name e1 --data-dir "$dir/etcd" \
+		--listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+		--initial-cluster e1=http://127.0.0.1:2380 >>"$dir/etcd.log" 2>&1 &
+	echo $! >"$dir/etcd.pid"
+}
+
+stop_etcd() {
+	kill "$(cat "$dir/etcd.pid")" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null || return 0
+		sleep 0.1
+	done
+}
+
 start() {
 	mkdir -p "$dir"
 	chmod 0755 "$dir"
 	if [[ -n "${run_as[*]}" ]]; then chown postgres "$dir"; fi
-	"${run_as[@]}" etcd --name e1 --data-dir "$dir/etcd" \
-		--listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-		--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-		--initial-cluster e1=http://127.0.0.1:2380 >"$dir/etcd.log" 2>&1 &
-	echo $! >"$dir/etcd.pid"
+	start_etcd
 	for i in $(seq 1 "$nodes"); do
 		node_config "$i" >"$dir/pg$i.yml"
 		"${run_as[@]}" patroni "$dir/pg$i.yml" >"$dir/pg$i.log" 2>&1 &
@@ -101,5 +116,7 @@ case "${1:-}" in
 start) start ;;
 stop) stop ;;
 status) patronictl -c "$dir/pg1.yml" list ;;
-*) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+etcd-stop) stop_etcd ;;
+etcd-start) start_etcd ;;
+*) echo "usage: $0 start|stop|status|etcd-stop|etcd-start" >&2; exit 2 ;;
 esac

@@ -34,24 +34,23 @@ func startHA(t *testing.T, nodes int) *haCluster {
 		t.Fatal(err)
 	}
 	c := &haCluster{t: t, dir: dir, nodes: nodes}
-	script := filepath.Join(repoRoot(t), "deploy", "ha", "ha.sh")
-	cmd := exec.Command("bash", script, "start")
-	cmd.Env = append(os.Environ(), "HA_DIR="+dir, "HA_PG_NODES="+strconv.Itoa(nodes))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ha.sh start: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		cmd := exec.Command("bash", script, "stop")
-		cmd.Env = append(os.Environ(), "HA_DIR="+dir)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Logf("ha.sh stop: %v\n%s", err, out)
-		}
-	})
+	c.script("start")
+	t.Cleanup(func() { c.script("stop") })
 	waitFor(t, 90*time.Second, "a leader and a synchronous standby", func() bool {
 		leader, sync := c.roles()
 		return leader != "" && sync != ""
 	})
 	return c
+}
+
+// script runs deploy/ha/ha.sh with a command on the cluster.
+func (c *haCluster) script(command string) {
+	c.t.Helper()
+	cmd := exec.Command("bash", filepath.Join(repoRoot(c.t), "deploy", "ha", "ha.sh"), command)
+	cmd.Env = append(os.Environ(), "HA_DIR="+c.dir, "HA_PG_NODES="+strconv.Itoa(c.nodes))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.t.Errorf("ha.sh %s: %v\n%s", command, err, out)
+	}
 }
 
 // member is one node of Patroni's /cluster answer.
@@ -211,5 +210,35 @@ func TestHASwitchover(t *testing.T) {
 	l.stop()
 	t.Logf("switched over from %s to %s with %d writes acknowledged; writes unavailable for %s at most",
 		leader, sync, before, gaps().Round(time.Millisecond))
+	l.verify(t)
+}
+
+// TestHAEtcdStopped stops etcd for longer than the leader key's time to live under the
+// same load, then starts it again: the primary keeps serving (Patroni's failsafe mode),
+// and no acknowledged write is lost.
+func TestHAEtcdStopped(t *testing.T) {
+	c := startHA(t, 3)
+	s1 := startServer(t, "--database-url", c.url(), "--auth", "signature")
+	s2 := startServer(t, "--database-url", c.url(), "--auth", "signature")
+	wallets := append(newWallets(t, 4, s1.url(), 5), newWallets(t, 4, s2.url(), 6)...)
+	l := startLoad(wallets)
+	defer l.stop()
+	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
+
+	leader, _ := c.roles()
+	gaps := watchGaps(l)
+	c.script("etcd-stop")
+	time.Sleep(15 * time.Second) // the leader key's TTL is 10 s
+	during := l.applied()
+	c.script("etcd-start")
+	waitFor(t, 60*time.Second, "a leader known to etcd again", func() bool {
+		now, _ := c.roles()
+		return now != ""
+	})
+	waitFor(t, 60*time.Second, "writes after etcd is back", func() bool { return l.applied() > during+100 })
+	l.stop()
+	now, _ := c.roles()
+	t.Logf("etcd stopped for 15 s with %s leading (%s after); writes unavailable for %s at most",
+		leader, now, gaps().Round(time.Millisecond))
 	l.verify(t)
 }
