@@ -3,6 +3,7 @@
 package faulttest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -51,6 +52,21 @@ func (c *haCluster) script(command string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		c.t.Errorf("ha.sh %s: %v\n%s", command, err, out)
 	}
+}
+
+// hasFailsafeKey reports whether etcd holds the cluster's failsafe key, read through
+// etcd's v3 HTTP gateway.
+func (c *haCluster) hasFailsafeKey() bool {
+	body := `{"key":"` + base64.StdEncoding.EncodeToString([]byte("/service/vss/failsafe")) + `"}`
+	resp, err := http.Post("http://127.0.0.1:2379/v3/kv/range", "application/json", strings.NewReader(body))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Count string `json:"count"`
+	}
+	return json.NewDecoder(resp.Body).Decode(&r) == nil && r.Count != "" && r.Count != "0"
 }
 
 // member is one node of Patroni's /cluster answer.
@@ -225,6 +241,10 @@ func TestHAEtcdStopped(t *testing.T) {
 	defer l.stop()
 	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
 
+	// Failsafe mode needs the leader to have written the members it must reach into
+	// etcd (the failsafe key) before etcd goes away; without it, the leader demotes
+	// itself when its key expires.
+	waitFor(t, 30*time.Second, "the failsafe key in etcd", c.hasFailsafeKey)
 	leader, _ := c.roles()
 	gaps := watchGaps(l)
 	c.script("etcd-stop")
