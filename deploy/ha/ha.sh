@@ -7,7 +7,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 dir="${HA_DIR:-/tmp/vss-ha}"
-nodes="${HA_PG_NODES:-2}"
+nodes="${HA_PG_NODES:-3}"
+# HA_SYNC=0 replicates asynchronously, for comparison: a commit then waits for no standby.
+sync="${HA_SYNC:-1}"
 pgbin="${HA_PG_BIN:-/usr/lib/postgresql/15/bin}"
 run_as=()
 if [[ "$(id -u)" == 0 ]]; then run_as=(setpriv --reuid=postgres --regid=postgres --init-groups); fi  # exec, so that $! is the process itself
@@ -31,9 +33,9 @@ bootstrap:
     ttl: 10
     loop_wait: 2
     retry_timeout: 4
-    maximum_lag_on_failover: 0
-    synchronous_mode: true
-    synchronous_mode_strict: true
+    maximum_lag_on_failover: $([[ "$sync" == 1 ]] && echo 0 || echo 67108864)
+    synchronous_mode: $([[ "$sync" == 1 ]] && echo true || echo false)
+    synchronous_mode_strict: $([[ "$sync" == 1 ]] && echo true || echo false)
     # With etcd unreachable, the primary keeps running as long as it reaches every
     # other member (instead of demoting itself when its leader key expires).
     failsafe_mode: true

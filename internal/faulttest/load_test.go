@@ -327,6 +327,13 @@ func (l *load) applied() int {
 // discrepancy. Call it after stop.
 func (l *load) verify(t *testing.T) {
 	t.Helper()
+	l.check(t, t.Error)
+}
+
+// check reads back every wallet's ledger, reports each discrepancy (the first 20) with
+// report, and returns how many there were.
+func (l *load) check(t *testing.T, report func(args ...any)) int {
+	t.Helper()
 	ctx := testContext(t, 2*time.Minute)
 	var applied, refused, unknown, problems int
 	for _, w := range l.wallets {
@@ -335,16 +342,17 @@ func (l *load) verify(t *testing.T) {
 		for _, p := range w.ledger.Verify(ctx, w.api) {
 			problems++
 			if problems <= 20 {
-				t.Error(p)
+				report(p)
 			}
 		}
 	}
 	if problems > 20 {
-		t.Errorf("… and %d more problems", problems-20)
+		report(fmt.Sprintf("… and %d more problems", problems-20))
 	}
 	t.Logf("ledger: %d wallets, %d writes acknowledged, %d refused, %d of unknown outcome; %d problems",
 		len(l.wallets), applied, refused, unknown, problems)
 	if applied == 0 {
 		t.Error("no write was acknowledged: the load did not run")
 	}
+	return problems
 }
