@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A highly available VSS on one machine, for evaluation and as the template for production:
 # etcd, PostgreSQL nodes managed by Patroni with synchronous replication, and vss-server
-# instances. Usage: deploy/ha/ha.sh start|stop|status|etcd-stop|etcd-start   (HA_DIR, default /tmp/vss-ha)
+# instances. Usage: deploy/ha/ha.sh start|stop|status|url|etcd-stop|etcd-start   (HA_DIR, default /tmp/vss-ha)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,6 +15,11 @@ run_as=()
 if [[ "$(id -u)" == 0 ]]; then run_as=(setpriv --reuid=postgres --regid=postgres --init-groups); fi  # exec, so that $! is the process itself
 
 etcd_port=2379
+# The vss-server instances (started here unless HA_START_VSS=0, when they run elsewhere on
+# these ports) and HAProxy in front of them: clients use http://127.0.0.1:$proxy_port.
+read -r -a vss_ports <<<"${HA_VSS_PORTS:-8181 8182}"
+proxy_port="${HA_PROXY_PORT:-8180}"
+start_vss="${HA_START_VSS:-1}"
 pg_port() { echo $((5440 + $1)); }
 api_port() { echo $((8008 + $1)); }
 
@@ -89,6 +94,63 @@ stop_etcd() {
 	done
 }
 
+database_url() {
+	local hosts=()
+	for i in $(seq 1 "$nodes"); do hosts+=("127.0.0.1:$(pg_port "$i")"); done
+	local IFS=,
+	echo "postgres://postgres:postgres@${hosts[*]}/postgres?target_session_attrs=read-write&sslmode=disable"
+}
+
+haproxy_config() {
+	cat <<CFG
+global
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5m
+    timeout server 5m
+    option redispatch
+    retries 2
+frontend vss
+    bind 127.0.0.1:$proxy_port
+    default_backend servers
+backend servers
+    balance roundrobin
+    option httpchk GET /readyz
+    default-server inter 1s fall 2 rise 1
+CFG
+	for p in "${vss_ports[@]}"; do
+		echo "    server vss$p 127.0.0.1:$p check"
+	done
+}
+
+start_proxy() {
+	haproxy_config >"$dir/haproxy.cfg"
+	haproxy -f "$dir/haproxy.cfg" -db >"$dir/haproxy.log" 2>&1 &
+	echo $! >"$dir/haproxy.pid"
+}
+
+start_servers() {
+	for p in "${vss_ports[@]}"; do
+		"$root/bin/vss-server" --listen "127.0.0.1:$p" --database-url "$(database_url)" >"$dir/vss$p.log" 2>&1 &
+		echo $! >"$dir/vss$p.pid"
+	done
+}
+
+# wait_leader waits until a node's Patroni says it leads (its REST API answers /leader
+# with 200), at most 90 s.
+wait_leader() {
+	for _ in $(seq 1 900); do
+		for i in $(seq 1 "$nodes"); do
+			if curl -fs -o /dev/null "http://127.0.0.1:$(api_port "$i")/leader"; then return 0; fi
+		done
+		sleep 0.1
+	done
+	echo "no PostgreSQL node leads after 90 s; see $dir/pg*.log" >&2
+	exit 1
+}
+
 start() {
 	mkdir -p "$dir"
 	chmod 0755 "$dir"
@@ -99,11 +161,27 @@ start() {
 		"${run_as[@]}" patroni "$dir/pg$i.yml" >"$dir/pg$i.log" 2>&1 &
 		echo $! >"$dir/pg$i.pid"
 	done
+	wait_leader
+	if [[ "$start_vss" == 1 ]]; then
+		if [[ ! -x "$root/bin/vss-server" ]]; then
+			echo "bin/vss-server is missing: run make build first" >&2
+			exit 1
+		fi
+		start_servers
+		for p in "${vss_ports[@]}"; do
+			for _ in $(seq 1 300); do
+				curl -fs -o /dev/null "http://127.0.0.1:$p/readyz" && break
+				sleep 0.1
+			done
+		done
+	fi
+	start_proxy
+	echo "VSS at http://127.0.0.1:$proxy_port (HAProxy in front of ${vss_ports[*]}); database $(database_url)"
 }
 
 stop() {
 	# Patroni stops its PostgreSQL on SIGTERM; whatever is left after 30 s is killed.
-	for f in "$dir"/pg*.pid "$dir"/etcd.pid; do
+	for f in "$dir"/haproxy.pid "$dir"/vss*.pid "$dir"/pg*.pid "$dir"/etcd.pid; do
 		[[ -f "$f" ]] && kill "$(cat "$f")" 2>/dev/null || true
 	done
 	for _ in $(seq 1 300); do
@@ -111,6 +189,9 @@ stop() {
 		sleep 0.1
 	done
 	pkill -9 -f "$dir/" 2>/dev/null || true
+	for f in "$dir"/vss*.pid "$dir"/haproxy.pid; do
+		[[ -f "$f" ]] && kill -9 "$(cat "$f")" 2>/dev/null || true
+	done
 	rm -rf "$dir"
 }
 
@@ -118,7 +199,8 @@ case "${1:-}" in
 start) start ;;
 stop) stop ;;
 status) patronictl -c "$dir/pg1.yml" list ;;
+url) database_url ;;
 etcd-stop) stop_etcd ;;
 etcd-start) start_etcd ;;
-*) echo "usage: $0 start|stop|status|etcd-stop|etcd-start" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|status|url|etcd-stop|etcd-start" >&2; exit 2 ;;
 esac
