@@ -59,7 +59,8 @@ func (c *haCluster) script(command string) {
 	if !c.sync {
 		syncEnv = "HA_SYNC=0"
 	}
-	cmd.Env = append(os.Environ(), "HA_DIR="+c.dir, "HA_PG_NODES="+strconv.Itoa(c.nodes), syncEnv)
+	// The tests start their own servers, to kill and watch them.
+	cmd.Env = append(os.Environ(), "HA_DIR="+c.dir, "HA_PG_NODES="+strconv.Itoa(c.nodes), syncEnv, "HA_START_VSS=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		c.t.Errorf("ha.sh %s: %v\n%s", command, err, out)
 	}
