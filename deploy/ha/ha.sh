@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A highly available VSS on one machine, for evaluation and as the template for production:
 # etcd, PostgreSQL nodes managed by Patroni with synchronous replication, and vss-server
-# instances. Usage: deploy/ha/ha.sh start|stop|status|url|etcd-stop|etcd-start   (HA_DIR, default /tmp/vss-ha)
+# instances. Usage: deploy/ha/ha.sh start|stop|status|url|proxy-start|etcd-stop|etcd-start   (HA_DIR, default /tmp/vss-ha)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -200,7 +200,8 @@ start) start ;;
 stop) stop ;;
 status) patronictl -c "$dir/pg1.yml" list ;;
 url) database_url ;;
+proxy-start) start_proxy ;;
 etcd-stop) stop_etcd ;;
 etcd-start) start_etcd ;;
-*) echo "usage: $0 start|stop|status|url|etcd-stop|etcd-start" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|status|url|proxy-start|etcd-stop|etcd-start" >&2; exit 2 ;;
 esac

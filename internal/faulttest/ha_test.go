@@ -51,8 +51,8 @@ func startHAWith(t *testing.T, nodes int, sync bool) *haCluster {
 	return c
 }
 
-// script runs deploy/ha/ha.sh with a command on the cluster.
-func (c *haCluster) script(command string) {
+// script runs deploy/ha/ha.sh with a command on the cluster, and extra environment.
+func (c *haCluster) script(command string, env ...string) {
 	c.t.Helper()
 	cmd := exec.Command("bash", filepath.Join(repoRoot(c.t), "deploy", "ha", "ha.sh"), command)
 	syncEnv := "HA_SYNC=1"
@@ -60,7 +60,7 @@ func (c *haCluster) script(command string) {
 		syncEnv = "HA_SYNC=0"
 	}
 	// The tests start their own servers, to kill and watch them.
-	cmd.Env = append(os.Environ(), "HA_DIR="+c.dir, "HA_PG_NODES="+strconv.Itoa(c.nodes), syncEnv, "HA_START_VSS=0")
+	cmd.Env = append(append(os.Environ(), "HA_DIR="+c.dir, "HA_PG_NODES="+strconv.Itoa(c.nodes), syncEnv, "HA_START_VSS=0"), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		c.t.Errorf("ha.sh %s: %v\n%s", command, err, out)
 	}
@@ -79,6 +79,30 @@ func (c *haCluster) hasFailsafeKey() bool {
 		Count string `json:"count"`
 	}
 	return json.NewDecoder(resp.Body).Decode(&r) == nil && r.Count != "" && r.Count != "0"
+}
+
+// proxy starts the cluster's HAProxy in front of servers and returns its URL.
+func (c *haCluster) proxy(servers ...*serverProc) string {
+	c.t.Helper()
+	port, err := freePort()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var ports []string
+	for _, s := range servers {
+		ports = append(ports, strings.TrimPrefix(s.addr, "127.0.0.1:"))
+	}
+	c.script("proxy-start", "HA_VSS_PORTS="+strings.Join(ports, " "), "HA_PROXY_PORT="+strconv.Itoa(port))
+	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	waitFor(c.t, 10*time.Second, "HAProxy to see the servers", func() bool {
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return url
 }
 
 // member is one node of Patroni's /cluster answer.
@@ -299,4 +323,28 @@ func TestHAKillPrimaryAsync(t *testing.T) {
 	lost := l.check(t, t.Log)
 	t.Logf("asynchronous replication: killed leader %s with %d writes acknowledged; leader now %s; writes unavailable for %s at most; %d ledger problems (acknowledged writes lost or read stale)",
 		leader, before, newLeader, gaps().Round(time.Millisecond), lost)
+}
+
+// TestHAKillServer kills one of two server instances behind HAProxy with SIGKILL under
+// load, then starts it again: the wallets, which reach the servers through HAProxy only,
+// go on through the other instance, and no acknowledged write is lost.
+func TestHAKillServer(t *testing.T) {
+	c := startHA(t, 3)
+	s1 := startServer(t, "--database-url", c.url(), "--auth", "signature")
+	s2 := startServer(t, "--database-url", c.url(), "--auth", "signature")
+	proxy := c.proxy(s1, s2)
+	l := startLoad(newWallets(t, 8, proxy, 9))
+	defer l.stop()
+	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
+	gaps := watchGaps(l)
+	before := l.applied()
+	s1.kill()
+	waitFor(t, 30*time.Second, "writes with one instance killed", func() bool { return l.applied() > before+300 })
+	s1.start()
+	during := l.applied()
+	waitFor(t, 30*time.Second, "writes with the instance back", func() bool { return l.applied() > during+300 })
+	l.stop()
+	t.Logf("killed one of two server instances behind HAProxy with %d writes acknowledged; writes unavailable for %s at most",
+		before, gaps().Round(time.Millisecond))
+	l.verify(t)
 }
