@@ -1,4 +1,4 @@
-# High availability (deploy/ha, issue 15, in progress): etcd and PostgreSQL nodes under
+# High availability (deploy/ha, in progress): etcd and PostgreSQL nodes under
 # Patroni from the Debian packages, started by deploy/ha/ha.sh, with the fault tests of
 # internal/faulttest built with the ha tag against them.
 
