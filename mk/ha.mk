@@ -2,10 +2,10 @@
 # Patroni from the Debian packages, started by deploy/ha/ha.sh, with the fault tests of
 # internal/faulttest built with the ha tag against them.
 
-HA_PACKAGES := patroni etcd-server
+HA_PACKAGES := patroni etcd-server haproxy
 
 .PHONY: ha-tools
-ha-tools: ## Install Patroni and etcd from the Debian packages when they are missing (needs root)
+ha-tools: ## Install Patroni, etcd and HAProxy from the Debian packages when they are missing (needs root)
 	@missing=""; for p in $(HA_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
