@@ -14,23 +14,20 @@ import (
 var _ storage.Importer = (*Store)(nil)
 
 // inWrite runs f in a transaction of the write connection, with no writing device for
-// the change feed, and commits it if f succeeds.
+// the change feed, and commits it if f succeeds. Its queries go through statements
+// prepared once for the transaction (txStatements), as the writes' do, so that a batch
+// of an import compiles its insert once.
 func (s *Store) inWrite(ctx context.Context, f func(q *sqlitedb.Queries) error) error {
-	return s.inWriteTx(ctx, func(_ *sql.Tx, q *sqlitedb.Queries) error { return f(q) })
-}
-
-// inWriteTx is inWrite for an f that also uses the transaction itself.
-func (s *Store) inWriteTx(ctx context.Context, f func(tx *sql.Tx, q *sqlitedb.Queries) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return interpretError(err)
 	}
 	defer tx.Rollback() // a no-op once committed
-	q := sqlitedb.New(tx)
+	q := sqlitedb.New(newTxStatements(tx))
 	if err := q.SetWriter(ctx, ""); err != nil {
 		return interpretError(err)
 	}
-	if err := f(tx, q); err != nil {
+	if err := f(q); err != nil {
 		var qe *storage.QuotaError
 		if errors.Is(err, storage.ErrNotEmpty) || errors.Is(err, storage.ErrConflict) || errors.As(err, &qe) {
 			return err
@@ -92,7 +89,7 @@ func (s *Store) BeginImport(ctx context.Context, user, importID string, st stora
 // ImportEntries implements storage.Importer: one INSERT per entry (in process, no round
 // trip), each taking the next sort order, through one statement prepared for the batch.
 func (s *Store) ImportEntries(ctx context.Context, user, importID, storeID string, from int64, entries []storage.KeyValue) error {
-	return s.inWriteTx(ctx, func(tx *sql.Tx, q *sqlitedb.Queries) error {
+	return s.inWrite(ctx, func(q *sqlitedb.Queries) error {
 		if err := checkImport(ctx, q, user, importID, storeID, from); err != nil {
 			return err
 		}
@@ -100,10 +97,8 @@ func (s *Store) ImportEntries(ctx context.Context, user, importID, storeID strin
 		if err := s.addImportUsage(ctx, q, user, dBytes, dKeys); err != nil {
 			return err
 		}
-		insert, done := prepared(tx)
-		defer done()
 		for _, kv := range entries {
-			if err := insert.InsertImported(ctx, sqlitedb.InsertImportedParams{UserToken: user, StoreID: storeID,
+			if err := q.InsertImported(ctx, sqlitedb.InsertImportedParams{UserToken: user, StoreID: storeID,
 				Key: kv.Key, Value: kv.Value, Version: kv.Version}); err != nil {
 				return err
 			}
@@ -111,64 +106,6 @@ func (s *Store) ImportEntries(ctx context.Context, user, importID, storeID strin
 		return q.PutImport(ctx, sqlitedb.PutImportParams{UserToken: user, StoreID: storeID, ImportID: importID,
 			Entries: from + int64(len(entries))})
 	})
-}
-
-// stmtCache runs the queries of a transaction through statements it prepares once per
-// query text, so that a query run for every entry of a batch is compiled once.
-type stmtCache struct {
-	tx    sqlitedb.DBTX
-	stmts map[string]*sql.Stmt
-}
-
-func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := c.stmts[query]; ok {
-		return st, nil
-	}
-	st, err := c.tx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	c.stmts[query] = st
-	return st, nil
-}
-
-func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
-}
-
-func (c *stmtCache) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	return c.tx.PrepareContext(ctx, query)
-}
-
-func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
-}
-
-func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := c.stmt(ctx, query)
-	if err != nil {
-		return c.tx.QueryRowContext(ctx, query, args...) // reports the same error
-	}
-	return st.QueryRowContext(ctx, args...)
-}
-
-// prepared returns the queries of tx through a stmtCache, and the function that closes
-// its statements.
-func prepared(tx *sql.Tx) (*sqlitedb.Queries, func()) {
-	c := &stmtCache{tx: tx, stmts: map[string]*sql.Stmt{}}
-	return sqlitedb.New(c), func() {
-		for _, st := range c.stmts {
-			_ = st.Close()
-		}
-	}
 }
 
 // checkImport checks that the store's record is of importID, not complete, at from.
