@@ -229,18 +229,30 @@ func unwrap[T any](resp *connect.Response[T], err error) (*T, error) {
 // with backoff between them while the failure may pass.
 func (c *Client) intercept(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		for attempt := 1; ; attempt++ {
-			resp, err := c.attempt(ctx, next, req)
-			if err == nil || attempt >= c.retry.MaxAttempts || !retryable(ctx, err) {
-				return resp, err
-			}
-			timer := time.NewTimer(c.backoff(attempt))
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				timer.Stop()
-				return nil, connect.NewError(contextCode(ctx.Err()), fmt.Errorf("%w (after %d attempts; last: %v)", ctx.Err(), attempt, err))
-			}
+		var resp connect.AnyResponse
+		err := c.withRetries(ctx, func() (err error) {
+			resp, err = c.attempt(ctx, next, req)
+			return err
+		})
+		return resp, err
+	}
+}
+
+// withRetries runs call until it succeeds, fails in a way that will not pass, or has used
+// the policy's attempts, with backoff between attempts; an end of ctx while it waits is
+// an error that names the last failure.
+func (c *Client) withRetries(ctx context.Context, call func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := call()
+		if err == nil || attempt >= c.retry.MaxAttempts || !retryable(ctx, err) {
+			return err
+		}
+		timer := time.NewTimer(c.backoff(attempt))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return connect.NewError(contextCode(ctx.Err()), fmt.Errorf("%w (after %d attempts; last: %v)", ctx.Err(), attempt, err))
 		}
 	}
 }

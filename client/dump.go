@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -178,22 +177,15 @@ func (c *Client) ExportData(ctx context.Context, w io.Writer, opts ...ExportOpti
 // openExport opens ExportData and waits for the dump's first bytes, trying again while
 // the failures may pass.
 func (c *Client) openExport(ctx context.Context) (*exportReader, error) {
-	for attempt := 1; ; attempt++ {
-		er, err := c.exportOnce(ctx)
-		if err == nil {
-			return er, nil
-		}
-		if attempt >= c.retry.MaxAttempts || !retryable(ctx, err) {
-			return nil, err
-		}
-		timer := time.NewTimer(c.backoff(attempt))
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
-			return nil, connect.NewError(contextCode(ctx.Err()), fmt.Errorf("%w (after %d attempts; last: %v)", ctx.Err(), attempt, err))
-		}
+	var er *exportReader
+	err := c.withRetries(ctx, func() (err error) {
+		er, err = c.exportOnce(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return er, nil
 }
 
 // exportOnce opens ExportData once and receives its first bytes.
