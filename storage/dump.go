@@ -98,7 +98,9 @@ type ImportState struct {
 // ImportSession is where an import sent to the server in chunks stands: the offset in
 // the dump where the next chunk starts, and the dump reader's checkpoint there
 // (dump.Reader.Checkpoint; nil before the header has been read); or, once Done, the
-// import's result: the dump's size, stores, entries and checksum.
+// import's result: the dump's size, stores, entries and checksum, with Checkpoint
+// holding what identifies the dump's header instead (the server's headerKey), which no
+// reader resumes from.
 type ImportSession struct {
 	Offset     int64
 	Checkpoint []byte
