@@ -37,6 +37,7 @@ func startHA(t *testing.T, nodes int) *haCluster {
 // startHAWith is startHA with synchronous replication or without.
 func startHAWith(t *testing.T, nodes int, sync bool) *haCluster {
 	t.Helper()
+	lockHAPorts(t)
 	dir, err := os.MkdirTemp("", "vss-ha-")
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +50,21 @@ func startHAWith(t *testing.T, nodes int, sync bool) *haCluster {
 		return leader != "" && (syncName != "" || !sync)
 	})
 	return c
+}
+
+// lockHAPorts waits until no other process on this machine runs a cluster of ha.sh,
+// whose ports are fixed, and holds the machine's lock until t ends (after the cluster
+// is stopped: cleanups run last registered first).
+func lockHAPorts(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "vss-ha.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() }) // closing the file releases the lock
 }
 
 // script runs deploy/ha/ha.sh with a command on the cluster, and extra environment.
