@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -178,16 +180,34 @@ func New(opts Options) (http.Handler, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := opts.Store.Ping(ctx); err != nil {
+		err := opts.Store.Ping(ctx)
+		if err != nil {
 			log.WarnContext(ctx, "readiness check failed", "request_id", RequestID(ctx), "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("database unreachable\n"))
-			return
+		} else {
+			_, _ = w.Write([]byte("ok\n"))
 		}
-		_, _ = w.Write([]byte("ok\n"))
+		if hr, ok := opts.Store.(storage.HealthReporter); ok {
+			_, _ = w.Write([]byte(describeHealth(hr.DatabaseHealth(), time.Now())))
+		}
 	})
 	bodies.next = mux
 	return withRequestContext(withPublicBudget(limitByAddress(bodies, newRateLimiter(opts.RateLimit, nil)), h.budgets), log), nil
+}
+
+// describeHealth is the second line of /readyz for a store that follows its database:
+// counts and durations only, since /readyz is public (the addresses of the database
+// servers are in the log).
+func describeHealth(h storage.DatabaseHealth, now time.Time) string {
+	var b strings.Builder
+	b.WriteString("database:")
+	if !h.UnavailableSince.IsZero() {
+		fmt.Fprintf(&b, " unavailable for %s now;", now.Sub(h.UnavailableSince).Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, " %d primary changes seen, %d connection errors, unavailable %s in all since the start\n",
+		h.PrimaryChanges, h.ConnectionErrors, h.Unavailable.Round(time.Millisecond))
+	return b.String()
 }
 
 // storeChecker reports the VSS service as serving while its database answers.

@@ -98,6 +98,30 @@ type GroupCommitStats struct {
 	Largest int64
 }
 
+// DatabaseHealth is what a store that reaches its database over the network
+// (PostgreSQL) has seen of it since it opened, for /readyz and the metrics.
+type DatabaseHealth struct {
+	// ConnectionErrors counts the calls that could not reach the database: failed
+	// connects, connections lost mid-call, a standby where a primary was expected.
+	ConnectionErrors int64
+	// PrimaryChanges counts the times a new connection reached another primary than
+	// the one before it (another server, or the same one restarted): the failovers,
+	// switchovers and restarts this process saw.
+	PrimaryChanges int64
+	// Unavailable is the time in all during which the database could not be reached,
+	// from a connection error to the next call that succeeded, including the current
+	// stretch when UnavailableSince is set.
+	Unavailable time.Duration
+	// UnavailableSince is when the current stretch began; zero while the database is
+	// reachable.
+	UnavailableSince time.Time
+}
+
+// HealthReporter is implemented by stores that follow their connection to the database.
+type HealthReporter interface {
+	DatabaseHealth() DatabaseHealth
+}
+
 // Usage is what one user stores, counted as a Quota counts it.
 type Usage struct {
 	User   string

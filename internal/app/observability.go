@@ -136,14 +136,20 @@ func (o *observability) bodyCut() {
 	}
 }
 
-// watchStore reports the store's connection pool statistics, read at scrape time, when
-// the store has a pool (PostgreSQL). The embedded store reports nothing.
+// watchStore reports the store's connection pool statistics and what it saw of its
+// database (connection errors, changes of primary, time unavailable), read at scrape
+// time, when the store has them (PostgreSQL). The embedded store reports nothing.
 func (o *observability) watchStore(store storage.Store) error {
 	if o.registry == nil {
 		return nil
 	}
 	if p, ok := store.(interface{ PoolStats() postgres.PoolStats }); ok {
-		return o.registry.Register(newPoolCollector(p.PoolStats))
+		if err := o.registry.Register(newPoolCollector(p.PoolStats)); err != nil {
+			return err
+		}
+	}
+	if h, ok := store.(storage.HealthReporter); ok {
+		return o.registry.Register(newHealthCollector(h.DatabaseHealth))
 	}
 	return nil
 }
@@ -257,4 +263,48 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.acquireSeconds, s.AcquireDuration.Seconds())
 	counter(c.emptyAcquires, float64(s.EmptyAcquireCount))
 	counter(c.canceledAcquires, float64(s.CanceledAcquireCount))
+}
+
+// The metrics of the database's availability, as a store that follows its connections
+// sees it (storage.DatabaseHealth).
+const (
+	MetricDBUp                 = "vss_db_up"
+	MetricDBConnectionErrors   = "vss_db_connection_errors_total"
+	MetricDBPrimaryChanges     = "vss_db_primary_changes_total"
+	MetricDBUnavailableSeconds = "vss_db_unavailable_seconds_total"
+)
+
+// healthCollector exposes storage.DatabaseHealth, read when metrics are scraped.
+type healthCollector struct {
+	health                                      func() storage.DatabaseHealth
+	up, connErrors, primaryChanges, unavailable *prometheus.Desc
+}
+
+func newHealthCollector(health func() storage.DatabaseHealth) *healthCollector {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return &healthCollector{
+		health:         health,
+		up:             d(MetricDBUp, "1 while the database answers, 0 from a connection error until the next call that succeeds."),
+		connErrors:     d(MetricDBConnectionErrors, "Database calls that could not reach the database: failed connects, connections lost mid-call, a standby where the primary was expected."),
+		primaryChanges: d(MetricDBPrimaryChanges, "Times a new database connection reached another primary than the one before (another server, or the same one restarted): the failovers, switchovers and restarts this instance saw."),
+		unavailable:    d(MetricDBUnavailableSeconds, "Time in all during which the database could not be reached, from a connection error to the next call that succeeded."),
+	}
+}
+
+func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.up, c.connErrors, c.primaryChanges, c.unavailable} {
+		ch <- d
+	}
+}
+
+func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	h := c.health()
+	up := 1.0
+	if !h.UnavailableSince.IsZero() {
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(c.connErrors, prometheus.CounterValue, float64(h.ConnectionErrors))
+	ch <- prometheus.MustNewConstMetric(c.primaryChanges, prometheus.CounterValue, float64(h.PrimaryChanges))
+	ch <- prometheus.MustNewConstMetric(c.unavailable, prometheus.CounterValue, h.Unavailable.Seconds())
 }

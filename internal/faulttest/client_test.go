@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
@@ -70,6 +71,51 @@ func outcomeOf(err error) outcome {
 	}
 }
 
+// foreignAnswer is an HTTP answer to the VSS HTTP API that did not come from a VSS
+// server (it lacks the protocol header): a proxy's, such as HAProxy's 503 when no
+// server instance is up.
+type foreignAnswer struct {
+	op     string
+	status int
+}
+
+func (e *foreignAnswer) Error() string {
+	return fmt.Sprintf("%s: status %d without the vss-protocol-version header", e.op, e.status)
+}
+
+// reportedRetryable reports whether a failed request was answered the way clients retry
+// (vss-client-ng retries every error but a conflict, a missing key, an invalid request
+// and a refused authentication; Connect clients retry unavailable): no answer at all (a
+// transport error), the VSS HTTP API's 500 INTERNAL_SERVER_EXCEPTION, Connect's
+// unavailable, or a proxy's 502, 503 or 504. A write whose outcome is unknown must be
+// answered so: never as a success, and never with an error the client gives up on.
+func reportedRetryable(err error) bool {
+	var se *serverError
+	var ce *connect.Error
+	var fa *foreignAnswer
+	switch {
+	case errors.As(err, &se) && se.connectCode != 0:
+		return se.connectCode == connect.CodeUnavailable
+	case errors.As(err, &se):
+		return se.status == http.StatusInternalServerError && se.code == vssv1.ErrorCode_INTERNAL_SERVER_EXCEPTION
+	case errors.As(err, &ce) && transportError(ce):
+		return true
+	case errors.As(err, &ce):
+		return ce.Code() == connect.CodeUnavailable
+	case errors.As(err, &fa):
+		return fa.status == http.StatusBadGateway || fa.status == http.StatusServiceUnavailable || fa.status == http.StatusGatewayTimeout
+	}
+	return true
+}
+
+// transportError reports whether a Connect client's error is its own, for want of an
+// answer (a connection refused, reset or cut), which Connect reports under various codes
+// (a reset as canceled, for instance).
+func transportError(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
 func isCode(err error, code vssv1.ErrorCode) bool {
 	var se *serverError
 	return errors.As(err, &se) && se.code == code
@@ -122,7 +168,7 @@ func (c *legacyAPI) call(ctx context.Context, op string, req, resp proto.Message
 		return err
 	}
 	if res.Header.Get("vss-protocol-version") != "0" {
-		return fmt.Errorf("%s: status %d without the vss-protocol-version header", op, res.StatusCode)
+		return &foreignAnswer{op: op, status: res.StatusCode}
 	}
 	if res.StatusCode == http.StatusOK {
 		return proto.Unmarshal(data, resp)

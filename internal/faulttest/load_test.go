@@ -248,6 +248,8 @@ func (w *wallet) expect(desc string, wr write, err error, mustApply bool) {
 	wr.desc = w.name + ": " + desc
 	o := outcomeOf(err)
 	switch {
+	case o == unknown && !reportedRetryable(err):
+		w.ledger.Violation("%s: failed in a way clients do not retry: %v", wr.desc, err)
 	case o == unknown:
 	case mustApply && o == refused:
 		w.ledger.Violation("%s: refused although the acknowledged state allows it: %v", wr.desc, err)

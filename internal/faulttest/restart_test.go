@@ -2,7 +2,10 @@ package faulttest
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	vssv1 "github.com/govss/vss/gen/vss/v1"
+	"github.com/govss/vss/internal/app"
 	"github.com/govss/vss/internal/pgtest"
 )
 
@@ -48,6 +52,46 @@ func TestPostgresRestart(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	l.stop()
 	l.verify(t)
+
+	// The server saw it all: two restarts are two changes of primary (the same server,
+	// started again), and the two stretches without a database, each longer than the
+	// 1.5 s of probes above, are counted as unavailable.
+	m := scrapeMetrics(t, srv.url())
+	t.Logf("metrics: %s %v, %s %v, %s %v, %s %v", app.MetricDBUp, m[app.MetricDBUp],
+		app.MetricDBPrimaryChanges, m[app.MetricDBPrimaryChanges], app.MetricDBConnectionErrors, m[app.MetricDBConnectionErrors],
+		app.MetricDBUnavailableSeconds, m[app.MetricDBUnavailableSeconds])
+	if m[app.MetricDBUp] != 1 || m[app.MetricDBPrimaryChanges] != 2 || m[app.MetricDBConnectionErrors] < 2 || m[app.MetricDBUnavailableSeconds] < 3 {
+		t.Errorf("want the database up, 2 primary changes, connection errors and at least 3 s unavailable")
+	}
+	if body := probe.readyz(t); !strings.HasPrefix(body, "ok\ndatabase: 2 primary changes seen, ") {
+		t.Errorf("/readyz after the restarts: %q", body)
+	}
+}
+
+// scrapeMetrics reads the server's /metrics and returns the value of every series
+// without labels.
+func scrapeMetrics(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]float64{}
+	for line := range strings.Lines(string(b)) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			m[name] = v
+		}
+	}
+	return m
 }
 
 // probe is a client of its own (its own user and store) that checks how the server
@@ -98,6 +142,9 @@ func (p *probe) whileDown(t *testing.T, d time.Duration) {
 		if code := p.status(ctx, "/readyz"); code != http.StatusServiceUnavailable {
 			t.Fatalf("/readyz while PostgreSQL is down: %d, want 503", code)
 		}
+		if body := p.readyz(t); !strings.HasPrefix(body, "database unreachable\ndatabase: unavailable for ") {
+			t.Fatalf("/readyz while PostgreSQL is down says %q", body)
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("%d probes while PostgreSQL was down: each answered with a retryable error", n)
@@ -118,6 +165,21 @@ func (p *probe) untilServing(t *testing.T, limit time.Duration) time.Duration {
 	}
 	t.Fatalf("the server did not serve again within %v after PostgreSQL came back", limit)
 	return 0
+}
+
+// readyz returns the body of /readyz.
+func (p *probe) readyz(t *testing.T) string {
+	t.Helper()
+	res, err := p.http.Get(p.base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func (p *probe) status(ctx context.Context, path string) int {

@@ -37,8 +37,12 @@ import (
 //     The store does so a few times itself (see retry) before returning the error.
 //   - a failed connection or pool acquisition, a closed connection or pool, a network
 //     error, a server that is shutting down or starting (57P01, 57P02, 57P03), a
-//     connection exception (class 08) and too_many_connections (53300) wrap
-//     storage.ErrUnavailable together with the cause, which the server logs.
+//     connection exception (class 08), too_many_connections (53300) and
+//     read_only_sql_transaction (25006: the server connected to is a standby now, as
+//     after a switchover behind a proxy) wrap storage.ErrUnavailable together with the
+//     cause, which the server logs. These are the connection errors (see
+//     connectionError). A write that meets one may have committed or not: the client
+//     learns UNAVAILABLE, which it retries, and never success.
 //   - anything else is an internal failure, returned wrapped for the log. Its text may
 //     contain SQL details, so the service must not send it to clients (it does not: it
 //     sends a generic message for errors that are none of the sentinels).
@@ -63,7 +67,7 @@ func interpretError(err error) error {
 		case retryable(err),
 			strings.HasPrefix(pgErr.Code, "08"),
 			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03",
-			pgErr.Code == "53300":
+			pgErr.Code == "53300", pgErr.Code == "25006":
 			return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 		}
 		return fmt.Errorf("database: %w", err)
@@ -83,6 +87,13 @@ func interpretError(err error) error {
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
 	return fmt.Errorf("database: %w", err)
+}
+
+// connectionError reports whether err is a failure to reach the database or to keep
+// talking to it (the second group of storage.ErrUnavailable causes in interpretError),
+// rather than a statement rolled back for a concurrent one or a context that ended.
+func connectionError(err error) bool {
+	return !retryable(err) && errors.Is(interpretError(err), storage.ErrUnavailable)
 }
 
 // conflictCode is the SQLSTATE PutObjects raises (through vss_abort) for a failed version

@@ -37,6 +37,7 @@ func TestInterpretError(t *testing.T) {
 		{"cannot connect now", &pgconn.PgError{Code: "57P03"}, storage.ErrUnavailable},
 		{"connection failure", &pgconn.PgError{Code: "08006"}, storage.ErrUnavailable},
 		{"too many connections", &pgconn.PgError{Code: "53300"}, storage.ErrUnavailable},
+		{"a standby now", &pgconn.PgError{Code: "25006"}, storage.ErrUnavailable},
 		{"eof", fmt.Errorf("receive message: %w", io.ErrUnexpectedEOF), storage.ErrUnavailable},
 		{"network", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, storage.ErrUnavailable},
 		{"closed conn", fmt.Errorf("x: %w", pgconn.ErrConnClosed), storage.ErrUnavailable},

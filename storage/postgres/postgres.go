@@ -50,6 +50,8 @@ type Store struct {
 	hints hints
 	// log receives the warnings of the change feed's background work.
 	log *slog.Logger
+	// health follows the connections to the database, for operators.
+	health *health
 	// exportPageBytes is the byte budget of an export's pages; 0 is
 	// storage.ExportPageBytes. Tests lower it.
 	exportPageBytes int64
@@ -109,6 +111,10 @@ func WithCreateDatabase(maintenanceDB string) Option {
 // WAL flush, so the pool is sized for the disk's flush latency, not for the cores (pgx's
 // own default, max(4, cores)): see BENCHMARKS.md, "Pool size", for the measurements.
 const DefaultMaxConns = 16
+
+// DefaultConnectTimeout bounds the opening of one connection to one host, when the
+// database URL sets no connect_timeout (which wins).
+const DefaultConnectTimeout = 5 * time.Second
 
 // WithMaxConns sets the pool's size limit, when n > 0 and the URL has no pool_max_conns
 // parameter (which wins). The default is DefaultMaxConns.
@@ -185,9 +191,19 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	// the pool's background health check drops closed connections, and a request that
 	// meets a broken one fails with ErrUnavailable, which clients retry.
 	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
-	if o.tracer != nil {
-		cfg.ConnConfig.Tracer = o.tracer
+	// Without a connect_timeout in the URL, a host that does not answer (a crashed
+	// machine drops packets rather than refusing them) would hold every new connection
+	// for the operating system's TCP timeout, minutes, before the driver tries the next
+	// host of a multi-host URL.
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
+	h := newHealth(o.logger)
+	cfg.ConnConfig.Tracer = h
+	if o.tracer != nil {
+		cfg.ConnConfig.Tracer = multitracer.New(h, o.tracer)
+	}
+	cfg.AfterConnect = h.afterConnect
 	// The statement cache (pgx's default QueryExecModeCacheStatement, unless the URL
 	// chooses another mode) prepares each query once per connection; later executions
 	// are a single round trip.
@@ -215,7 +231,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, q: pgdb.New(pool), log: o.logger, hints: newHints()}
+	s := &Store{pool: pool, q: pgdb.New(pool), log: o.logger, hints: newHints(), health: h}
 	if !o.noNotify {
 		s.notifier = newNotifier(s.q, o.logger)
 	}
@@ -401,9 +417,26 @@ func (s *Store) PoolStats() PoolStats {
 }
 
 // Ping reports whether the database is reachable.
+// A ping that fails for any reason but the caller's cancellation (a readiness check
+// that times out on a database that hangs, too) counts as the database unavailable.
 func (s *Store) Ping(ctx context.Context) error {
-	return interpretError(s.pool.Ping(ctx))
+	err := s.pool.Ping(ctx)
+	var connectErr *pgconn.ConnectError
+	switch {
+	case err == nil:
+		s.health.observe(nil)
+	case errors.As(err, &connectErr), errors.Is(err, context.Canceled):
+		// The tracer counted the failed connect; a canceled ping says nothing.
+	default:
+		s.health.failed(err)
+	}
+	return interpretError(err)
 }
+
+// DatabaseHealth returns what the store has seen of its database since it opened:
+// connection errors, changes of primary and the time it was unreachable. It takes no
+// database round trip.
+func (s *Store) DatabaseHealth() storage.DatabaseHealth { return s.health.snapshot() }
 
 // Close closes every connection of the pool, waiting for the ones in use to be
 // returned.
