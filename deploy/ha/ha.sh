@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A highly available VSS on one machine, for evaluation and as the template for production:
 # etcd, PostgreSQL nodes managed by Patroni with synchronous replication, and vss-server
-# instances. Usage: deploy/ha/ha.sh start|stop|status|url|proxy-start|etcd-stop|etcd-start   (HA_DIR, default /tmp/vss-ha)
+# instances. Usage: deploy/ha/ha.sh start|stop|status|url|proxy-start|etcd-stop|etcd-start|node-start pgN
+# (HA_DIR, default /tmp/vss-ha)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -151,6 +152,14 @@ wait_leader() {
 	exit 1
 }
 
+# start_node starts node i's Patroni with its configuration, as after a crash of its
+# machine: Patroni rejoins the node to the cluster as a standby (rewinding it if it led).
+start_node() {
+	local i="$1"
+	"${run_as[@]}" patroni "$dir/pg$i.yml" >>"$dir/pg$i.log" 2>&1 &
+	echo $! >"$dir/pg$i.pid"
+}
+
 start() {
 	mkdir -p "$dir"
 	chmod 0755 "$dir"
@@ -158,8 +167,7 @@ start() {
 	start_etcd
 	for i in $(seq 1 "$nodes"); do
 		node_config "$i" >"$dir/pg$i.yml"
-		"${run_as[@]}" patroni "$dir/pg$i.yml" >"$dir/pg$i.log" 2>&1 &
-		echo $! >"$dir/pg$i.pid"
+		start_node "$i"
 	done
 	wait_leader
 	if [[ "$start_vss" == 1 ]]; then
@@ -203,5 +211,6 @@ url) database_url ;;
 proxy-start) start_proxy ;;
 etcd-stop) stop_etcd ;;
 etcd-start) start_etcd ;;
-*) echo "usage: $0 start|stop|status|url|proxy-start|etcd-stop|etcd-start" >&2; exit 2 ;;
+node-start) start_node "${2#pg}" ;;
+*) echo "usage: $0 start|stop|status|url|proxy-start|etcd-stop|etcd-start|node-start pgN" >&2; exit 2 ;;
 esac

@@ -67,10 +67,13 @@ func lockHAPorts(t *testing.T) {
 	t.Cleanup(func() { f.Close() }) // closing the file releases the lock
 }
 
-// script runs deploy/ha/ha.sh with a command on the cluster, and extra environment.
-func (c *haCluster) script(command string, env ...string) {
+// script runs deploy/ha/ha.sh with a command and its arguments on the cluster.
+func (c *haCluster) script(args ...string) { c.t.Helper(); c.scriptEnv(nil, args...) }
+
+// scriptEnv is script with extra environment.
+func (c *haCluster) scriptEnv(env []string, args ...string) {
 	c.t.Helper()
-	cmd := exec.Command("bash", filepath.Join(repoRoot(c.t), "deploy", "ha", "ha.sh"), command)
+	cmd := exec.Command("bash", append([]string{filepath.Join(repoRoot(c.t), "deploy", "ha", "ha.sh")}, args...)...)
 	syncEnv := "HA_SYNC=1"
 	if !c.sync {
 		syncEnv = "HA_SYNC=0"
@@ -78,7 +81,7 @@ func (c *haCluster) script(command string, env ...string) {
 	// The tests start their own servers, to kill and watch them.
 	cmd.Env = append(append(os.Environ(), "HA_DIR="+c.dir, "HA_PG_NODES="+strconv.Itoa(c.nodes), syncEnv, "HA_START_VSS=0"), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		c.t.Errorf("ha.sh %s: %v\n%s", command, err, out)
+		c.t.Errorf("ha.sh %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 
@@ -108,7 +111,7 @@ func (c *haCluster) proxy(servers ...*serverProc) string {
 	for _, s := range servers {
 		ports = append(ports, strings.TrimPrefix(s.addr, "127.0.0.1:"))
 	}
-	c.script("proxy-start", "HA_VSS_PORTS="+strings.Join(ports, " "), "HA_PROXY_PORT="+strconv.Itoa(port))
+	c.scriptEnv([]string{"HA_VSS_PORTS=" + strings.Join(ports, " "), "HA_PROXY_PORT=" + strconv.Itoa(port)}, "proxy-start")
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
 	waitFor(c.t, 10*time.Second, "HAProxy to see the servers", func() bool {
 		resp, err := http.Get(url + "/readyz")
