@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # A highly available VSS on one machine, for evaluation and as the template for production:
 # etcd, PostgreSQL nodes managed by Patroni with synchronous replication, and vss-server
-# instances. Usage: deploy/ha/ha.sh start|stop|status|url|proxy-start|etcd-stop|etcd-start|node-start pgN
+# instances. Every node archives its WAL into $HA_DIR/wal-archive (the shared backup storage
+# of production, on one machine); backup takes a base backup from the primary, and restore
+# recovers one to a point in time as a standalone PostgreSQL, for the restore drill.
+# Usage: deploy/ha/ha.sh start|stop|status|url|proxy-start|etcd-stop|etcd-start
+#        deploy/ha/ha.sh node-start pgN
+#        deploy/ha/ha.sh backup [DIR]
+#        deploy/ha/ha.sh restore BACKUP_DIR TARGET_TIME DATA_DIR PORT
+#        deploy/ha/ha.sh restore-stop DATA_DIR
 # (HA_DIR, default /tmp/vss-ha)
 set -euo pipefail
 
@@ -54,6 +61,11 @@ bootstrap:
         max_wal_senders: 10
         max_replication_slots: 10
         synchronous_commit: "on"
+        # WAL archiving, for point-in-time recovery from a base backup (backup, restore).
+        # archive_timeout bounds how much an idle database leaves unarchived.
+        archive_mode: "on"
+        archive_command: "$dir/archive-wal %p $dir/wal-archive/%f"
+        archive_timeout: 60s
   initdb:
     - encoding: UTF8
     - data-checksums
@@ -160,10 +172,47 @@ start_node() {
 	echo $! >"$dir/pg$i.pid"
 }
 
+# archive_script is every node's archive_command, "archive-wal SRC DEST": it copies the
+# WAL file SRC to a temporary name next to DEST, flushes it, and links it to DEST, which
+# fails if DEST exists (an atomic rename that never overwrites). When DEST exists (a file
+# archived again after a failover, or after a crash before PostgreSQL noted the success),
+# it succeeds only if the two are identical, and fails otherwise, so that no archived WAL
+# is ever replaced.
+archive_script() {
+	cat <<'SH'
+#!/bin/sh
+set -eu
+src="$1" dest="$2"
+tmp="$dest.tmp.$$"
+trap 'rm -f "$tmp"' EXIT
+if [ ! -e "$dest" ]; then
+	cp "$src" "$tmp"
+	sync "$tmp"
+	if ln "$tmp" "$dest" 2>/dev/null; then
+		sync "$(dirname "$dest")"
+		exit 0
+	fi
+fi
+cmp -s "$src" "$dest"
+SH
+}
+
+# as_pg runs a command as the user PostgreSQL runs as.
+as_pg() { "${run_as[@]}" "$@"; }
+
+# own_pg makes directories the PostgreSQL user's (when this runs as root).
+own_pg() {
+	if [[ -n "${run_as[*]}" ]]; then chown postgres:postgres "$@"; fi
+}
+
 start() {
 	mkdir -p "$dir"
 	chmod 0755 "$dir"
-	if [[ -n "${run_as[*]}" ]]; then chown postgres "$dir"; fi
+	own_pg "$dir"
+	archive_script >"$dir/archive-wal"
+	chmod 0755 "$dir/archive-wal"
+	mkdir -p "$dir/wal-archive"
+	own_pg "$dir/wal-archive"
 	start_etcd
 	for i in $(seq 1 "$nodes"); do
 		node_config "$i" >"$dir/pg$i.yml"
@@ -187,7 +236,122 @@ start() {
 	echo "VSS at http://127.0.0.1:$proxy_port (HAProxy in front of ${vss_ports[*]}); database $(database_url)"
 }
 
+# primary_port prints the port of the node whose Patroni says it is the primary.
+primary_port() {
+	for i in $(seq 1 "$nodes"); do
+		if curl -fs -o /dev/null "http://127.0.0.1:$(api_port "$i")/primary"; then
+			pg_port "$i"
+			return 0
+		fi
+	done
+	echo "no node is the primary" >&2
+	return 1
+}
+
+# backup [DIR] takes a base backup from the primary into DIR (default
+# $dir/backups/<UTC time>), with the WAL it needs streamed alongside, and prints DIR.
+backup() {
+	local target="${1:-$dir/backups/$(date -u +%Y%m%dT%H%M%SZ)}" port
+	port="$(primary_port)"
+	if [[ -e "$target" && -n "$(ls -A "$target")" ]]; then
+		echo "$target exists and is not empty" >&2
+		exit 1
+	fi
+	mkdir -p "$target"
+	chmod 0700 "$target"
+	own_pg "$target"
+	as_pg "$pgbin/pg_basebackup" -h 127.0.0.1 -p "$port" -U replicator -D "$target" \
+		--format=plain --wal-method=stream --checkpoint=fast --label="vss $(date -u +%FT%TZ)" >&2
+	echo "$target"
+}
+
+# restore BACKUP_DIR TARGET_TIME DATA_DIR PORT copies a base backup into DATA_DIR (which
+# must be missing or empty), recovers it with the WAL of $dir/wal-archive up to
+# TARGET_TIME (a timestamptz, such as "2025-01-02 03:04:05.123456+00": every transaction
+# committed at or before it, none after), and starts it as a standalone PostgreSQL on
+# 127.0.0.1:PORT, not under Patroni. It waits until the recovery is done and the instance
+# promoted, and prints its database URL. restore-stop DATA_DIR stops it; stop does too.
+restore() {
+	local backup="$1" target="$2" data="$3" port="$4" timeout="${HA_RESTORE_TIMEOUT:-600}"
+	if [[ ! -f "$backup/backup_label" ]]; then
+		echo "$backup is not a base backup (no backup_label)" >&2
+		exit 1
+	fi
+	if [[ "$target" == *"'"* || "$target" == *\\* ]]; then
+		echo "bad target time: $target" >&2
+		exit 1
+	fi
+	if [[ -e "$data" && -n "$(ls -A "$data")" ]]; then
+		echo "$data exists and is not empty" >&2
+		exit 1
+	fi
+	mkdir -p "$data"
+	chmod 0700 "$data"
+	own_pg "$data"
+	data="$(cd "$data" && pwd)"
+	as_pg cp -a "$backup/." "$data/"
+	rm -f "$data/standby.signal" "$data/postmaster.pid" "$data/postmaster.opts"
+	# The backup holds the configuration Patroni wrote for its node. A standalone
+	# instance must not wait for a synchronous standby (every commit would hang), must
+	# not archive into the cluster's archive, and listens on its own port and socket with
+	# the cluster's loopback trust.
+	as_pg tee "$data/pg_hba.conf" >/dev/null <<HBA
+local all all trust
+host all all 127.0.0.1/32 trust
+host replication all 127.0.0.1/32 trust
+HBA
+	as_pg tee -a "$data/postgresql.auto.conf" >/dev/null <<CONF
+# ha.sh restore: a standalone instance recovered from $backup up to $target.
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$data'
+hba_file = '$data/pg_hba.conf'
+ident_file = '$data/pg_ident.conf'
+cluster_name = 'vss-restore'
+synchronous_standby_names = ''
+archive_mode = 'off'
+archive_command = ''
+primary_conninfo = ''
+primary_slot_name = ''
+restore_command = 'cp $dir/wal-archive/%f %p'
+recovery_target_time = '$target'
+recovery_target_timeline = 'latest'
+recovery_target_action = 'promote'
+CONF
+	as_pg touch "$data/recovery.signal"
+	if [[ -d "$dir" ]]; then echo "$data" >>"$dir/restores"; fi
+	if ! as_pg "$pgbin/pg_ctl" -D "$data" -l "$data/restore.log" -w -t "$timeout" start >/dev/null; then
+		echo "PostgreSQL did not start; $data/restore.log:" >&2
+		tail -n 30 "$data/restore.log" >&2
+		exit 1
+	fi
+	for _ in $(seq 1 $((timeout * 10))); do
+		if [[ "$("$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atc 'SELECT pg_is_in_recovery()' 2>/dev/null)" == f ]]; then
+			echo "postgres://postgres:postgres@127.0.0.1:$port/postgres?sslmode=disable"
+			return 0
+		fi
+		if ! as_pg "$pgbin/pg_ctl" -D "$data" status >/dev/null; then
+			echo "PostgreSQL stopped during the recovery; $data/restore.log:" >&2
+			tail -n 30 "$data/restore.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "the recovery did not end within $timeout s; see $data/restore.log" >&2
+	exit 1
+}
+
+# restore_stop DATA_DIR stops an instance that restore started.
+restore_stop() {
+	if [[ -f "$1/postmaster.pid" ]]; then
+		as_pg "$pgbin/pg_ctl" -D "$1" -m fast -w stop >/dev/null
+	fi
+}
+
 stop() {
+	if [[ -f "$dir/restores" ]]; then
+		while read -r d; do restore_stop "$d" || true; done <"$dir/restores"
+	fi
 	# Patroni stops its PostgreSQL on SIGTERM; whatever is left after 30 s is killed.
 	for f in "$dir"/haproxy.pid "$dir"/vss*.pid "$dir"/pg*.pid "$dir"/etcd.pid; do
 		[[ -f "$f" ]] && kill "$(cat "$f")" 2>/dev/null || true
@@ -212,5 +376,17 @@ proxy-start) start_proxy ;;
 etcd-stop) stop_etcd ;;
 etcd-start) start_etcd ;;
 node-start) start_node "${2#pg}" ;;
-*) echo "usage: $0 start|stop|status|url|proxy-start|etcd-stop|etcd-start|node-start pgN" >&2; exit 2 ;;
+backup) backup "${2:-}" ;;
+restore)
+	if [[ $# -ne 5 ]]; then echo "usage: $0 restore BACKUP_DIR TARGET_TIME DATA_DIR PORT" >&2; exit 2; fi
+	restore "$2" "$3" "$4" "$5"
+	;;
+restore-stop)
+	if [[ $# -ne 2 ]]; then echo "usage: $0 restore-stop DATA_DIR" >&2; exit 2; fi
+	restore_stop "$2"
+	;;
+*)
+	echo "usage: $0 start|stop|status|url|proxy-start|etcd-stop|etcd-start|node-start pgN|backup [DIR]|restore BACKUP_DIR TARGET_TIME DATA_DIR PORT|restore-stop DATA_DIR" >&2
+	exit 2
+	;;
 esac

@@ -22,6 +22,7 @@ const keysPerGeneration = 6
 // outcome in its ledger. It uses one binding throughout: the VSS HTTP API or Connect.
 type wallet struct {
 	name   string
+	sk     *secp256k1.PrivateKey // the user's key, to reach the store through another server
 	api    api
 	ledger *Ledger
 	rng    *rand.Rand
@@ -43,6 +44,7 @@ func newWallets(t testing.TB, n int, base string, seed uint64) []*wallet {
 		name := fmt.Sprintf("wallet-%d", i)
 		ws[i] = &wallet{
 			name:   name,
+			sk:     key,
 			api:    newAPI(i, base, key),
 			ledger: NewLedger(name + "-store"),
 			rng:    rand.New(rand.NewPCG(seed, uint64(i))),
