@@ -19,6 +19,13 @@ nodes="${HA_PG_NODES:-3}"
 # HA_SYNC=0 replicates asynchronously, for comparison: a commit then waits for no standby.
 sync="${HA_SYNC:-1}"
 pgbin="${HA_PG_BIN:-/usr/lib/postgresql/15/bin}"
+# Patroni's timing: the leader renews its key in etcd every loop_wait seconds, the key
+# lives ttl seconds (a crashed primary is replaced once it expires), and a call to etcd
+# or PostgreSQL is retried for retry_timeout seconds. Patroni needs
+# ttl >= loop_wait + 2 * retry_timeout.
+ttl="${HA_TTL:-6}"
+loop_wait="${HA_LOOP_WAIT:-1}"
+retry_timeout="${HA_RETRY_TIMEOUT:-2}"
 run_as=()
 if [[ "$(id -u)" == 0 ]]; then run_as=(setpriv --reuid=postgres --regid=postgres --init-groups); fi  # exec, so that $! is the process itself
 
@@ -43,9 +50,9 @@ etcd3:
   hosts: 127.0.0.1:$etcd_port
 bootstrap:
   dcs:
-    ttl: 10
-    loop_wait: 2
-    retry_timeout: 4
+    ttl: $ttl
+    loop_wait: $loop_wait
+    retry_timeout: $retry_timeout
     maximum_lag_on_failover: $([[ "$sync" == 1 ]] && echo 0 || echo 67108864)
     synchronous_mode: $([[ "$sync" == 1 ]] && echo true || echo false)
     synchronous_mode_strict: $([[ "$sync" == 1 ]] && echo true || echo false)
@@ -61,9 +68,17 @@ bootstrap:
         max_wal_senders: 10
         max_replication_slots: 10
         synchronous_commit: "on"
+        # A standby whose primary went away tries to stream from the new one after this
+        # long (PostgreSQL's default is 5 s). Until a standby streams from the new primary
+        # and Patroni names it synchronous, commits there wait: this is most of the gap
+        # between the promotion and the first write.
+        wal_retrieve_retry_interval: 500ms
         # WAL archiving, for point-in-time recovery from a base backup (backup, restore).
-        # archive_timeout bounds how much an idle database leaves unarchived.
-        archive_mode: "on"
+        # archive_timeout bounds how much an idle database leaves unarchived. "always":
+        # standbys archive the WAL they receive too, so WAL that a crashed primary never
+        # archived is in the archive all the same (the copies coincide: archive-wal
+        # accepts a file already archived when it is identical).
+        archive_mode: "always"
         archive_command: "$dir/archive-wal %p $dir/wal-archive/%f"
         archive_timeout: 60s
   initdb:

@@ -20,8 +20,8 @@ import (
 
 // TestHAPointInTimeRecovery is the restore drill: wallets write under load while every
 // node archives its WAL; a base backup is taken from the primary (ha.sh backup), the load
-// goes on across a planned switchover (so the recovery crosses a timeline change), and
-// stops; the moment after it is the target time T. The load then runs again for a few
+// goes on across a crash of the primary (so the recovery crosses a timeline change, and
+// needs WAL the crashed primary never archived), and stops; the moment after it is the target time T. The load then runs again for a few
 // seconds, and the database is recovered from the backup and the WAL archive up to T as
 // a standalone PostgreSQL (ha.sh restore). A server on the restored database must hold
 // exactly what every wallet's ledger held at T: every write acknowledged before T with
@@ -41,20 +41,18 @@ func TestHAPointInTimeRecovery(t *testing.T) {
 	backupTook := time.Since(backupStart)
 	atBackup := l.applied()
 
-	// A planned switchover between the backup and T: the WAL to replay moves to a new
-	// timeline, which the archive's history file describes.
-	leader, sync := c.roles()
-	out, err := exec.Command("patronictl", "-c", filepath.Join(c.dir, "pg1.yml"), "switchover", "--force",
-		"--leader", leader, "--candidate", sync).CombinedOutput()
-	if err != nil {
-		t.Fatalf("patronictl switchover: %v\n%s", err, out)
-	}
-	waitFor(t, 60*time.Second, "the candidate to lead", func() bool {
+	// The primary crashes between the backup and T: the WAL to replay moves to a new
+	// timeline, which the archive's history file describes, and the last WAL of the old
+	// primary, which it never archived, comes from the standbys' archiving
+	// (archive_mode always).
+	leader := c.killLeader()
+	waitFor(t, 90*time.Second, "a new leader", func() bool {
 		now, _ := c.roles()
-		return now == sync
+		return now != "" && now != leader
 	})
-	atSwitchover := l.applied()
-	waitFor(t, 60*time.Second, "writes after the switchover", func() bool { return l.applied() > atSwitchover+200 })
+	newLeader, _ := c.roles()
+	atFailover := l.applied()
+	waitFor(t, 90*time.Second, "writes after the failover", func() bool { return l.applied() > atFailover+200 })
 
 	// T: no request is in flight, every answer is in the ledgers, and the next write
 	// commits after it.
@@ -88,7 +86,7 @@ func TestHAPointInTimeRecovery(t *testing.T) {
 	restoreStart := time.Now()
 	url := c.output("restore", backup, target.UTC().Format("2006-01-02 15:04:05.000000")+"+00", data, strconv.Itoa(port))
 	restoreTook := time.Since(restoreStart)
-	// The recovery must have replayed WAL of the timeline the switchover began, which
+	// The recovery must have replayed WAL of the timeline the failover began, which
 	// the segment archived last is on.
 	b, err := os.ReadFile(filepath.Join(data, "restore.log"))
 	if err != nil {
@@ -98,7 +96,7 @@ func TestHAPointInTimeRecovery(t *testing.T) {
 		t.Logf("restore.log: %s", m)
 	}
 	if !regexp.MustCompile(`restored log file "` + archived[:8] + `[0-9A-F]{16}"`).Match(b) {
-		t.Errorf("the recovery replayed no WAL segment of timeline %s (the one after the switchover):\n%s", archived[:8], b)
+		t.Errorf("the recovery replayed no WAL segment of timeline %s (the one after the failover):\n%s", archived[:8], b)
 	}
 
 	// Every wallet's store on the restored database, through a server of its own, as the
@@ -126,15 +124,15 @@ func TestHAPointInTimeRecovery(t *testing.T) {
 	if later == 0 {
 		t.Errorf("the restore matches the ledgers with the %d writes acknowledged after T too", afterT)
 	}
-	t.Logf("backup (%s) took %s with %d writes acknowledged; switchover from %s to %s, done with %d acknowledged; target time %s with %d acknowledged, %d acknowledged after it; WAL archived up to %s; restore (copy, recovery, promotion) took %s; %d problems against the ledgers at T, %d against the ledgers after T; %s in all",
-		filepath.Base(backup), backupTook.Round(time.Millisecond), atBackup, leader, sync, atSwitchover,
+	t.Logf("backup (%s) took %s with %d writes acknowledged; killed leader %s, %s leads after, with %d acknowledged; target time %s with %d acknowledged, %d acknowledged after it; WAL archived up to %s; restore (copy, recovery, promotion) took %s; %d problems against the ledgers at T, %d against the ledgers after T; %s in all",
+		filepath.Base(backup), backupTook.Round(time.Millisecond), atBackup, leader, newLeader, atFailover,
 		target.UTC().Format(time.RFC3339Nano), beforeT, afterT, archived, restoreTook.Round(time.Millisecond),
 		problems, later, time.Since(began).Round(time.Second))
 	if afterT == 0 {
 		t.Error("no write was acknowledged after T: the restore's stopping point is not tested")
 	}
 
-	// The cluster itself lost nothing across the switchover.
+	// The cluster itself lost nothing across the failover.
 	l.verify(t)
 }
 

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/govss/vss/internal/app"
 )
 
 // haCluster is deploy/ha/ha.sh's cluster: etcd and PostgreSQL nodes under Patroni with
@@ -223,9 +225,112 @@ func repoRoot(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
+// haRounds is how many times TestHAKillPrimary and TestHASwitchover fail the primary
+// over, one after the other on one cluster, for the p50 and max of the unavailability:
+// HA_ROUNDS, 3 by default.
+func haRounds(t *testing.T) int {
+	n := 3
+	if v := os.Getenv("HA_ROUNDS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("HA_ROUNDS=%q: want a positive number", v)
+		}
+	}
+	return n
+}
+
+// healthy reports whether every node runs, one leads and one is its synchronous standby.
+func (c *haCluster) healthy() bool {
+	for i := 1; i <= c.nodes; i++ {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/cluster", 8008+i))
+		if err != nil {
+			continue
+		}
+		var cl struct{ Members []member }
+		err = json.NewDecoder(resp.Body).Decode(&cl)
+		resp.Body.Close()
+		if err != nil {
+			continue
+		}
+		var leader, sync, running int
+		for _, m := range cl.Members {
+			if m.State == "running" || m.State == "streaming" {
+				running++
+			}
+			switch m.Role {
+			case "leader":
+				leader++
+			case "sync_standby":
+				sync++
+			}
+		}
+		return len(cl.Members) == c.nodes && running == c.nodes && leader == 1 && (sync >= 1 || !c.sync)
+	}
+	return false
+}
+
+// failoverRounds fails the primary over rounds times under l, with fail (which returns
+// the leader it failed), waiting each time for a new leader and for writes again, then
+// for the whole cluster to be healthy (after restart, if set, brings the failed node
+// back); it returns the writes' longest unavailability of each round.
+func (c *haCluster) failoverRounds(l *load, what string, rounds int, fail func() string, restart bool) []time.Duration {
+	t := c.t
+	t.Helper()
+	var windows []time.Duration
+	for round := 1; round <= rounds; round++ {
+		gaps := watchGaps(l)
+		before := l.applied()
+		failed := time.Now()
+		leader := fail()
+		waitFor(t, 90*time.Second, "a new leader", func() bool {
+			now, _ := c.roles()
+			return now != "" && now != leader
+		})
+		elected := time.Since(failed)
+		waitFor(t, 90*time.Second, "writes after the failover", func() bool { return l.applied() > before+100 })
+		w := gaps()
+		windows = append(windows, w)
+		now, _ := c.roles()
+		t.Logf("round %d: %s %s with %d writes acknowledged; %s leads %s later; writes unavailable for %s at most",
+			round, what, leader, before, now, elected.Round(time.Millisecond), w.Round(time.Millisecond))
+		if restart {
+			c.script("node-start", leader)
+		}
+		waitFor(t, 120*time.Second, "every node back, with a synchronous standby", c.healthy)
+	}
+	slices.Sort(windows)
+	t.Logf("%s, writes unavailable over %d runs: p50 %s, max %s (all: %v)", what, rounds,
+		windows[(len(windows)-1)/2].Round(time.Millisecond), windows[len(windows)-1].Round(time.Millisecond), roundAll(windows))
+	return windows
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
+}
+
+// checkFailoverMetrics checks what each server saw of the failovers: at least one change
+// of primary per round and some time unavailable, and the database up again.
+func checkFailoverMetrics(t *testing.T, rounds int, servers ...*serverProc) {
+	t.Helper()
+	for _, s := range servers {
+		m := scrapeMetrics(t, s.url())
+		t.Logf("server %s saw: %s %v, %s %v, %s %.3f", s.addr,
+			app.MetricDBPrimaryChanges, m[app.MetricDBPrimaryChanges], app.MetricDBConnectionErrors, m[app.MetricDBConnectionErrors],
+			app.MetricDBUnavailableSeconds, m[app.MetricDBUnavailableSeconds])
+		if m[app.MetricDBUp] != 1 || m[app.MetricDBPrimaryChanges] < float64(rounds) || m[app.MetricDBUnavailableSeconds] <= 0 {
+			t.Errorf("server %s: want the database up, at least %d primary changes and some time unavailable", s.addr, rounds)
+		}
+	}
+}
+
 // TestHAKillPrimary runs wallets through two server instances on a three-node cluster
-// with synchronous replication, kills the primary with SIGKILL, and checks that no
-// acknowledged write is lost and no read is stale, and how long writes were unavailable.
+// with synchronous replication, kills the primary with SIGKILL (and starts it again, as
+// a standby, before the next round), and checks that no acknowledged write is lost and
+// no read is stale, and how long writes were unavailable.
 func TestHAKillPrimary(t *testing.T) {
 	c := startHA(t, 3)
 	s1 := startServer(t, "--database-url", c.url(), "--auth", "signature")
@@ -234,23 +339,11 @@ func TestHAKillPrimary(t *testing.T) {
 	l := startLoad(wallets)
 	defer l.stop()
 	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
-
-	gaps := watchGaps(l)
-	before := l.applied()
-	leader := c.killLeader()
-	waitFor(t, 90*time.Second, "a new leader", func() bool {
-		now, _ := c.roles()
-		return now != "" && now != leader
-	})
-	newLeader, sync := c.roles()
-	waitFor(t, 90*time.Second, "writes after the failover", func() bool { return l.applied() > before+100 })
+	rounds := haRounds(t)
+	c.failoverRounds(l, "killed leader", rounds, c.killLeader, true)
 	l.stop()
-	t.Logf("killed leader %s with %d writes acknowledged; leader now %s, synchronous standby %q; writes unavailable for %s at most",
-		leader, before, newLeader, sync, gaps().Round(time.Millisecond))
 	l.verify(t)
-	if slices.Contains([]string{"", leader}, newLeader) {
-		t.Errorf("leader after the failover: %q", newLeader)
-	}
+	checkFailoverMetrics(t, rounds, s1, s2)
 }
 
 // TestHASwitchover moves the primary to the synchronous standby on purpose (a planned
@@ -264,24 +357,19 @@ func TestHASwitchover(t *testing.T) {
 	l := startLoad(wallets)
 	defer l.stop()
 	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
-
-	leader, sync := c.roles()
-	gaps := watchGaps(l)
-	before := l.applied()
-	out, err := exec.Command("patronictl", "-c", filepath.Join(c.dir, "pg1.yml"), "switchover", "--force",
-		"--leader", leader, "--candidate", sync).CombinedOutput()
-	if err != nil {
-		t.Fatalf("patronictl switchover: %v\n%s", err, out)
-	}
-	waitFor(t, 60*time.Second, "the candidate to lead", func() bool {
-		now, _ := c.roles()
-		return now == sync
-	})
-	waitFor(t, 60*time.Second, "writes after the switchover", func() bool { return l.applied() > before+100 })
+	rounds := haRounds(t)
+	c.failoverRounds(l, "switched over from", rounds, func() string {
+		leader, sync := c.roles()
+		out, err := exec.Command("patronictl", "-c", filepath.Join(c.dir, "pg1.yml"), "switchover", "--force",
+			"--leader", leader, "--candidate", sync).CombinedOutput()
+		if err != nil {
+			t.Fatalf("patronictl switchover: %v\n%s", err, out)
+		}
+		return leader
+	}, false)
 	l.stop()
-	t.Logf("switched over from %s to %s with %d writes acknowledged; writes unavailable for %s at most",
-		leader, sync, before, gaps().Round(time.Millisecond))
 	l.verify(t)
+	checkFailoverMetrics(t, rounds, s1, s2)
 }
 
 // TestHAEtcdStopped stops etcd for longer than the leader key's time to live under the
@@ -303,7 +391,7 @@ func TestHAEtcdStopped(t *testing.T) {
 	leader, _ := c.roles()
 	gaps := watchGaps(l)
 	c.script("etcd-stop")
-	time.Sleep(15 * time.Second) // the leader key's TTL is 10 s
+	time.Sleep(10 * time.Second) // longer than the leader key's TTL (6 s, ha.sh's default)
 	during := l.applied()
 	c.script("etcd-start")
 	waitFor(t, 60*time.Second, "a leader known to etcd again", func() bool {
@@ -313,7 +401,7 @@ func TestHAEtcdStopped(t *testing.T) {
 	waitFor(t, 60*time.Second, "writes after etcd is back", func() bool { return l.applied() > during+100 })
 	l.stop()
 	now, _ := c.roles()
-	t.Logf("etcd stopped for 15 s with %s leading (%s after); writes unavailable for %s at most",
+	t.Logf("etcd stopped for 10 s with %s leading (%s after); writes unavailable for %s at most",
 		leader, now, gaps().Round(time.Millisecond))
 	l.verify(t)
 }
