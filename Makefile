@@ -31,7 +31,7 @@ CLIENT_TESTS :=
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: test
-test: lint checkgenerate test-go test-rust-client test-clients ## Run everything: lint, generated-code freshness, all Go tests (with PostgreSQL), the Rust client check, the clients
+test: lint checkgenerate test-go test-rust-client test-clients test-ha ## Run everything: lint, generated-code freshness, all Go tests (with PostgreSQL), the Rust client check, the clients, the HA fault tests
 
 .PHONY: test-clients
 test-clients: $(CLIENT_TESTS) ## Build and test every client (Go, TypeScript, Kotlin, explorer, vssctl) against live servers

@@ -220,7 +220,22 @@ own_pg() {
 	if [[ -n "${run_as[*]}" ]]; then chown postgres:postgres "$@"; fi
 }
 
+# check_ports fails when a port this setup listens on is taken already (another cluster
+# of ha.sh, or a system etcd or PostgreSQL), rather than start a half cluster.
+check_ports() {
+	local ports=("$etcd_port" 2380)
+	for i in $(seq 1 "$nodes"); do ports+=("$(pg_port "$i")" "$(api_port "$i")"); done
+	if [[ "$start_vss" == 1 ]]; then ports+=("${vss_ports[@]}" "$proxy_port"); fi
+	for p in "${ports[@]}"; do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "port $p on 127.0.0.1 is in use: ha.sh start needs it (stop the other cluster: HA_DIR=... $0 stop)" >&2
+			exit 1
+		fi
+	done
+}
+
 start() {
+	check_ports
 	mkdir -p "$dir"
 	chmod 0755 "$dir"
 	own_pg "$dir"
