@@ -192,7 +192,8 @@ func (c *haCluster) killLeader() string {
 }
 
 // watchGaps samples how many writes l has acknowledged every 10 ms until stop is called,
-// and stop returns the longest time in which none was: the writes' unavailability.
+// and stop returns the longest time in which none was, including one still open: the
+// writes' unavailability.
 func watchGaps(l *load) (stop func() time.Duration) {
 	done := make(chan time.Duration)
 	quit := make(chan struct{})
@@ -203,7 +204,7 @@ func watchGaps(l *load) (stop func() time.Duration) {
 		for {
 			select {
 			case <-quit:
-				done <- longest
+				done <- max(longest, time.Since(lastAt)) // a gap still open counts too
 				return
 			case now := <-tick.C:
 				if n := l.applied(); n != last {
@@ -287,7 +288,10 @@ func (c *haCluster) failoverRounds(l *load, what string, rounds int, fail func()
 			return now != "" && now != leader
 		})
 		elected := time.Since(failed)
-		waitFor(t, 90*time.Second, "writes after the failover", func() bool { return l.applied() > before+100 })
+		// Writes counted from here follow the failover (a switchover's command returns
+		// once it is done, and writes went on while it began).
+		after := l.applied()
+		waitFor(t, 90*time.Second, "writes after the failover", func() bool { return l.applied() > after+100 })
 		w := gaps()
 		windows = append(windows, w)
 		now, _ := c.roles()
@@ -321,6 +325,13 @@ func checkFailoverMetrics(t *testing.T, rounds int, servers ...*serverProc) {
 		t.Logf("server %s saw: %s %v, %s %v, %s %.3f", s.addr,
 			app.MetricDBPrimaryChanges, m[app.MetricDBPrimaryChanges], app.MetricDBConnectionErrors, m[app.MetricDBConnectionErrors],
 			app.MetricDBUnavailableSeconds, m[app.MetricDBUnavailableSeconds])
+		if b, err := os.ReadFile(s.log); err == nil {
+			for line := range strings.Lines(string(b)) {
+				if strings.Contains(line, "database reachable again") || strings.Contains(line, "database primary changed") {
+					t.Logf("server %s log: %s", s.addr, strings.TrimSpace(line))
+				}
+			}
+		}
 		if m[app.MetricDBUp] != 1 || m[app.MetricDBPrimaryChanges] < float64(rounds) || m[app.MetricDBUnavailableSeconds] <= 0 {
 			t.Errorf("server %s: want the database up, at least %d primary changes and some time unavailable", s.addr, rounds)
 		}

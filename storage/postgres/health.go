@@ -26,6 +26,9 @@ import (
 // every few seconds, that is the time in which writes could not be made.
 type health struct {
 	log *slog.Logger
+	// reset, when set, closes every connection of the pool (those in use when they are
+	// released): it runs when the database becomes unreachable.
+	reset func()
 
 	connErrors     atomic.Int64
 	primaryChanges atomic.Int64
@@ -57,6 +60,13 @@ func (h *health) failed(err error) {
 	h.connErrors.Add(1)
 	if h.downSince.CompareAndSwap(0, time.Now().UnixNano()) {
 		h.log.Warn("database unreachable: requests fail with UNAVAILABLE, which clients retry, until it answers again", "err", err)
+		// The other connections of the pool most likely lead where this one did, to a
+		// server that is gone or no longer the primary: drop them all now, rather than
+		// fail one request on each as it is used (with a multi-host URL, the new ones
+		// find the new primary).
+		if h.reset != nil {
+			go h.reset()
+		}
 	}
 }
 

@@ -231,6 +231,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		pool.Close()
 		return nil, err
 	}
+	h.reset = pool.Reset
 	s := &Store{pool: pool, q: pgdb.New(pool), log: o.logger, hints: newHints(), health: h}
 	if !o.noNotify {
 		s.notifier = newNotifier(s.q, o.logger)

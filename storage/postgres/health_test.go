@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/govss/vss/storage"
+)
+
+// TestHealthEndsWithTheNextSuccess checks that every kind of database call the store
+// makes ends a stretch of unavailability when it succeeds: a read (a query), a write
+// (alone or in a group commit's batch) and a ping; and that a connection error, but no
+// other failure, begins one.
+func TestHealthEndsWithTheNextSuccess(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"read", func() error {
+			_, err := s.Get(ctx, "u", "s", "missing")
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil
+			}
+			return err
+		}},
+		{"write", func() error {
+			return s.Put(ctx, "u", storage.PutRequest{StoreID: "s", Puts: []storage.KeyValue{{Key: "k", Version: -1, Value: []byte("v")}}})
+		}},
+		{"ping", func() error { return s.Ping(ctx) }},
+	}
+	for _, c := range calls {
+		s.health.observe(context.Canceled)
+		s.health.observe(errors.New("some failure"))
+		if h := s.DatabaseHealth(); !h.UnavailableSince.IsZero() {
+			t.Fatalf("%s: failures that are no connection errors made the database unavailable: %+v", c.name, h)
+		}
+		before := s.DatabaseHealth()
+		s.health.observe(io.ErrUnexpectedEOF)
+		time.Sleep(10 * time.Millisecond)
+		if h := s.DatabaseHealth(); h.UnavailableSince.IsZero() || h.ConnectionErrors != before.ConnectionErrors+1 {
+			t.Fatalf("%s: a connection error did not make the database unavailable: %+v", c.name, h)
+		}
+		if err := c.call(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		h := s.DatabaseHealth()
+		if !h.UnavailableSince.IsZero() || h.Unavailable < before.Unavailable+10*time.Millisecond {
+			t.Errorf("%s: a successful call did not end the stretch: %+v (before %+v)", c.name, h, before)
+		}
+	}
+}
