@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govss/vss/internal/pgtest"
 	"github.com/govss/vss/storage"
 )
 
@@ -51,6 +52,27 @@ func TestHealthEndsWithTheNextSuccess(t *testing.T) {
 		h := s.DatabaseHealth()
 		if !h.UnavailableSince.IsZero() || h.Unavailable < before.Unavailable+10*time.Millisecond {
 			t.Errorf("%s: a successful call did not end the stretch: %+v (before %+v)", c.name, h, before)
+		}
+	}
+}
+
+// TestNoStatementTimeout checks that the store's sessions run without a statement
+// timeout although the database sets one, and that the URL's own setting wins.
+func TestNoStatementTimeout(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	var db string
+	if err := connect(t, url).QueryRow(context.Background(), "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, url, `ALTER DATABASE "`+db+`" SET statement_timeout = '5s'`)
+	for _, tc := range []struct{ url, want string }{{url, "0"}, {url + "&statement_timeout=7000", "7s"}} {
+		s := openStore(t, tc.url)
+		var got string
+		if err := s.pool.QueryRow(context.Background(), "SHOW statement_timeout").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: statement_timeout %q, want %q", tc.url, got, tc.want)
 		}
 	}
 }

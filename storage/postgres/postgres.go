@@ -198,6 +198,15 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
+	// A commit that waits for the synchronous standby and is canceled (a statement
+	// timeout set for the role or the database fires) is reported by PostgreSQL as a
+	// success with a warning, though the standby may lack it: a failover would then
+	// lose a write the server acknowledged. So the server's sessions have no statement
+	// timeout unless the URL asks for one. (The server itself never cancels a statement:
+	// an ended request closes its connection instead, pgx's default.)
+	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
+	}
 	h := newHealth(o.logger)
 	cfg.ConnConfig.Tracer = h
 	if o.tracer != nil {
