@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	neturl "net/url"
 	"testing"
 	"time"
 
@@ -75,4 +77,42 @@ func TestNoStatementTimeout(t *testing.T) {
 			t.Errorf("%s: statement_timeout %q, want %q", tc.url, got, tc.want)
 		}
 	}
+}
+
+// TestConnectSkipsAHostThatDoesNotAnswer puts a host that accepts connections but never
+// answers (as a frozen machine would) first in a multi-host URL without a
+// connect_timeout: the default one lets the driver give it up and use the next host,
+// instead of waiting for ever.
+func TestConnectSkipsAHostThatDoesNotAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn // accepted and never answered
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	u, err := neturl.Parse(pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = ln.Addr().String() + "," + u.Host
+	start := time.Now()
+	s := openStore(t, u.String())
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("opened past the silent host in %s", time.Since(start).Round(time.Millisecond))
 }
