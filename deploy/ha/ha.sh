@@ -53,7 +53,9 @@ bootstrap:
     ttl: $ttl
     loop_wait: $loop_wait
     retry_timeout: $retry_timeout
-    maximum_lag_on_failover: $([[ "$sync" == 1 ]] && echo 0 || echo 67108864)
+    # Asynchronous (HA_SYNC=0, for comparison only): a standby may take over however far
+    # behind it is (up to 1 GiB), so that a crash always fails over and shows what is lost.
+    maximum_lag_on_failover: $([[ "$sync" == 1 ]] && echo 0 || echo 1073741824)
     synchronous_mode: $([[ "$sync" == 1 ]] && echo true || echo false)
     synchronous_mode_strict: $([[ "$sync" == 1 ]] && echo true || echo false)
     # With etcd unreachable, the primary keeps running as long as it reaches every

@@ -46,7 +46,16 @@ func startHAWith(t *testing.T, nodes int, sync bool) *haCluster {
 	}
 	c := &haCluster{t: t, dir: dir, nodes: nodes, sync: sync}
 	c.script("start")
-	t.Cleanup(func() { c.script("stop") })
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i := 1; i <= nodes; i++ {
+				if b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("pg%d.log", i))); err == nil {
+					t.Logf("Patroni's log of pg%d (%s):\n%s", i, dir, tail(b, 6000))
+				}
+			}
+		}
+		c.script("stop")
+	})
 	waitFor(t, 90*time.Second, "a leader and a synchronous standby", func() bool {
 		leader, syncName := c.roles()
 		return leader != "" && (syncName != "" || !sync)
