@@ -55,6 +55,13 @@ func startHAWith(t *testing.T, nodes int, sync bool) *haCluster {
 			}
 		}
 		c.script("stop")
+		// ha.sh stop leaves nothing behind: no process of the cluster, no directory.
+		if out, err := exec.Command("pgrep", "-af", dir+"/").Output(); err == nil {
+			t.Errorf("processes left after ha.sh stop:\n%s", out)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("ha.sh stop left %s behind (%v)", dir, err)
+		}
 	})
 	waitFor(t, 90*time.Second, "a leader and a synchronous standby", func() bool {
 		leader, syncName := c.roles()
