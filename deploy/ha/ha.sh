@@ -14,7 +14,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-dir="${HA_DIR:-/tmp/vss-ha}"
+dir="$(realpath -m "${HA_DIR:-/tmp/vss-ha}")"
 nodes="${HA_PG_NODES:-3}"
 # HA_SYNC=0 replicates asynchronously, for comparison: a commit then waits for no standby.
 sync="${HA_SYNC:-1}"
@@ -398,6 +398,19 @@ stop() {
 	done
 	rm -rf "$dir"
 }
+
+# Paths given as arguments are taken from the caller's directory; then everything runs
+# from /, since the processes started as the postgres user (Patroni, etcd, the PostgreSQL
+# tools) may not be allowed into the caller's directory (Patroni fails to start its
+# workers there).
+args=("$@")
+case "${1:-}" in
+backup) [[ -n "${2:-}" ]] && args[1]="$(realpath -m "$2")" ;;
+restore) [[ $# -eq 5 ]] && args[1]="$(realpath -m "$2")" && args[3]="$(realpath -m "$4")" ;;
+restore-stop) [[ $# -eq 2 ]] && args[1]="$(realpath -m "$2")" ;;
+esac
+set -- "${args[@]}"
+cd /
 
 case "${1:-}" in
 start) start ;;

@@ -149,9 +149,9 @@ type member struct {
 	State string `json:"state"`
 }
 
-// roles returns the leader's and the synchronous standby's names, as Patroni's REST API
-// of any node that answers tells them.
-func (c *haCluster) roles() (leader, sync string) {
+// members returns the nodes as Patroni's REST API of any node that answers tells them,
+// or nil when none answers.
+func (c *haCluster) members() []member {
 	for i := 1; i <= c.nodes; i++ {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/cluster", 8008+i))
 		if err != nil {
@@ -160,20 +160,24 @@ func (c *haCluster) roles() (leader, sync string) {
 		var cl struct{ Members []member }
 		err = json.NewDecoder(resp.Body).Decode(&cl)
 		resp.Body.Close()
-		if err != nil {
-			continue
+		if err == nil {
+			return cl.Members
 		}
-		for _, m := range cl.Members {
-			switch {
-			case m.Role == "leader" && m.State == "running":
-				leader = m.Name
-			case m.Role == "sync_standby" && (m.State == "running" || m.State == "streaming"):
-				sync = m.Name
-			}
-		}
-		return leader, sync
 	}
-	return "", ""
+	return nil
+}
+
+// roles returns the leader's and the synchronous standby's names.
+func (c *haCluster) roles() (leader, sync string) {
+	for _, m := range c.members() {
+		switch {
+		case m.Role == "leader" && m.State == "running":
+			leader = m.Name
+		case m.Role == "sync_standby" && (m.State == "running" || m.State == "streaming"):
+			sync = m.Name
+		}
+	}
+	return leader, sync
 }
 
 // url is the servers' database URL: every node, the primary chosen by the driver.
@@ -193,7 +197,18 @@ func (c *haCluster) killLeader() string {
 	if leader == "" {
 		c.t.Fatal("no leader to kill")
 	}
-	for _, f := range []string{filepath.Join(c.dir, leader+".pid"), filepath.Join(c.dir, leader, "postmaster.pid")} {
+	for _, pid := range c.nodePIDs(leader, false) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return leader
+}
+
+// nodePIDs returns the processes of node name: its Patroni and its postmaster, and with
+// children the postmaster's children (its backends and workers) too.
+func (c *haCluster) nodePIDs(name string, children bool) []int {
+	c.t.Helper()
+	var pids []int
+	for _, f := range []string{filepath.Join(c.dir, name+".pid"), filepath.Join(c.dir, name, "postmaster.pid")} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			c.t.Fatal(err)
@@ -202,9 +217,17 @@ func (c *haCluster) killLeader() string {
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		pids = append(pids, pid)
 	}
-	return leader
+	if children {
+		out, _ := exec.Command("pgrep", "-P", strconv.Itoa(pids[1])).Output()
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
 
 // watchGaps samples how many writes l has acknowledged every 10 ms until stop is called,
@@ -258,39 +281,27 @@ func haRounds(t *testing.T) int {
 
 // healthy reports whether every node runs, one leads and one is its synchronous standby.
 func (c *haCluster) healthy() bool {
-	for i := 1; i <= c.nodes; i++ {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/cluster", 8008+i))
-		if err != nil {
-			continue
+	ms := c.members()
+	var leader, sync, running int
+	for _, m := range ms {
+		if m.State == "running" || m.State == "streaming" {
+			running++
 		}
-		var cl struct{ Members []member }
-		err = json.NewDecoder(resp.Body).Decode(&cl)
-		resp.Body.Close()
-		if err != nil {
-			continue
+		switch m.Role {
+		case "leader":
+			leader++
+		case "sync_standby":
+			sync++
 		}
-		var leader, sync, running int
-		for _, m := range cl.Members {
-			if m.State == "running" || m.State == "streaming" {
-				running++
-			}
-			switch m.Role {
-			case "leader":
-				leader++
-			case "sync_standby":
-				sync++
-			}
-		}
-		return len(cl.Members) == c.nodes && running == c.nodes && leader == 1 && (sync >= 1 || !c.sync)
 	}
-	return false
+	return len(ms) == c.nodes && running == c.nodes && leader == 1 && (sync >= 1 || !c.sync)
 }
 
 // failoverRounds fails the primary over rounds times under l, with fail (which returns
 // the leader it failed), waiting each time for a new leader and for writes again, then
-// for the whole cluster to be healthy (after restart, if set, brings the failed node
+// for the whole cluster to be healthy (after recover, if set, brings the failed node
 // back); it returns the writes' longest unavailability of each round.
-func (c *haCluster) failoverRounds(l *load, what string, rounds int, fail func() string, restart bool) []time.Duration {
+func (c *haCluster) failoverRounds(l *load, what string, rounds int, fail func() string, recover func(leader string)) []time.Duration {
 	t := c.t
 	t.Helper()
 	var windows []time.Duration
@@ -313,8 +324,8 @@ func (c *haCluster) failoverRounds(l *load, what string, rounds int, fail func()
 		now, _ := c.roles()
 		t.Logf("round %d: %s %s with %d writes acknowledged; %s leads %s later; writes unavailable for %s at most",
 			round, what, leader, before, now, elected.Round(time.Millisecond), w.Round(time.Millisecond))
-		if restart {
-			c.script("node-start", leader)
+		if recover != nil {
+			recover(leader)
 		}
 		waitFor(t, 120*time.Second, "every node back, with a synchronous standby", c.healthy)
 	}
@@ -367,10 +378,43 @@ func TestHAKillPrimary(t *testing.T) {
 	defer l.stop()
 	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
 	rounds := haRounds(t)
-	c.failoverRounds(l, "killed leader", rounds, c.killLeader, true)
+	c.failoverRounds(l, "killed leader", rounds, c.killLeader, func(leader string) { c.script("node-start", leader) })
 	l.stop()
 	l.verify(t)
 	checkFailoverMetrics(t, rounds, s1, s2)
+}
+
+// TestHAFreezePrimary stops the primary's Patroni and PostgreSQL with SIGSTOP, as a
+// machine that hangs would (its kernel still accepts connections and acknowledges what
+// is sent, but nothing answers), under the same load: the cluster fails over when the
+// leader key expires, and the servers must leave the frozen node for the new primary.
+// No acknowledged write may be lost; the test reports how long writes were unavailable.
+// The frozen node is then killed and started again, as an operator fencing it would.
+func TestHAFreezePrimary(t *testing.T) {
+	c := startHA(t, 3)
+	s1 := startServer(t, "--database-url", c.url(), "--auth", "signature")
+	s2 := startServer(t, "--database-url", c.url(), "--auth", "signature")
+	wallets := append(newWallets(t, 4, s1.url(), 12), newWallets(t, 4, s2.url(), 13)...)
+	l := startLoad(wallets)
+	defer l.stop()
+	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
+	var frozen []int
+	c.failoverRounds(l, "froze leader", 1, func() string {
+		leader, _ := c.roles()
+		frozen = c.nodePIDs(leader, true)
+		for _, pid := range frozen {
+			_ = syscall.Kill(pid, syscall.SIGSTOP)
+		}
+		return leader
+	}, func(leader string) {
+		for _, pid := range frozen {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		c.script("node-start", leader)
+	})
+	l.stop()
+	l.verify(t)
+	checkFailoverMetrics(t, 1, s1, s2)
 }
 
 // TestHASwitchover moves the primary to the synchronous standby on purpose (a planned
@@ -393,7 +437,7 @@ func TestHASwitchover(t *testing.T) {
 			t.Fatalf("patronictl switchover: %v\n%s", err, out)
 		}
 		return leader
-	}, false)
+	}, nil)
 	l.stop()
 	l.verify(t)
 	checkFailoverMetrics(t, rounds, s1, s2)

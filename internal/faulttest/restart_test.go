@@ -72,17 +72,8 @@ func TestPostgresRestart(t *testing.T) {
 // without labels.
 func scrapeMetrics(t *testing.T, base string) map[string]float64 {
 	t.Helper()
-	res, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := map[string]float64{}
-	for line := range strings.Lines(string(b)) {
+	for line := range strings.Lines(getBody(t, http.DefaultClient, base+"/metrics")) {
 		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
 		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
 			continue
@@ -170,7 +161,13 @@ func (p *probe) untilServing(t *testing.T, limit time.Duration) time.Duration {
 // readyz returns the body of /readyz.
 func (p *probe) readyz(t *testing.T) string {
 	t.Helper()
-	res, err := p.http.Get(p.base + "/readyz")
+	return getBody(t, p.http, p.base+"/readyz")
+}
+
+// getBody returns the body of a GET of url, whatever its status.
+func getBody(t *testing.T, hc *http.Client, url string) string {
+	t.Helper()
+	res, err := hc.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
