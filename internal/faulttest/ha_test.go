@@ -107,7 +107,7 @@ func (c *haCluster) scriptEnv(env []string, args ...string) {
 // etcd's v3 HTTP gateway.
 func (c *haCluster) hasFailsafeKey() bool {
 	body := `{"key":"` + base64.StdEncoding.EncodeToString([]byte("/service/vss/failsafe")) + `"}`
-	resp, err := http.Post("http://127.0.0.1:2379/v3/kv/range", "application/json", strings.NewReader(body))
+	resp, err := haHTTP.Post("http://127.0.0.1:2379/v3/kv/range", "application/json", strings.NewReader(body))
 	if err != nil {
 		return false
 	}
@@ -132,7 +132,7 @@ func (c *haCluster) proxy(servers ...*serverProc) string {
 	c.scriptEnv([]string{"HA_VSS_PORTS=" + strings.Join(ports, " "), "HA_PROXY_PORT=" + strconv.Itoa(port)}, "proxy-start")
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
 	waitFor(c.t, 10*time.Second, "HAProxy to see the servers", func() bool {
-		resp, err := http.Get(url + "/readyz")
+		resp, err := haHTTP.Get(url + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -149,11 +149,16 @@ type member struct {
 	State string `json:"state"`
 }
 
+// haHTTP asks Patroni, etcd and HAProxy, giving up on one that does not answer (a
+// frozen node's REST API accepts connections and never answers) so that the next is
+// asked.
+var haHTTP = &http.Client{Timeout: 2 * time.Second}
+
 // members returns the nodes as Patroni's REST API of any node that answers tells them,
 // or nil when none answers.
 func (c *haCluster) members() []member {
 	for i := 1; i <= c.nodes; i++ {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/cluster", 8008+i))
+		resp, err := haHTTP.Get(fmt.Sprintf("http://127.0.0.1:%d/cluster", 8008+i))
 		if err != nil {
 			continue
 		}
@@ -181,10 +186,18 @@ func (c *haCluster) roles() (leader, sync string) {
 }
 
 // url is the servers' database URL: every node, the primary chosen by the driver.
-func (c *haCluster) url() string {
+func (c *haCluster) url() string { return c.urlFirst("") }
+
+// urlFirst is url with node first (when not empty) before the others.
+func (c *haCluster) urlFirst(first string) string {
 	var hosts []string
 	for i := 1; i <= c.nodes; i++ {
-		hosts = append(hosts, fmt.Sprintf("127.0.0.1:%d", 5440+i))
+		host := fmt.Sprintf("127.0.0.1:%d", 5440+i)
+		if fmt.Sprintf("pg%d", i) == first {
+			hosts = append([]string{host}, hosts...)
+		} else {
+			hosts = append(hosts, host)
+		}
 	}
 	return "postgres://postgres:postgres@" + strings.Join(hosts, ",") + "/postgres?target_session_attrs=read-write&sslmode=disable"
 }
@@ -398,8 +411,11 @@ func TestHAKillPrimary(t *testing.T) {
 // up. The frozen node is then killed and started again, as an operator fencing it would.
 func TestHAFreezePrimary(t *testing.T) {
 	c := startHA(t, 3)
-	s1 := startServer(t, "--database-url", c.url(), "--auth", "signature")
-	s2 := startServer(t, "--database-url", c.url(), "--auth", "signature")
+	// The node to freeze comes first in the servers' URL, the worst case: each new
+	// connection tries it first, and waits connect_timeout before the next.
+	first, _ := c.roles()
+	s1 := startServer(t, "--database-url", c.urlFirst(first), "--auth", "signature")
+	s2 := startServer(t, "--database-url", c.urlFirst(first), "--auth", "signature")
 	wallets := append(newWallets(t, 4, s1.url(), 12), newWallets(t, 4, s2.url(), 13)...)
 	l := startLoad(wallets)
 	defer l.stop()
@@ -407,6 +423,9 @@ func TestHAFreezePrimary(t *testing.T) {
 	var frozen []int
 	c.failoverRounds(l, "froze leader", 1, func() string {
 		leader, _ := c.roles()
+		if leader != first {
+			t.Fatalf("the leader changed from %s to %s before the freeze", first, leader)
+		}
 		frozen = c.nodePIDs(leader, true)
 		for _, pid := range frozen {
 			_ = syscall.Kill(pid, syscall.SIGSTOP)
