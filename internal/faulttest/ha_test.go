@@ -382,18 +382,26 @@ func checkFailoverMetrics(t *testing.T, rounds int, unavailable bool, servers ..
 	}
 }
 
+// startHALoad starts two servers on the database URL url and 8 wallets, 4 through each
+// (random seeds seed and seed+1), and waits until they have had applied writes
+// acknowledged.
+func startHALoad(t *testing.T, url string, seed uint64, applied int) (s1, s2 *serverProc, l *load) {
+	t.Helper()
+	s1 = startServer(t, "--database-url", url, "--auth", "signature")
+	s2 = startServer(t, "--database-url", url, "--auth", "signature")
+	l = startLoad(append(newWallets(t, 4, s1.url(), seed), newWallets(t, 4, s2.url(), seed+1)...))
+	t.Cleanup(l.stop) // stopped before the servers are
+	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > applied })
+	return s1, s2, l
+}
+
 // TestHAKillPrimary runs wallets through two server instances on a three-node cluster
 // with synchronous replication, kills the primary with SIGKILL (and starts it again, as
 // a standby, before the next round), and checks that no acknowledged write is lost and
 // no read is stale, and how long writes were unavailable.
 func TestHAKillPrimary(t *testing.T) {
 	c := startHA(t, 3)
-	s1 := startServer(t, "--database-url", c.url(), "--auth", "signature")
-	s2 := startServer(t, "--database-url", c.url(), "--auth", "signature")
-	wallets := append(newWallets(t, 4, s1.url(), 1), newWallets(t, 4, s2.url(), 2)...)
-	l := startLoad(wallets)
-	defer l.stop()
-	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
+	s1, s2, l := startHALoad(t, c.url(), 1, 100)
 	rounds := haRounds(t)
 	c.failoverRounds(l, "killed leader", rounds, c.killLeader, func(leader string) { c.script("node-start", leader) })
 	l.stop()
@@ -414,12 +422,7 @@ func TestHAFreezePrimary(t *testing.T) {
 	// The node to freeze comes first in the servers' URL, the worst case: each new
 	// connection tries it first, and waits connect_timeout before the next.
 	first, _ := c.roles()
-	s1 := startServer(t, "--database-url", c.urlFirst(first), "--auth", "signature")
-	s2 := startServer(t, "--database-url", c.urlFirst(first), "--auth", "signature")
-	wallets := append(newWallets(t, 4, s1.url(), 12), newWallets(t, 4, s2.url(), 13)...)
-	l := startLoad(wallets)
-	defer l.stop()
-	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
+	s1, s2, l := startHALoad(t, c.urlFirst(first), 12, 100)
 	var frozen []int
 	c.failoverRounds(l, "froze leader", 1, func() string {
 		leader, _ := c.roles()
@@ -450,12 +453,7 @@ func TestHAFreezePrimary(t *testing.T) {
 // and writes pause only briefly.
 func TestHASwitchover(t *testing.T) {
 	c := startHA(t, 3)
-	s1 := startServer(t, "--database-url", c.url(), "--auth", "signature")
-	s2 := startServer(t, "--database-url", c.url(), "--auth", "signature")
-	wallets := append(newWallets(t, 4, s1.url(), 3), newWallets(t, 4, s2.url(), 4)...)
-	l := startLoad(wallets)
-	defer l.stop()
-	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
+	s1, s2, l := startHALoad(t, c.url(), 3, 100)
 	rounds := haRounds(t)
 	c.failoverRounds(l, "switched over from", rounds, func() string {
 		leader, sync := c.roles()
@@ -476,12 +474,7 @@ func TestHASwitchover(t *testing.T) {
 // and no acknowledged write is lost.
 func TestHAEtcdStopped(t *testing.T) {
 	c := startHA(t, 3)
-	s1 := startServer(t, "--database-url", c.url(), "--auth", "signature")
-	s2 := startServer(t, "--database-url", c.url(), "--auth", "signature")
-	wallets := append(newWallets(t, 4, s1.url(), 5), newWallets(t, 4, s2.url(), 6)...)
-	l := startLoad(wallets)
-	defer l.stop()
-	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 100 })
+	_, _, l := startHALoad(t, c.url(), 5, 100)
 
 	// Failsafe mode needs the leader to have written the members it must reach into
 	// etcd (the failsafe key) before etcd goes away; without it, the leader demotes
@@ -510,12 +503,7 @@ func TestHAEtcdStopped(t *testing.T) {
 // replication is synchronous by default) and fails only if the load did not run.
 func TestHAKillPrimaryAsync(t *testing.T) {
 	c := startHAWith(t, 3, false)
-	s1 := startServer(t, "--database-url", c.url(), "--auth", "signature")
-	s2 := startServer(t, "--database-url", c.url(), "--auth", "signature")
-	wallets := append(newWallets(t, 4, s1.url(), 7), newWallets(t, 4, s2.url(), 8)...)
-	l := startLoad(wallets)
-	defer l.stop()
-	waitFor(t, 20*time.Second, "the load to start", func() bool { return l.applied() > 300 })
+	_, _, l := startHALoad(t, c.url(), 7, 300)
 	gaps := watchGaps(l)
 	before := l.applied()
 	leader := c.killLeader()
