@@ -236,7 +236,21 @@ check_ports() {
 	done
 }
 
+# check_tools fails when a tool this setup runs is missing, rather than start a half cluster
+# and wait for a leader that cannot come.
+check_tools() {
+	local missing=()
+	for t in etcd patroni haproxy curl "$pgbin/initdb"; do
+		command -v "$t" >/dev/null || missing+=("$t")
+	done
+	if [[ ${#missing[@]} -gt 0 ]]; then
+		echo "missing: ${missing[*]} (make ha-tools installs etcd, Patroni and HAProxy from the Debian packages; HA_PG_BIN names PostgreSQL's bin directory)" >&2
+		exit 1
+	fi
+}
+
 start() {
+	check_tools
 	check_ports
 	mkdir -p "$dir"
 	chmod 0755 "$dir"

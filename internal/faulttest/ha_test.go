@@ -29,8 +29,8 @@ type haCluster struct {
 	sync  bool
 }
 
-// startHA starts the cluster with nodes PostgreSQL nodes and waits until it has a leader
-// and a synchronous standby.
+// startHA starts the cluster with nodes PostgreSQL nodes and waits until it is healthy:
+// every node runs, one leads and one is its synchronous standby.
 func startHA(t *testing.T, nodes int) *haCluster {
 	t.Helper()
 	return startHAWith(t, nodes, true)
@@ -63,10 +63,13 @@ func startHAWith(t *testing.T, nodes int, sync bool) *haCluster {
 			t.Errorf("ha.sh stop left %s behind (%v)", dir, err)
 		}
 	})
-	waitFor(t, 90*time.Second, "a leader and a synchronous standby", func() bool {
-		leader, syncName := c.roles()
-		return leader != "" && (syncName != "" || !sync)
-	})
+	if t.Failed() { // ha.sh start said why
+		t.FailNow()
+	}
+	// Every node, not only a leader (and a synchronous standby): a standby still
+	// cloning the primary has no data to take over with, and a crash of the primary
+	// then leaves no node that can lead.
+	waitFor(t, 90*time.Second, "every node running, a leader and a synchronous standby", c.healthy)
 	return c
 }
 
