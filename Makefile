@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 GO        ?= go
-BUF       := $(GO) tool -modfile=tools/go.mod buf
+BUF       := tools/node_modules/.bin/buf
 SQLC      := $(GO) tool -modfile=tools/go.mod sqlc
 LISTEN    ?= 127.0.0.1:8080
 DATA_DIR  ?= data
